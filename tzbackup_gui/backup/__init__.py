@@ -1,0 +1,8 @@
+"""The backup engine (Qt-free): ``BackupEngine(client, data_dir, options=..., on_event=...).run(slugs)``."""
+
+from __future__ import annotations
+
+from .engine import BackupEngine, run_backup
+from .report import BackupOptions, PersonalityResult, RunReport
+
+__all__ = ["BackupEngine", "BackupOptions", "PersonalityResult", "RunReport", "run_backup"]

@@ -1,0 +1,137 @@
+"""``tzbackup-gui`` / ``python -m tzbackup_gui``: start the desktop app.
+
+Order matters on Python 3.11: QApplication first, PySide6 imported before qasync, then the asyncio loop via
+``asyncio.Runner(loop_factory=qasync.QEventLoop)``. The window closing sets an ``asyncio.Event``; ``main``
+awaits it, closes the shared HTTP client and returns, so nothing is torn down under a running coroutine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from .paths import default_data_dir, demo_data_dir
+
+__all__ = ["main", "parse_args"]
+
+ORG_NAME = "tzbackup"
+APP_NAME = "tzbackup"
+DEMO_DELAY = 0.1
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="tzbackup-gui", description="Back up your shapes.inc personalities (desktop app)."
+    )
+    parser.add_argument("--demo", action="store_true",
+                        help="use a local sandbox with made-up personalities (no account, no keyring)")
+    parser.add_argument("--data-dir", type=Path, default=None, help="where backups are kept")
+    parser.add_argument("--base-url", default=None, help="service base URL (default https://shapes.inc)")
+    parser.add_argument("--files-base-url", default=None, help="files host (default https://files.shapes.inc)")
+    parser.add_argument("--delay", type=float, default=None,
+                        help=f"seconds between requests (default 1.0; {DEMO_DELAY} in --demo)")
+    return parser.parse_args(argv)
+
+
+def _no_display() -> bool:
+    if sys.platform != "linux" or os.environ.get("QT_QPA_PLATFORM"):
+        return False
+    return not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def app_icon_path() -> Path | None:
+    for candidate in (
+        Path(__file__).resolve().parent / "resources" / "tzbackup.svg",
+        Path(__file__).resolve().parent.parent / "resources" / "tzbackup.svg",
+    ):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the GUI script."""
+    args = parse_args(argv)
+    if _no_display():
+        print("tzbackup-gui needs a desktop session (no DISPLAY or WAYLAND_DISPLAY is set).\n"
+              "Start it from your desktop, or use the command-line tool: tzbackup --help", file=sys.stderr)
+        return 2
+    from PySide6.QtWidgets import QApplication  # PySide6 before qasync
+
+    import qasync
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    app.setOrganizationName(ORG_NAME)
+    app.setApplicationName(APP_NAME + ("-demo" if args.demo else ""))
+    app.setApplicationDisplayName("tzbackup")
+    app.setDesktopFileName("tzbackup")
+    app.setQuitOnLastWindowClosed(False)
+    with asyncio.Runner(loop_factory=qasync.QEventLoop) as runner:
+        return runner.run(_amain(app, args))
+
+
+async def _amain(app: Any, args: argparse.Namespace) -> int:
+    import httpx
+    from PySide6.QtCore import QSettings
+    from PySide6.QtGui import QIcon
+
+    from .app import DEFAULT_BASE_URL, DEFAULT_FILES_BASE_URL, AppConfig, AppContext
+    from .credentials import CredentialStore
+    from .service.auth import parse_cookie_input
+    from .ui.avatars import initials_icon
+    from .ui.main_window import MainWindow
+    from .ui.notifier import make_notifier
+
+    icon_path = app_icon_path()
+    icon = QIcon(str(icon_path)) if icon_path else initials_icon("tzbackup", 64)
+    app.setWindowIcon(icon)
+    with contextlib.ExitStack() as stack:
+        credential = None
+        if args.demo:
+            from .sandbox import SandboxServer
+
+            sandbox = stack.enter_context(SandboxServer(port=0, seed=1))
+            config = AppConfig(
+                data_dir=args.data_dir or demo_data_dir(),
+                base_url=sandbox.base_url,
+                files_base_url=sandbox.files_base_url,
+                delay=DEMO_DELAY if args.delay is None else args.delay,
+                demo=True,
+            )
+            store = CredentialStore(memory_only=True)  # the demo never touches the keyring
+            credential = parse_cookie_input(sandbox.cookie)
+        else:
+            config = AppConfig(
+                data_dir=args.data_dir or default_data_dir(),
+                base_url=args.base_url or DEFAULT_BASE_URL,
+                files_base_url=args.files_base_url or DEFAULT_FILES_BASE_URL,
+                delay=1.0 if args.delay is None else args.delay,
+            )
+            store = CredentialStore()
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=15.0), follow_redirects=False)
+        ctx = AppContext(config, http, store, credential=credential)
+        if args.demo:
+            ctx.location = "demo session (not stored)"
+        window = MainWindow(ctx, settings=QSettings(), icon=icon)
+        window.notifier = make_notifier(icon, window)
+        closed = asyncio.Event()
+        app.lastWindowClosed.connect(closed.set)
+        window.show()
+        start = asyncio.ensure_future(window.start())
+        await closed.wait()
+        if not start.done():
+            start.cancel()
+        await asyncio.gather(start, return_exceptions=True)
+        await ctx.aclose()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

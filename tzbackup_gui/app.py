@@ -1,0 +1,260 @@
+"""AppContext: what the desktop app shares for its whole life (Qt-free).
+
+One ``httpx.AsyncClient``, one :class:`Pacer` (so spacing holds across the backup and avatar downloads),
+the credential store, the signed-in credential and user, and the backup service (one run at a time).
+The GUI only renders and forwards; everything here is plain asyncio so it could serve another face.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from .archive import list_backups
+from .backup import BackupEngine, BackupOptions, RunReport
+from .credentials import CredentialStore
+from .errors import DataDirLockedError, KeyringUnavailableError
+from .events import BackupEvent, EventCallback, ignore_events
+from .service import Pacer, RetryPolicy, ShapeSummary, ShapesClient
+from .service.auth import SessionCredential
+
+__all__ = ["DEFAULT_BASE_URL", "DEFAULT_FILES_BASE_URL", "AppConfig", "AppContext", "BackupBusyError"]
+
+log = logging.getLogger("tzbackup.app")
+
+DEFAULT_BASE_URL = "https://shapes.inc"
+DEFAULT_FILES_BASE_URL = "https://files.shapes.inc"
+
+
+class BackupBusyError(DataDirLockedError):
+    """A backup is already running in this window; a second one is refused."""
+
+    hint = "Wait for the current backup to finish, or cancel it first."
+
+
+@dataclass
+class AppConfig:
+    """Start-up options (from the command line)."""
+
+    data_dir: Path
+    base_url: str = DEFAULT_BASE_URL
+    files_base_url: str = DEFAULT_FILES_BASE_URL
+    delay: float = 1.0
+    demo: bool = False
+
+
+@dataclass
+class SignInResult:
+    """What a successful sign-in tells the user."""
+
+    user: dict[str, Any]
+    location: str
+
+    @property
+    def display_name(self) -> str:
+        u = self.user
+        return str(u.get("displayName") or u.get("username") or u.get("name") or u.get("id") or "you")
+
+
+class AppContext:
+    """Shared state and the async operations the window calls."""
+
+    def __init__(
+        self,
+        config: AppConfig,
+        http: httpx.AsyncClient,
+        store: CredentialStore,
+        *,
+        credential: SessionCredential | None = None,
+        pacer: Pacer | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.config = config
+        self.http = http
+        self.store = store
+        self.pacer = pacer or Pacer(delay=config.delay)
+        self.retry = retry
+        self.credential = credential
+        self.user: dict[str, Any] | None = None
+        self.location = ""  # where the secret lives: keyring backend, "this session only", "demo"
+        self.session_only = config.demo
+        self._listener: EventCallback = ignore_events
+        self._client: ShapesClient | None = None
+        self._run_task: asyncio.Task[RunReport] | None = None
+        self._background: set[asyncio.Task[Any]] = set()
+        self.on_credential_changed: Callable[[], None] = lambda: None
+
+    # --- credentials --------------------------------------------------------------------------------
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret value known now (for the log pane's redaction)."""
+        creds = [self.credential, self._client.credential if self._client else None]
+        return tuple(s for c in creds if c is not None for s in c.secrets())
+
+    async def load_saved_credential(self) -> bool:
+        """Read the keyring (off the GUI thread). True when a credential is now set."""
+        if self.credential is not None:
+            return True
+        if self.config.demo or not self.store.available():
+            return False
+        try:
+            cred = await asyncio.to_thread(self.store.load)
+        except KeyringUnavailableError:
+            return False
+        if cred is None:
+            return False
+        self._set_credential(cred)
+        self.location = self.store.describe_location()
+        return True
+
+    async def check_credential(self, credential: SessionCredential) -> dict[str, Any]:
+        """Ask the service whether it accepts ``credential``; return the user (``me``) or raise AuthError."""
+        client = self._make_client(credential, on_event=ignore_events, on_rotate=lambda c: None)
+        await client.validate()
+        user = await client.me()
+        return dict(user)
+
+    async def sign_in(self, credential: SessionCredential, *, session_only: bool) -> SignInResult:
+        """Check with the service, then store (keyring, or memory for this session only)."""
+        user = await self.check_credential(credential)
+        if session_only or self.config.demo:
+            location = "this session only (not stored)" if not self.config.demo else "demo session (not stored)"
+        else:
+            location = await asyncio.to_thread(
+                self.store.save,
+                credential,
+                user_id=str(user.get("id", "")),
+                username=str(user.get("username", "")),
+            )
+        self.session_only = session_only or self.config.demo
+        self._set_credential(credential)
+        self.user, self.location = user, location
+        log.info("Signed in as %s; secret stored in %s", SignInResult(user, location).display_name, location)
+        return SignInResult(user, location)
+
+    async def sign_out(self) -> None:
+        """Forget the credential; remove it from the keyring unless it was never stored there."""
+        if not self.session_only and self.store.available():
+            await asyncio.to_thread(self.store.delete)
+        self.credential, self.user, self.location, self._client = None, None, "", None
+        log.info("Signed out")
+        self.on_credential_changed()
+
+    async def fetch_user(self) -> dict[str, Any]:
+        user = await self.client().me()
+        self.user = dict(user)
+        return self.user
+
+    def _set_credential(self, credential: SessionCredential) -> None:
+        self.credential = credential
+        self._client = None
+        self.on_credential_changed()
+
+    def _on_rotate(self, credential: SessionCredential) -> None:
+        """The service rotated the cookie: use it from now on and store it where the old one was."""
+        self.credential = credential
+        log.info("The service renewed the session cookie; keeping the new one")
+        if self.session_only or self.config.demo or not self.store.available():
+            return
+        user = self.user or {}
+        task = asyncio.ensure_future(
+            asyncio.to_thread(
+                self.store.save,
+                credential,
+                user_id=str(user.get("id", "")),
+                username=str(user.get("username", "")),
+            )
+        )
+        self._keep(task)
+
+    # --- service ------------------------------------------------------------------------------------
+
+    def client(self) -> ShapesClient:
+        """The client for the current credential (built once per credential)."""
+        if self.credential is None:
+            raise RuntimeError("not signed in")
+        if self._client is None:
+            self._client = self._make_client(self.credential, on_event=self._dispatch, on_rotate=self._on_rotate)
+        return self._client
+
+    def _make_client(
+        self,
+        credential: SessionCredential,
+        *,
+        on_event: EventCallback,
+        on_rotate: Callable[[SessionCredential], None],
+    ) -> ShapesClient:
+        kwargs: dict[str, Any] = {}
+        if self.retry is not None:
+            kwargs["retry"] = self.retry
+        return ShapesClient(
+            self.http,
+            credential,
+            base_url=self.config.base_url,
+            files_base_url=self.config.files_base_url,
+            pacer=self.pacer,
+            on_event=on_event,
+            on_rotate=on_rotate,
+            **kwargs,
+        )
+
+    def _dispatch(self, event: BackupEvent) -> None:
+        self._listener(event)
+
+    async def list_account(self) -> list[ShapeSummary]:
+        return list(await self.client().list_own_shapes())
+
+    async def list_local(self) -> list[Any]:
+        return list(await asyncio.to_thread(list_backups, self.config.data_dir))
+
+    async def download(self, url: str) -> bytes:
+        return bytes(await self.client().download(url))
+
+    # --- backups ------------------------------------------------------------------------------------
+
+    def pacer_delay(self) -> float:
+        """Seconds between request starts (for the ETA)."""
+        return float(getattr(self.pacer, "delay", self.config.delay))
+
+    @property
+    def running(self) -> bool:
+        return self._run_task is not None and not self._run_task.done()
+
+    async def run_backup(self, slugs: list[str] | None, on_event: EventCallback) -> RunReport:
+        """Back up ``slugs`` (None = every owned one). Refuses a second run while one is in flight."""
+        if self.running:
+            raise BackupBusyError("A backup is already running.")
+        client = self.client()
+        engine = BackupEngine(client, self.config.data_dir, options=BackupOptions(), on_event=on_event)
+        self._listener = on_event
+        self._run_task = asyncio.ensure_future(engine.run(slugs=slugs))
+        try:
+            return await self._run_task
+        finally:
+            self._listener = ignore_events
+
+    def cancel_backup(self) -> bool:
+        if self._run_task is not None and not self._run_task.done():
+            self._run_task.cancel()
+            return True
+        return False
+
+    # --- life cycle ---------------------------------------------------------------------------------
+
+    def _keep(self, task: asyncio.Future[Any]) -> None:
+        self._background.add(task)  # type: ignore[arg-type]
+        task.add_done_callback(self._background.discard)
+
+    async def aclose(self) -> None:
+        """Cancel a running backup, wait for pending keyring writes, close the HTTP client."""
+        if self.cancel_backup() and self._run_task is not None:
+            await asyncio.gather(self._run_task, return_exceptions=True)
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+        await self.http.aclose()

@@ -1,0 +1,73 @@
+"""One writer per data dir: an ``fcntl.flock`` on ``DATA_DIR/.tzbackup.lock``.
+
+A scheduled run and the GUI must never write the same backup at once. The lock is released by the kernel when
+the process dies (SIGKILL included), so a crash never leaves a stale lock behind.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from pathlib import Path
+from types import TracebackType
+
+from ..errors import DataDirLockedError
+from .store import FILE_MODE, ensure_dir
+
+__all__ = ["LOCK_NAME", "DataDirLock"]
+
+LOCK_NAME = ".tzbackup.lock"
+
+
+class DataDirLock:
+    """Exclusive lock on a data dir. ``wait`` seconds to wait for another writer (0 = fail at once)."""
+
+    def __init__(self, data_dir: Path, *, wait: float = 0.0) -> None:
+        self.path = data_dir / LOCK_NAME
+        self.wait = wait
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def acquire(self) -> None:
+        """Take the lock, polling up to ``wait`` seconds; raises :class:`DataDirLockedError`."""
+        if self._fd is not None:
+            return
+        ensure_dir(self.path.parent)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+        deadline = time.monotonic() + max(0.0, self.wait)
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    raise DataDirLockedError(
+                        f"Another tzbackup is writing to {self.path.parent} (lock file {self.path.name})."
+                    ) from None
+                time.sleep(0.1)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    def __enter__(self) -> DataDirLock:
+        self.acquire()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.release()

@@ -1,0 +1,501 @@
+"""One personality's backup folder: metadata, id index, and crash-safe commits of fetched memories.
+
+The id index (id -> file, content hash, timestamp) is all the engine keeps in RAM about stored memories; raw
+memories are only loaded one chunk file at a time while a commit rewrites that file.
+
+A commit is staged first: every new or rewritten chunk file, the history lines and the new metadata are written
+to ``.tzbackup/staging/``, then ``.tzbackup/commit.json`` lists what to move where, then the moves happen
+(memory files first, metadata last). A crash at any point is rolled forward by :meth:`PersonalityArchive.recover`
+the next time the folder is opened, so memory files never disagree and the metadata never claims memories that
+are not on disk.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import CorruptBackupError, UnsupportedFormatError
+from .journal import Journal
+from .layout import (
+    CHUNK_SIZE,
+    FORMAT_VERSION,
+    HISTORY_NAME,
+    MEMORY_DIR,
+    METADATA_NAME,
+    STATE_DIR,
+    chunk_file_name,
+    chunk_number,
+    profile_file_name,
+)
+from .memories import content_hash, memory_id, memory_ts
+from .store import (
+    append_line,
+    atomic_write_json,
+    ensure_dir,
+    fsync_dir,
+    read_json,
+    read_jsonl,
+    remove_file,
+)
+
+__all__ = ["CommitResult", "IndexEntry", "MemoryIndex", "PersonalityArchive", "check_format"]
+
+_INDEX_VERSION = 1
+
+
+@dataclass(slots=True)
+class IndexEntry:
+    id: str
+    file_pos: int  # 0-based position of its chunk file in numeric order
+    hash: str
+    ts: float
+
+
+@dataclass
+class MemoryIndex:
+    """The stored memories in chronological order, without their content."""
+
+    files: list[tuple[int, str]] = field(default_factory=list)  # (N, file name) in numeric order
+    entries: list[IndexEntry] = field(default_factory=list)
+    pos: dict[str, int] = field(default_factory=dict)
+    first_irregular: int | None = None  # file position from which the layout must be rewritten
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __contains__(self, memory_id: object) -> bool:
+        return memory_id in self.pos
+
+    def get(self, memory_id: str) -> IndexEntry | None:
+        at = self.pos.get(memory_id)
+        return None if at is None else self.entries[at]
+
+    @property
+    def last_id(self) -> str | None:
+        return self.entries[-1].id if self.entries else None
+
+
+@dataclass
+class CommitResult:
+    new: int = 0
+    edited: int = 0
+    total: int = 0
+    last_id: str | None = None
+    files_written: int = 0
+
+
+def check_format(metadata: dict[str, Any], folder: Path) -> None:
+    """Refuse folders of an older tool (no ``formatVersion``) or a newer tzbackup."""
+    version = metadata.get("formatVersion")
+    if not isinstance(version, int):
+        raise UnsupportedFormatError(
+            f"The backup in {folder} has no formatVersion: it was written by an earlier backup tool "
+            "(page-numbered files). tzbackup will not reinterpret it silently.",
+            hint="Convert it with 'tzbackup migrate', or move the folder away and back up again.",
+        )
+    if version > FORMAT_VERSION:
+        raise UnsupportedFormatError(
+            f"The backup in {folder} uses format {version}; this tzbackup understands up to {FORMAT_VERSION}.",
+            hint="Upgrade tzbackup to work with this backup.",
+        )
+
+
+class PersonalityArchive:
+    """Files of one personality folder. All methods block (call them through ``asyncio.to_thread``)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.folder = path.name
+
+    # --- paths -------------------------------------------------------------------------------------------
+
+    @property
+    def metadata_path(self) -> Path:
+        return self.path / METADATA_NAME
+
+    @property
+    def profile_path(self) -> Path:
+        return self.path / profile_file_name(self.folder)
+
+    @property
+    def memory_dir(self) -> Path:
+        return self.path / MEMORY_DIR
+
+    @property
+    def history_path(self) -> Path:
+        return self.path / HISTORY_NAME
+
+    @property
+    def state_dir(self) -> Path:
+        return self.path / STATE_DIR
+
+    @property
+    def journal_path(self) -> Path:
+        return self.state_dir / "journal.jsonl"
+
+    @property
+    def index_path(self) -> Path:
+        return self.state_dir / "index.json"
+
+    @property
+    def commit_path(self) -> Path:
+        return self.state_dir / "commit.json"
+
+    @property
+    def staging_dir(self) -> Path:
+        return self.state_dir / "staging"
+
+    def chunk_path(self, number: int) -> Path:
+        return self.memory_dir / chunk_file_name(self.folder, number)
+
+    # --- metadata and profile ----------------------------------------------------------------------------
+
+    def read_metadata(self) -> dict[str, Any] | None:
+        """The metadata, or None when the folder has none yet. Damaged metadata raises."""
+        try:
+            data = read_json(self.metadata_path)
+        except FileNotFoundError:
+            return None
+        if not isinstance(data, dict):
+            raise CorruptBackupError(f"{self.metadata_path} is not a JSON object.", path=str(self.metadata_path))
+        return data
+
+    def create_dirs(self) -> None:
+        for path in (self.path, self.memory_dir, self.state_dir):
+            ensure_dir(path)
+
+    def write_profile(self, profile: dict[str, Any]) -> None:
+        atomic_write_json(self.profile_path, profile)
+
+    def write_metadata(self, metadata: dict[str, Any]) -> None:
+        atomic_write_json(self.metadata_path, metadata)
+
+    def adopt_folder_name(self) -> None:
+        """After the folder was renamed, rename the files that carry the folder's name to match it."""
+        if self.memory_dir.is_dir():
+            for entry in os.listdir(self.memory_dir):
+                number = chunk_number(entry)
+                if number is not None and chunk_number(entry, self.folder) is None:
+                    target = self.chunk_path(number)
+                    if not target.exists():
+                        os.replace(self.memory_dir / entry, target)
+            fsync_dir(self.memory_dir)
+        if not self.profile_path.exists():
+            for entry in os.listdir(self.path):
+                if entry.endswith(".json") and not entry.startswith("."):
+                    os.replace(self.path / entry, self.profile_path)
+                    break
+            fsync_dir(self.path)
+
+    # --- index -------------------------------------------------------------------------------------------
+
+    def chunk_files(self) -> list[tuple[int, str]]:
+        if not self.memory_dir.is_dir():
+            return []
+        found = []
+        for entry in os.listdir(self.memory_dir):
+            number = chunk_number(entry, self.folder)
+            if number is not None:
+                found.append((number, entry))
+        return sorted(found)
+
+    def _file_stats(self, files: list[tuple[int, str]]) -> dict[str, list[int]]:
+        stats = {}
+        for _, name in files:
+            st = (self.memory_dir / name).stat()
+            stats[name] = [st.st_size, st.st_mtime_ns]
+        return stats
+
+    def load_chunk(self, name: str) -> list[dict[str, Any]]:
+        """The memories of one chunk file; anything but ``{"memories": [objects]}`` is corruption."""
+        path = self.memory_dir / name
+        data = read_json(path)
+        memories = data.get("memories") if isinstance(data, dict) else None
+        if not isinstance(memories, list) or not all(isinstance(m, dict) for m in memories):
+            raise CorruptBackupError(
+                f"The memory file {path} does not hold a 'memories' list of objects.", path=str(path)
+            )
+        return memories
+
+    def load_index(self, chunk_size: int) -> MemoryIndex:
+        """The id index, from the cache when it matches the files, else rebuilt from the chunk files."""
+        files = self.chunk_files()
+        stats = self._file_stats(files)
+        cached = self._load_index_cache(files, stats, chunk_size)
+        if cached is not None:
+            return cached
+        index = self._build_index(files, chunk_size)
+        self._save_index_cache(index, stats, chunk_size)
+        return index
+
+    def _build_index(self, files: list[tuple[int, str]], chunk_size: int) -> MemoryIndex:
+        index = MemoryIndex(files=files)
+        for file_pos, (number, name) in enumerate(files):
+            memories = self.load_chunk(name)
+            regular = number == file_pos + 1 and (file_pos == len(files) - 1 or len(memories) == chunk_size)
+            for raw in memories:
+                mid = memory_id(raw)
+                if not mid or mid in index.pos:
+                    regular = False
+                    continue
+                index.pos[mid] = len(index.entries)
+                index.entries.append(IndexEntry(mid, file_pos, content_hash(raw), memory_ts(raw)))
+            if not regular and index.first_irregular is None:
+                index.first_irregular = file_pos
+        return index
+
+    def _load_index_cache(
+        self, files: list[tuple[int, str]], stats: dict[str, list[int]], chunk_size: int
+    ) -> MemoryIndex | None:
+        try:
+            data = read_json(self.index_path)
+        except (FileNotFoundError, CorruptBackupError):
+            return None
+        if (
+            not isinstance(data, dict)
+            or data.get("version") != _INDEX_VERSION
+            or data.get("chunkSize") != chunk_size
+            or data.get("files") != stats
+        ):
+            return None
+        index = MemoryIndex(files=files, first_irregular=data.get("firstIrregular"))
+        try:
+            for mid, file_pos, digest, ts in data["entries"]:
+                index.pos[mid] = len(index.entries)
+                index.entries.append(IndexEntry(str(mid), int(file_pos), str(digest), float(ts)))
+        except (KeyError, TypeError, ValueError):
+            return None
+        return index
+
+    def _save_index_cache(self, index: MemoryIndex, stats: dict[str, list[int]], chunk_size: int) -> None:
+        ensure_dir(self.state_dir)
+        atomic_write_json(
+            self.index_path,
+            {
+                "version": _INDEX_VERSION,
+                "chunkSize": chunk_size,
+                "files": stats,
+                "firstIrregular": index.first_irregular,
+                "entries": [[e.id, e.file_pos, e.hash, e.ts] for e in index.entries],
+            },
+            indent=None,
+        )
+
+    # --- commit ------------------------------------------------------------------------------------------
+
+    def recover(self) -> bool:
+        """Finish a commit that a crash interrupted (roll forward). True when there was one."""
+        try:
+            plan = read_json(self.commit_path)
+        except FileNotFoundError:
+            if self.staging_dir.exists():
+                self._clear_staging()
+            return False
+        except CorruptBackupError:
+            # The commit record is written atomically, so a damaged one was never acted upon.
+            remove_file(self.commit_path)
+            self._clear_staging()
+            return False
+        self._apply(plan)
+        return True
+
+    def _clear_staging(self) -> None:
+        if self.staging_dir.is_dir():
+            for entry in os.listdir(self.staging_dir):
+                remove_file(self.staging_dir / entry)
+            self.staging_dir.rmdir()
+
+    def _apply(self, plan: dict[str, Any]) -> None:
+        history = plan.get("history")
+        if history and (self.staging_dir / history).exists():
+            self._append_history(self.staging_dir / history)
+        for staged, target in plan.get("renames", []):
+            source = self.staging_dir / staged
+            if source.exists():
+                os.replace(source, self.path / target)
+        for target in plan.get("remove", []):
+            remove_file(self.path / target)
+        fsync_dir(self.memory_dir)
+        metadata = self.staging_dir / "metadata.json"
+        if metadata.exists():
+            os.replace(metadata, self.metadata_path)
+            fsync_dir(self.path)
+        if plan.get("deleteJournal"):
+            remove_file(self.journal_path)
+        remove_file(self.commit_path)
+        self._clear_staging()
+        fsync_dir(self.state_dir)
+
+    def _append_history(self, staged: Path) -> None:
+        """Append staged history lines that are not there yet (so replaying a commit is harmless)."""
+        present = {
+            (rec.get("id"), rec.get("hash")) for _, rec in read_jsonl(self.history_path) if isinstance(rec, dict)
+        }
+        for _, rec in read_jsonl(staged):
+            if isinstance(rec, dict) and (rec.get("id"), rec.get("hash")) not in present:
+                append_line(self.history_path, rec)
+
+    def commit(
+        self,
+        journal: Journal,
+        index: MemoryIndex,
+        chunk_size: int,
+        now: str,
+        make_metadata: Callable[[CommitResult], dict[str, Any]],
+    ) -> MemoryIndex:
+        """Merge the journal's memories into the chunk files, write the metadata, drop the journal."""
+        ensure_dir(self.memory_dir)
+        self._clear_staging()
+        ensure_dir(self.staging_dir)
+        new_ids = sorted(
+            (mid for mid in journal.items if mid not in index.pos),
+            key=lambda mid: (journal.items[mid].ts, mid),
+        )
+        edited = {
+            mid for mid, item in journal.items.items() if mid in index.pos and index.entries[index.pos[mid]].hash != item.hash
+        }
+        start = self._rewrite_start(index, new_ids, journal, chunk_size)
+        writer = _StagingWriter(self, now)
+        new_entries: list[IndexEntry] = []
+        # Files before ``start`` keep their place; the ones holding an edit are rewritten in place.
+        edited_files = {index.entries[index.pos[mid]].file_pos for mid in edited}
+        for file_pos in sorted(p for p in edited_files if p < start):
+            number, name = index.files[file_pos]
+            memories = [writer.replace(m, journal, edited) for m in self.load_chunk(name)]
+            writer.stage_chunk(number, memories)
+        new_entries.extend(e for e in index.entries if e.file_pos < start)
+        if start < len(index.files) or new_ids:
+            merged = _merge(self._stream_from(index, start, writer, journal, edited), new_ids, journal)
+            self._write_tail(merged, start, chunk_size, writer, new_entries)
+            kept = {chunk_file_name(self.folder, n) for n in range(start + 1, writer.last_number + 1)}
+            writer.remove = [f"{MEMORY_DIR}/{name}" for _, name in index.files[start:] if name not in kept]
+        result = CommitResult(
+            new=len(new_ids), edited=len(edited), total=len(new_entries),
+            last_id=new_entries[-1].id if new_entries else None, files_written=len(writer.renames),
+        )
+        writer.finish(make_metadata(result))
+        self._apply(writer.plan())
+        files = self.chunk_files()
+        fresh = MemoryIndex(files=files, entries=new_entries)
+        fresh.pos = {e.id: i for i, e in enumerate(new_entries)}
+        self._save_index_cache(fresh, self._file_stats(files), chunk_size)
+        return fresh
+
+    def _rewrite_start(self, index: MemoryIndex, new_ids: list[str], journal: Journal, chunk_size: int) -> int:
+        """Position of the first chunk file whose contents change order or size."""
+        start = len(index.files)
+        if new_ids:
+            first = journal.items[new_ids[0]]
+            keys = [(e.ts, e.id) for e in index.entries]
+            at = bisect.bisect_right(keys, (first.ts, new_ids[0]))
+            if at < len(index.entries):
+                start = index.entries[at].file_pos
+            elif index.entries and len(index.entries) % chunk_size != 0:
+                start = index.entries[-1].file_pos
+        if index.first_irregular is not None:
+            start = min(start, index.first_irregular)
+        return start
+
+    def _stream_from(
+        self, index: MemoryIndex, start: int, writer: _StagingWriter, journal: Journal, edited: set[str]
+    ) -> Iterator[tuple[tuple[float, str], dict[str, Any]]]:
+        """Stored memories from file ``start`` on, one file in RAM at a time, edits applied."""
+        for file_pos in range(start, len(index.files)):
+            for raw in self.load_chunk(index.files[file_pos][1]):
+                entry = index.get(memory_id(raw))
+                if entry is None or entry.file_pos != file_pos:
+                    continue  # a duplicate left by an older layout: the first copy wins
+                yield (entry.ts, entry.id), writer.replace(raw, journal, edited)
+
+    def _write_tail(
+        self,
+        merged: Iterator[dict[str, Any]],
+        start: int,
+        chunk_size: int,
+        writer: _StagingWriter,
+        new_entries: list[IndexEntry],
+    ) -> None:
+        batch: list[dict[str, Any]] = []
+        number = start + 1
+
+        def flush() -> None:
+            nonlocal batch, number
+            for raw in batch:
+                new_entries.append(IndexEntry(memory_id(raw), number - 1, content_hash(raw), memory_ts(raw)))
+            writer.stage_chunk(number, batch)
+            batch = []
+            number += 1
+
+        for raw in merged:
+            batch.append(raw)
+            if len(batch) == chunk_size:
+                flush()
+        if batch:
+            flush()
+
+
+def _merge(
+    stored: Iterator[tuple[tuple[float, str], dict[str, Any]]], new_ids: list[str], journal: Journal
+) -> Iterator[dict[str, Any]]:
+    """Stored and new memories in chronological order (both inputs are already ordered)."""
+    at = 0
+    for key, raw in stored:
+        while at < len(new_ids) and (journal.items[new_ids[at]].ts, new_ids[at]) < key:
+            yield journal.raw(journal.items[new_ids[at]])
+            at += 1
+        yield raw
+    for mid in new_ids[at:]:
+        yield journal.raw(journal.items[mid])
+
+
+class _StagingWriter:
+    """Collects the staged files of one commit and the plan that moves them into place."""
+
+    def __init__(self, archive: PersonalityArchive, now: str) -> None:
+        self.archive = archive
+        self.now = now
+        self.renames: list[list[str]] = []
+        self.remove: list[str] = []
+        self.last_number = 0
+        self.history = False
+
+    def replace(self, raw: dict[str, Any], journal: Journal, edited: set[str]) -> dict[str, Any]:
+        """The newest version of ``raw``; an edited memory's old version goes to the history."""
+        mid = memory_id(raw)
+        if mid not in edited:
+            return raw
+        append_line(
+            self.archive.staging_dir / "history.jsonl",
+            {"id": mid, "hash": content_hash(raw), "replacedAt": self.now, "memory": raw},
+        )
+        self.history = True
+        return journal.raw(journal.items[mid])
+
+    def stage_chunk(self, number: int, memories: list[dict[str, Any]]) -> None:
+        name = chunk_file_name(self.archive.folder, number)
+        atomic_write_json(self.archive.staging_dir / name, {"memories": memories}, indent=1)
+        self.renames.append([name, f"{MEMORY_DIR}/{name}"])
+        self.last_number = max(self.last_number, number)
+
+    def finish(self, metadata: dict[str, Any]) -> None:
+        atomic_write_json(self.archive.staging_dir / "metadata.json", metadata)
+
+    def plan(self) -> dict[str, Any]:
+        plan = {
+            "renames": self.renames,
+            "remove": self.remove,
+            "history": "history.jsonl" if self.history else None,
+            "deleteJournal": True,
+        }
+        atomic_write_json(self.archive.commit_path, plan)
+        return plan
+
+
+def new_metadata_defaults() -> dict[str, Any]:
+    """Fields every metadata file starts with."""
+    return {"formatVersion": FORMAT_VERSION, "chunkSize": CHUNK_SIZE}

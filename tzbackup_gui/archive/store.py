@@ -1,0 +1,183 @@
+"""Crash-safe file primitives: atomic replace, fsync'd appends, private permissions.
+
+Every file is written to a temp file in the same folder, fsync'd, renamed over the target, and the folder is
+fsync'd, so a crash (SIGKILL, power loss) leaves either the old or the new file, never half of one. A full disk
+(ENOSPC / EDQUOT) raises :class:`DiskFullError` after removing the temp file, so the previous file is intact.
+All functions block: the engine calls them through ``asyncio.to_thread``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from ..errors import ArchiveError, CorruptBackupError, DiskFullError
+
+__all__ = [
+    "DIR_MODE",
+    "FILE_MODE",
+    "append_line",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "dump_json",
+    "ensure_dir",
+    "fsync_dir",
+    "read_json",
+    "read_jsonl",
+    "remove_file",
+]
+
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+_DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
+
+
+def _disk_full(err: OSError, path: Path) -> DiskFullError:
+    return DiskFullError(f"The disk is full: could not write {path.name} in {path.parent}.")
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """``os.write`` until every byte is out (it may write less than asked)."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def ensure_dir(path: Path) -> None:
+    """Create ``path`` (and parents) with mode 0700; tighten an existing folder to 0700."""
+    try:
+        path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        if path.stat().st_mode & 0o777 != DIR_MODE:
+            path.chmod(DIR_MODE)
+    except OSError as err:
+        if err.errno in _DISK_FULL:
+            raise _disk_full(err, path) from err
+        raise ArchiveError(f"Could not create the folder {path}: {err.strerror}") from err
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename / create / unlink in ``path`` durable."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` atomically (temp + fsync + rename + fsync dir), mode 0600."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        try:
+            _write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException as err:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if isinstance(err, OSError) and err.errno in _DISK_FULL:
+            raise _disk_full(err, path) from err
+        raise
+    fsync_dir(path.parent)
+
+
+def dump_json(obj: Any, *, indent: int | None = 2) -> bytes:
+    return (json.dumps(obj, ensure_ascii=False, indent=indent) + "\n").encode("utf-8")
+
+
+def atomic_write_json(path: Path, obj: Any, *, indent: int | None = 2) -> None:
+    atomic_write_bytes(path, dump_json(obj, indent=indent))
+
+
+def read_json(path: Path) -> Any:
+    """Parse a JSON file; a file that does not parse raises :class:`CorruptBackupError` naming it."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise
+    except OSError as err:
+        raise CorruptBackupError(f"Could not read {path}: {err.strerror}", path=str(path)) from err
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CorruptBackupError(f"The backup file {path} is damaged: {err}", path=str(path)) from err
+
+
+def _complete_length(path: Path) -> int:
+    """Byte length of the file up to and including its last newline (a torn last line is dropped)."""
+    with path.open("rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        size = fh.tell()
+        pos = size
+        while pos > 0:
+            step = min(65536, pos)
+            fh.seek(pos - step)
+            block = fh.read(step)
+            nl = block.rfind(b"\n")
+            if nl >= 0:
+                return pos - step + nl + 1
+            pos -= step
+        return 0
+
+
+def append_line(path: Path, record: Any) -> int:
+    """Append one JSON line durably (fsync); returns the byte offset where the line starts.
+
+    A line torn by an earlier crash is cut off first, so the file always holds whole lines.
+    """
+    line = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+        try:
+            size = os.fstat(fd).st_size
+            if size:
+                good = _complete_length(path)
+                if good != size:
+                    os.ftruncate(fd, good)
+                size = good
+            os.lseek(fd, size, os.SEEK_SET)
+            try:
+                _write_all(fd, line)
+                os.fsync(fd)
+            except OSError:
+                os.ftruncate(fd, size)  # never leave a torn line behind
+                raise
+        finally:
+            os.close(fd)
+    except OSError as err:
+        if err.errno in _DISK_FULL:
+            raise _disk_full(err, path) from err
+        raise
+    return size
+
+
+def read_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
+    """Yield ``(offset, record)`` for each complete, parseable line; a torn last line is skipped."""
+    if not path.exists():
+        return
+    offset = 0
+    with path.open("rb") as fh:
+        for line in fh:
+            start = offset
+            offset += len(line)
+            if not line.endswith(b"\n"):
+                return
+            try:
+                yield start, json.loads(line)
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                continue
+
+
+def remove_file(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()

@@ -1,0 +1,715 @@
+"""The backup engine: profile + incremental memory sync that never loses data, resumable and cancellable.
+
+Per personality: fetch the profile, check ownership, find (or rename, or create) its folder, then walk the memory
+pages newest first. Every page is journaled to disk as it arrives; at the end the journal is merged into the
+chunk files (oldest first) in one staged commit and deleted. See ``docs/INTERNALS.md`` and ``DESIGN.md``.
+
+Walk rules:
+
+- first backup, ``--full``, or a last full walk older than ``reconcile_age_days``: walk every page (a full walk);
+- otherwise stop at the first page holding an already stored id (a *set* of known ids);
+- after an early stop, when the server's total disagrees with ``stored live + new`` (plus the offset seen at the
+  last full walk), the walk carries on from the next page as a full walk;
+- when the server's total drops between two pages, memories moved up across the page boundary: the previous
+  page(s) are read again so none is skipped; ids are de-duplicated, so moves down cost nothing;
+- when the total changed during the walk, or the walk was resumed from an older journal, a top-up walk from page
+  1 picks up memories added meanwhile (it stops at the first page holding an id we have).
+
+Corrupt memory files are never touched: the backup refuses with :class:`CorruptBackupError` naming the file
+(``verify`` lists it). Moving the file aside lets the next run re-number the remaining files and, with
+``--full``, fetch again what the service still has.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+from ..archive.journal import Journal, PageRecord
+from ..archive.layout import (
+    CHUNK_SIZE,
+    FORMAT_VERSION,
+    MEMORY_DIR,
+    STATE_DIR,
+    personalities_root,
+    personality_path,
+    safe_folder_name,
+)
+from ..archive.lock import DataDirLock
+from ..archive.personality import CommitResult, MemoryIndex, PersonalityArchive, check_format
+from ..archive.store import ensure_dir
+from ..errors import (
+    ArchiveError,
+    AuthError,
+    BotWallError,
+    DataDirLockedError,
+    DiskFullError,
+    DriftError,
+    NotFoundError,
+    NotOwnedError,
+    OwnerMismatchError,
+    TzBackupError,
+    UnsupportedFormatError,
+)
+from ..events import (
+    EventCallback,
+    MemoryPageFetched,
+    PersonalityFailed,
+    PersonalityFinished,
+    PersonalityStarted,
+    PhaseChanged,
+    Reconciling,
+    RunFinished,
+    RunStarted,
+    ignore_events,
+)
+from .report import BackupOptions, PersonalityResult, RunReport
+
+__all__ = ["BackupEngine", "MemoryPageLike", "ShapesService"]
+
+T = TypeVar("T")
+MAX_RUNS_KEPT = 500
+_REFUSED = (NotOwnedError, OwnerMismatchError, UnsupportedFormatError)
+
+
+class MemoryPageLike(Protocol):
+    page: int
+    items: list[dict[str, Any]]
+    has_next: bool | None
+    total_pages: int | None
+    total: int | None
+
+
+class ShapeSummaryLike(Protocol):
+    id: str
+    name: str
+    username: str
+
+
+class ShapesService(Protocol):
+    """The part of ``ShapesClient`` the engine uses."""
+
+    current_slug: str
+
+    @property
+    def requests_made(self) -> int: ...
+
+    async def me(self) -> dict[str, Any]: ...
+
+    async def list_own_shapes(self) -> Sequence[ShapeSummaryLike]: ...
+
+    async def get_profile(self, slug: str) -> dict[str, Any]: ...
+
+    async def get_memory_page(self, shape_id: str, page: int, limit: int = 20) -> MemoryPageLike: ...
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _parse_iso(text: object) -> datetime | None:
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+async def _blocking(fn: Callable[..., T], *args: Any) -> T:
+    """Run a blocking file operation in a thread. A cancel waits for it to finish (it cannot be interrupted
+    half-way, and the files must be consistent before the next step), then propagates."""
+    task: asyncio.Future[T] = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+    cancelled = False
+    while True:
+        try:
+            result = await asyncio.shield(task)
+            break
+        except asyncio.CancelledError:
+            if task.done():
+                raise
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    return result
+
+
+def owner_ids(profile: dict[str, Any]) -> list[str]:
+    """The profile's owners: ``user_id`` is an array (a lone string is tolerated)."""
+    value = profile.get("user_id")
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [str(v) for v in value if v is not None]
+    return []
+
+
+class _Stop(Exception):
+    """Internal: the whole run must stop (auth failure, bot wall, disk full)."""
+
+    def __init__(self, error: TzBackupError, code: int) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.code = code
+
+
+class BackupEngine:
+    """Backs up personalities into ``data_dir/personalities/``. One instance per run is typical."""
+
+    def __init__(
+        self,
+        client: ShapesService,
+        data_dir: Path,
+        *,
+        options: BackupOptions | None = None,
+        on_event: EventCallback | None = None,
+    ) -> None:
+        self.client = client
+        self.data_dir = Path(data_dir)
+        self.options = options or BackupOptions()
+        self.on_event = on_event or ignore_events
+        #: The report of the current / last run; complete even when :meth:`run` was cancelled.
+        self.report = RunReport()
+        self._user_id = ""
+
+    def _emit(self, event: Any) -> None:
+        try:
+            self.on_event(event)
+        except Exception:  # a broken progress display must never break a backup
+            pass
+
+    # --- the run -----------------------------------------------------------------------------------------
+
+    async def run(self, slugs: Sequence[str] | None = None) -> RunReport:
+        """Back up ``slugs`` (None = every owned personality). Cancelling leaves a resumable state, fills
+        ``self.report`` (``cancelled=True``) and re-raises :class:`asyncio.CancelledError`."""
+        report = self.report = RunReport()
+        lock = DataDirLock(self.data_dir, wait=self.options.lock_wait)
+        try:
+            await _blocking(lock.acquire)
+        except (DataDirLockedError, ArchiveError) as err:
+            self._fatal(report, err, 4)
+            self._emit(RunFinished(done=0, failed=0))
+            return report
+        try:
+            await self._run_locked(report, slugs)
+        except asyncio.CancelledError:
+            report.cancelled = True
+            for result in report.results:
+                if result.status == "running":
+                    result.status = "cancelled"
+            report.compute_exit_code()
+            self._emit(RunFinished(done=report.done, failed=report.failed, cancelled=True))
+            raise
+        finally:
+            lock.release()
+        self._emit(RunFinished(done=report.done, failed=report.failed))
+        return report
+
+    def _fatal(self, report: RunReport, err: TzBackupError, code: int) -> None:
+        report.stopped_by = type(err).__name__
+        report.error = str(err)
+        report.hint = err.hint
+        report.compute_exit_code(code)
+
+    async def _run_locked(self, report: RunReport, slugs: Sequence[str] | None) -> None:
+        try:
+            me = await self.client.me()
+            self._user_id = str(me.get("id", ""))
+            targets = await self._resolve(slugs)
+        except AuthError as err:
+            self._fatal(report, err, 3)
+            return
+        except TzBackupError as err:
+            self._fatal(report, err, 4)
+            return
+        report.results = [PersonalityResult(slug=slug) for slug in targets]
+        self._emit(RunStarted(slugs=tuple(targets), delay=float(getattr(self._pacer(), "delay", 0.0))))
+        for index, result in enumerate(report.results):
+            if index > 0:
+                self._personality_boundary()
+            try:
+                await self._backup_one(result, index, len(targets))
+            except _Stop as stop:
+                self._fatal(report, stop.error, stop.code)
+                return
+        report.compute_exit_code()
+
+    def _pacer(self) -> object:
+        return getattr(self.client, "pacer", None)
+
+    def _personality_boundary(self) -> None:
+        boundary = getattr(self._pacer(), "personality_boundary", None)
+        if callable(boundary):
+            boundary()
+
+    async def _resolve(self, slugs: Sequence[str] | None) -> list[str]:
+        """Slugs to back up: every owned one, or the given names (username, else a unique display name)."""
+        shapes = list(await self.client.list_own_shapes())
+        if slugs is None:
+            return [s.username for s in shapes]
+        resolved: list[str] = []
+        for name in slugs:
+            if any(s.username == name for s in shapes):
+                resolved.append(name)
+                continue
+            by_name = [s for s in shapes if s.name == name] or [
+                s for s in shapes if s.name.casefold() == name.casefold()
+            ]
+            resolved.append(by_name[0].username if len(by_name) == 1 else name)
+        return list(dict.fromkeys(resolved))
+
+    # --- one personality ---------------------------------------------------------------------------------
+
+    async def _backup_one(self, result: PersonalityResult, index: int, count: int) -> None:
+        slug = result.slug
+        self.client.current_slug = slug
+        before = self.client.requests_made
+        started = _now()
+        result.status = "running"
+        self._emit(PersonalityStarted(slug=slug, index=index, count=count))
+        archive: PersonalityArchive | None = None
+        try:
+            self._emit(PhaseChanged(slug=slug, phase="profile"))
+            profile = await self.client.get_profile(slug)
+            shape_id = str(profile.get("id") or "")
+            if not shape_id:
+                raise DriftError(f"The profile of {slug!r} has no id.", arrived="profile without id")
+            result.display_name = str(profile.get("name") or "")
+            owned = self._user_id in owner_ids(profile)
+            if not owned and not self.options.allow_not_owned:
+                raise NotOwnedError(
+                    f"You are not an owner of {slug!r}, so its memories cannot be backed up."
+                )
+            archive = await _blocking(self._open_folder, shape_id, slug, profile)
+            result.folder = archive.folder
+            await _blocking(archive.write_profile, profile)
+            await self._sync(archive, result, profile, owned, started)
+            result.status = "ok"
+        except asyncio.CancelledError:
+            result.status = "cancelled"
+            result.error = "Cancelled; the next run resumes where this one stopped."
+            self._finish(result, archive, started, before)
+            raise
+        except TzBackupError as err:
+            refused = isinstance(err, _REFUSED) or (
+                isinstance(err, ArchiveError) and not isinstance(err, DiskFullError | DataDirLockedError)
+            )
+            result.status = "refused" if refused else "failed"
+            result.error, result.error_kind, result.hint = str(err), type(err).__name__, err.hint
+            self._finish(result, archive, started, before)
+            if isinstance(err, AuthError):
+                raise _Stop(err, 3) from err
+            if isinstance(err, BotWallError | DiskFullError):
+                raise _Stop(err, 4) from err
+            return
+        self._finish(result, archive, started, before)
+
+    def _finish(
+        self, result: PersonalityResult, archive: PersonalityArchive | None, started: datetime, before: int
+    ) -> None:
+        result.requests = self.client.requests_made - before
+        if result.status != "ok" and archive is not None:
+            self._record_attempt(archive, result, started)
+        if result.status == "ok":
+            self._emit(PersonalityFinished(
+                slug=result.slug, new=result.new, edited=result.edited,
+                deleted_upstream=result.deleted_upstream, total=result.total,
+                server_total=result.server_total, requests=result.requests, full_walk=result.full_walk,
+            ))
+        else:
+            self._emit(PersonalityFailed(
+                slug=result.slug, error=result.error, kind=result.error_kind or result.status,
+                hint=result.hint, resumable=result.status in ("failed", "cancelled"),
+            ))
+
+    def _record_attempt(self, archive: PersonalityArchive, result: PersonalityResult, started: datetime) -> None:
+        """Add an unsuccessful attempt to the run history (best effort: the disk may be full)."""
+        try:
+            metadata = archive.read_metadata()
+            if metadata is None or metadata.get("formatVersion") != FORMAT_VERSION:
+                return
+            metadata["runs"] = _append_run(metadata.get("runs"), _run_record(result, started, _now()))
+            archive.write_metadata(metadata)
+        except (OSError, TzBackupError):
+            pass
+
+    # --- folder ------------------------------------------------------------------------------------------
+
+    def _open_folder(self, shape_id: str, slug: str, profile: dict[str, Any]) -> PersonalityArchive:
+        """Find this shape's folder (renaming it after a slug change) or create it; check format and owner."""
+        root = personalities_root(self.data_dir)
+        ensure_dir(root)
+        folders = sorted(e for e in os.listdir(root) if (root / e).is_dir())
+        owner_of: dict[str, str] = {}
+        metas: dict[str, dict[str, Any] | None] = {}
+        for name in folders:
+            try:
+                meta = PersonalityArchive(root / name).read_metadata()
+            except TzBackupError:
+                meta = None
+            metas[name] = meta
+            if meta and isinstance(meta.get("shapeId"), str):
+                owner_of[meta["shapeId"]] = name
+        folder = owner_of.get(shape_id)
+        if folder is None:
+            folder = self._new_folder_name(slug, folders, metas)
+        else:
+            meta = metas[folder] or {}
+            if meta.get("slug") != slug:
+                folder = self._rename(root, folder, slug, folders)
+        archive = PersonalityArchive(personality_path(self.data_dir, folder))
+        metadata = archive.read_metadata() if archive.path.exists() else None
+        if metadata is None:
+            if _has_foreign_files(archive.path):
+                check_format({}, archive.path)  # an older tool's folder: refuse, never reinterpret
+            archive.create_dirs()
+            result = PersonalityResult(slug=slug, folder=folder)
+            initial = self._metadata({}, profile, result, _now(), index_total=0)
+            initial["lastBackup"] = None
+            archive.write_metadata(initial)
+            return archive
+        check_format(metadata, archive.path)
+        owner = metadata.get("ownerId")
+        if owner and owner != self._user_id:
+            raise OwnerMismatchError(
+                f"The backup folder {archive.path} belongs to another shapes.inc account; "
+                "tzbackup never mixes two accounts' data."
+            )
+        archive.create_dirs()
+        archive.recover()
+        return archive
+
+    def _new_folder_name(self, slug: str, folders: list[str], metas: dict[str, dict[str, Any] | None]) -> str:
+        plain = safe_folder_name(slug)
+        if plain in metas:
+            meta = metas[plain]
+            path = personalities_root(self.data_dir) / plain
+            if meta is None and not _has_foreign_files(path):
+                return plain  # our own folder, left by a run that died before writing any metadata
+            check_format(meta or {}, path)
+            return safe_folder_name(slug, taken=folders)
+        return safe_folder_name(slug, taken=[f for f in folders if f != plain])
+
+    def _rename(self, root: Path, folder: str, slug: str, folders: list[str]) -> str:
+        """The shape's slug changed: move its folder (and the files named after it) to the new name."""
+        target = safe_folder_name(slug, taken=[f for f in folders if f != folder])
+        if target == folder:
+            return folder
+        if (root / target).exists():
+            return folder  # keep the old folder rather than touch another one; the metadata has the slug
+        os.rename(personality_path(self.data_dir, folder), root / target)
+        archive = PersonalityArchive(personality_path(self.data_dir, target))
+        archive.adopt_folder_name()
+        return target
+
+    # --- memories ----------------------------------------------------------------------------------------
+
+    async def _sync(
+        self,
+        archive: PersonalityArchive,
+        result: PersonalityResult,
+        profile: dict[str, Any],
+        owned: bool,
+        started: datetime,
+    ) -> None:
+        metadata = await _blocking(archive.read_metadata) or {}
+        chunk_size = int(metadata.get("chunkSize") or CHUNK_SIZE)
+        self._emit(PhaseChanged(slug=result.slug, phase="memories"))
+        index = await _blocking(archive.load_index, chunk_size)
+        if not owned:
+            meta = self._metadata(metadata, profile, result, started, index_total=len(index))
+            meta["profileOnly"] = True
+            result.total = len(index)
+            await _blocking(archive.write_metadata, meta)
+            return
+        journal = await _blocking(Journal.open_existing, archive.journal_path)
+        if journal is None:
+            mode, reason = self._plan(metadata, index)
+            journal = await _blocking(
+                lambda: Journal.start(archive.journal_path, mode=mode, reason=reason, started=_iso(started))
+            )
+            if mode == "full" and reason != "first backup":
+                self._emit(Reconciling(slug=result.slug, reason=reason))
+        walk = _Walk(self, result.slug, str(profile["id"]), journal, index, metadata)
+        if not journal.done:
+            await walk.run()
+            await _blocking(journal.mark_done)
+        self._emit(PhaseChanged(slug=result.slug, phase="saving"))
+        await self._commit(archive, journal, index, metadata, profile, result, started, chunk_size)
+
+    def _plan(self, metadata: dict[str, Any], index: MemoryIndex) -> tuple[str, str]:
+        """Full walk or early-stop walk, and why."""
+        last_full = _parse_iso(metadata.get("lastFullReconcile"))
+        if last_full is None and not len(index):
+            return "full", "first backup"
+        if self.options.full:
+            return "full", "a full walk was asked for (--full)"
+        if last_full is None:
+            return "full", "no full walk was recorded yet"
+        age = _now() - last_full
+        if age > timedelta(days=self.options.reconcile_age_days):
+            return "full", f"the last full walk is {age.days} days old"
+        return "incremental", ""
+
+    async def _commit(
+        self,
+        archive: PersonalityArchive,
+        journal: Journal,
+        index: MemoryIndex,
+        metadata: dict[str, Any],
+        profile: dict[str, Any],
+        result: PersonalityResult,
+        started: datetime,
+        chunk_size: int,
+    ) -> None:
+        now = _now()
+        deleted: dict[str, str] = dict(metadata.get("deletedUpstream") or {})
+        full = journal.mode == "full"
+        newly_deleted = 0
+        if full:
+            for entry in index.entries:
+                if entry.id not in journal.items and entry.id not in deleted:
+                    deleted[entry.id] = _iso(now)
+                    newly_deleted += 1
+        for mid in list(deleted):
+            if mid in journal.items:
+                del deleted[mid]  # it is back upstream
+        server_total = journal.last_total
+        result.full_walk = full
+        result.deleted_upstream = newly_deleted
+
+        def make_metadata(done: CommitResult) -> dict[str, Any]:
+            result.new, result.edited, result.total = done.new, done.edited, done.total
+            result.status = "ok"
+            meta = self._metadata(metadata, profile, result, started, index_total=done.total)
+            meta["lastMemoryId"] = done.last_id
+            meta["deletedUpstream"] = deleted
+            meta["chunkSize"] = chunk_size
+            meta["memoryFiles"] = math.ceil(done.total / chunk_size) if done.total else 0
+            if full:
+                seen = len(journal.items)
+                meta["lastFullReconcile"] = _iso(now)
+                stable = len(set(journal.totals)) <= 1
+                if server_total is not None and stable:
+                    meta["totalOffset"] = server_total - seen
+                meta["liveAtLastFullWalk"] = seen
+            meta["serverTotal"] = server_total if server_total is not None else meta.get("liveAtLastFullWalk")
+            result.server_total = meta["serverTotal"]
+            meta["runs"] = _append_run(metadata.get("runs"), _run_record(result, started, now, journal))
+            return meta
+
+        await _blocking(archive.commit, journal, index, chunk_size, _iso(now), make_metadata)
+
+    def _metadata(
+        self,
+        previous: dict[str, Any],
+        profile: dict[str, Any],
+        result: PersonalityResult,
+        started: datetime,
+        *,
+        index_total: int,
+    ) -> dict[str, Any]:
+        meta = dict(previous)
+        meta.update({
+            "formatVersion": FORMAT_VERSION,
+            "tool": "tzbackup",
+            "shapeId": str(profile.get("id")),
+            "slug": result.slug,
+            "displayName": str(profile.get("name") or ""),
+            "ownerId": self._user_id,
+            "folder": result.folder,
+            "lastBackup": _iso(_now()),
+            "totalMemories": index_total,
+        })
+        meta.setdefault("chunkSize", CHUNK_SIZE)
+        meta.setdefault("deletedUpstream", {})
+        meta.setdefault("runs", [])
+        return meta
+
+
+def _has_foreign_files(path: Path) -> bool:
+    """True when a folder without our metadata holds anything we did not put there."""
+    if not path.is_dir():
+        return False
+    for entry in os.listdir(path):
+        if entry in (STATE_DIR, MEMORY_DIR) and not os.listdir(path / entry):
+            continue
+        if entry == STATE_DIR:
+            continue
+        return True
+    return False
+
+
+def _run_record(
+    result: PersonalityResult, started: datetime, finished: datetime, journal: Journal | None = None
+) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "started": _iso(started),
+        "finished": _iso(finished),
+        "status": result.status,
+        "new": result.new,
+        "edited": result.edited,
+        "deletedUpstream": result.deleted_upstream,
+        "requests": result.requests,
+        "fullWalk": result.full_walk,
+        "error": result.error or None,
+    }
+    if journal is not None:
+        record["walkReason"] = journal.reason or None
+        record["resumed"] = journal.resumed
+    return record
+
+
+def _append_run(runs: object, record: dict[str, Any]) -> list[Any]:
+    history = list(runs) if isinstance(runs, list) else []
+    history.append(record)
+    return history[-MAX_RUNS_KEPT:]
+
+
+class _Walk:
+    """One walk over the memory pages of a shape, journaled page by page."""
+
+    def __init__(
+        self,
+        engine: BackupEngine,
+        slug: str,
+        shape_id: str,
+        journal: Journal,
+        index: MemoryIndex,
+        metadata: dict[str, Any],
+    ) -> None:
+        self.engine = engine
+        self.slug = slug
+        self.shape_id = shape_id
+        self.journal = journal
+        self.index = index
+        self.metadata = metadata
+        self.limit = engine.options.page_limit
+        self.deleted = set(metadata.get("deletedUpstream") or {})
+
+    async def run(self) -> None:
+        stopped_early = await self._sequential()
+        if self._needs_top_up():
+            await self._top_up()
+        if stopped_early and self._total_unexplained():
+            reason = "the server's total disagrees with what is stored"
+            await _blocking(self.journal.switch_mode, "full", reason)
+            self.engine._emit(Reconciling(slug=self.slug, reason=reason))
+            await self._sequential()
+            if self._needs_top_up():
+                await self._top_up()
+
+    # --- steps -------------------------------------------------------------------------------------------
+
+    async def _fetch(self, page: int, *, extra: bool = False) -> PageRecord:
+        """Fetch one page and journal it before anything else looks at it."""
+        try:
+            got = await self.engine.client.get_memory_page(self.shape_id, page, limit=self.limit)
+            items, has_next, total_pages, total = got.items, got.has_next, got.total_pages, got.total
+        except NotFoundError:
+            if page != 1 and not extra:
+                raise
+            items, has_next, total_pages, total = [], False, None, None
+        record = await _blocking(
+            lambda: self.journal.add_page(
+                page, items, has_next=has_next, total_pages=total_pages, total=total, top_up=extra
+            )
+        )
+        new = sum(1 for mid in self.journal.items if mid not in self.index)
+        self.engine._emit(MemoryPageFetched(
+            slug=self.slug, page=page, memories_done=len(self.journal.items), new_so_far=new,
+            expected=self.journal.last_total, reconciling=self.journal.mode == "full",
+        ))
+        return record
+
+    async def _sequential(self) -> bool:
+        """Walk pages from the journal's next page on. True when it stopped early at known memories."""
+        page = self.journal.next_page
+        quiet = 0
+        while True:
+            before = self.journal.last_total
+            record = await self._fetch(page)
+            if before is not None and record.total is not None and record.total < before and page > 1:
+                await self._reread_before(page, before - record.total)
+            if self.journal.mode == "incremental" and any(mid in self.index for mid in record.ids):
+                return True
+            if self._at_end(record):
+                return False
+            quiet = quiet + 1 if record.unseen == 0 else 0
+            if quiet and (quiet >= 2 or not self._pagination_known(record)):
+                return False  # the service keeps sending what we have: it ignores the page number
+            page += 1
+
+    async def _reread_before(self, page: int, dropped: int) -> None:
+        """Memories were deleted upstream while we walked: read the page(s) before ``page`` again, so
+        memories that moved up across the boundary are not skipped. Repeats while the total keeps falling."""
+        for _ in range(5):
+            total_now = self.journal.last_total
+            back = min(page - 1, math.ceil(dropped / self.limit))
+            for earlier in range(page - back, page):
+                await self._fetch(earlier, extra=True)
+            latest = self.journal.last_total
+            if latest is None or total_now is None or latest >= total_now:
+                return
+            dropped = total_now - latest
+
+    async def _top_up(self) -> None:
+        """Pick up memories added upstream since the walk began: from page 1 to the first known id."""
+        page = 1
+        while True:
+            have = set(self.journal.items)
+            record = await self._fetch(page, extra=True)
+            if any(mid in self.index or mid in have for mid in record.ids) or self._at_end(record):
+                return
+            page += 1
+
+    # --- decisions ---------------------------------------------------------------------------------------
+
+    def _pagination_known(self, record: PageRecord) -> bool:
+        return record.has_next is not None or record.total_pages is not None or record.total is not None
+
+    def _at_end(self, record: PageRecord) -> bool:
+        if not record.ids:
+            return True
+        if record.has_next is not None:
+            return not record.has_next
+        if record.total_pages is not None:
+            return record.page >= record.total_pages
+        if record.total is not None:
+            return record.page * self.limit >= record.total
+        return len(record.ids) < self.limit
+
+    def _needs_top_up(self) -> bool:
+        return self.journal.resumed or len(set(self.journal.totals)) > 1
+
+    def _total_unexplained(self) -> bool:
+        total = self.journal.last_total
+        if total is None:
+            return False
+        live = sum(1 for e in self.index.entries if e.id not in self.deleted)
+        new = sum(1 for mid in self.journal.items if mid not in self.index)
+        offset = int(self.metadata.get("totalOffset") or 0)
+        return live + new + offset != total
+
+
+async def run_backup(
+    client: ShapesService,
+    data_dir: Path,
+    slugs: Sequence[str] | None = None,
+    *,
+    options: BackupOptions | None = None,
+    on_event: EventCallback | None = None,
+) -> RunReport:
+    """Convenience wrapper: one engine, one run."""
+    return await BackupEngine(client, data_dir, options=options, on_event=on_event).run(slugs)
+

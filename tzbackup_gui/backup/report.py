@@ -1,0 +1,63 @@
+"""What a backup run is asked to do (:class:`BackupOptions`) and what it did (:class:`RunReport`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["BackupOptions", "PersonalityResult", "RunReport"]
+
+
+@dataclass(frozen=True)
+class BackupOptions:
+    full: bool = False  # walk every memory page (reconcile) even when an early stop would do
+    reconcile_age_days: float = 7.0  # a full walk happens when the last one is older than this
+    allow_not_owned: bool = False  # back up the public profile of a personality we do not own
+    lock_wait: float = 0.0  # seconds to wait for another tzbackup writing the same data dir
+    page_limit: int = 20  # memories per page (20 is the service's maximum)
+
+
+@dataclass
+class PersonalityResult:
+    """The outcome for one personality. ``status``: ok | failed | refused | cancelled | not_started."""
+
+    slug: str
+    folder: str = ""
+    display_name: str = ""
+    status: str = "not_started"
+    new: int = 0
+    edited: int = 0
+    deleted_upstream: int = 0  # newly noticed in this run
+    total: int = 0  # distinct memories stored locally
+    server_total: int | None = None
+    requests: int = 0
+    full_walk: bool = False
+    error: str = ""
+    error_kind: str = ""
+    hint: str = ""
+
+
+@dataclass
+class RunReport:
+    results: list[PersonalityResult] = field(default_factory=list)
+    cancelled: bool = False
+    stopped_by: str = ""  # class name of the error that stopped the whole run ("" when none did)
+    error: str = ""  # user-facing message of that error
+    hint: str = ""
+    exit_code: int = 0  # 0 all done, 1 some failed/refused, 3 auth, 4 other fatal (DESIGN.md)
+
+    @property
+    def done(self) -> int:
+        return sum(1 for r in self.results if r.status == "ok")
+
+    @property
+    def failed(self) -> int:
+        return sum(1 for r in self.results if r.status in ("failed", "refused"))
+
+    def compute_exit_code(self, fatal_code: int | None = None) -> int:
+        if fatal_code is not None:
+            self.exit_code = fatal_code
+        elif any(r.status != "ok" for r in self.results):
+            self.exit_code = 1
+        else:
+            self.exit_code = 0
+        return self.exit_code

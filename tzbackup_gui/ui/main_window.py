@@ -1,0 +1,824 @@
+"""The main window: account bar, personalities table, Back Up buttons, progress, log pane."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QModelIndex, QSettings, QSize, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QIcon, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+from qasync import asyncSlot
+
+from ..app import AppContext, SignInResult
+from ..errors import AuthError, TzBackupError
+from ..events import BackupEvent, PersonalityFailed, PersonalityFinished, PersonalityStarted, Reconciling
+from ..events import Retrying, Waiting
+from ..service.auth import SessionCredential
+from .avatars import AVATAR_SIZE, AvatarCache, initials_icon
+from .log_pane import LogPane, PaneHandler
+from .notifier import Notifier, NullNotifier
+from .personalities_model import (
+    COL_LAST,
+    COL_MEMORIES,
+    COL_NAME,
+    COL_STATUS,
+    COL_USERNAME,
+    PersonalitiesModel,
+    PersonalitiesProxy,
+    SlugRole,
+    merge_rows,
+)
+from .progress import RunTracker, format_duration
+from .progress_delegate import ProgressDelegate
+from .sign_in_dialog import SignInDialog
+
+__all__ = ["MainWindow"]
+
+log = logging.getLogger("tzbackup.ui")
+
+AUTH_KINDS = {"AuthError", "BadCredentialError", "SessionExpiredError", "LoginRedirectError"}
+ERROR_TITLES = {
+    "BotWallError": "Blocked by bot protection",
+    "RateLimitedError": "The service is rate limiting",
+    "DriftError": "The service changed its answers",
+    "DiskFullError": "The disk is full",
+    "DataDirLockedError": "Another backup is running",
+    "BackupBusyError": "A backup is already running",
+    "ServerError": "The service is having trouble",
+    "NetworkError": "Cannot reach the service",
+    "NotOwnedError": "Not your personality",
+    "OwnerMismatchError": "Backup belongs to another account",
+    "UnsupportedFormatError": "Backup folder in an unknown format",
+    "CorruptBackupError": "A backup file is damaged",
+}
+#: A run longer than this gets a desktop notification when it ends.
+LONG_RUN_SECONDS = 20.0
+
+
+class MainWindow(QMainWindow):
+    """Thin face over :class:`AppContext`: renders rows, forwards clicks, shows what the engine reports."""
+
+    run_finished = Signal()
+
+    def __init__(
+        self,
+        ctx: AppContext,
+        *,
+        settings: QSettings,
+        notifier: Notifier | None = None,
+        open_folder: Callable[[Path], None] | None = None,
+        icon: QIcon | None = None,
+    ) -> None:
+        super().__init__()
+        self.setObjectName("mainWindow")
+        self.ctx = ctx
+        self.settings = settings
+        self.notifier: Notifier = notifier or NullNotifier()
+        self.open_folder = open_folder or _open_folder
+        self.tracker = RunTracker()
+        self.model = PersonalitiesModel(self)
+        self.model.progress = self.tracker.rows
+        self.proxy = PersonalitiesProxy(self)
+        self.proxy.setSourceModel(self.model)
+        self.avatars = AvatarCache(ctx.config.data_dir / ".cache" / "avatars", ctx.download)
+        self.sign_in_dialog: SignInDialog | None = None
+        self.message_box: QMessageBox | None = None
+        self._run_task: asyncio.Task[None] | None = None
+        self._avatar_task: asyncio.Task[None] | None = None
+        self._refresh_task: asyncio.Task[None] | None = None
+        self._cancel_requested = False
+        self._close_after_run = False
+        self._restore_checked: set[str] | None = None
+        self._failures: list[PersonalityFailed] = []
+        self.last_error: str = ""
+        self.setWindowTitle("tzbackup" + (" — demo" if ctx.config.demo else ""))
+        if icon is not None:
+            self.setWindowIcon(icon)
+        self._build_ui()
+        self._build_actions()
+        self._install_log_handler()
+        self._restore_settings()
+        self.ctx.on_credential_changed = self._update_account
+        self._update_account()
+        self._update_buttons()
+
+    # ================================================================================================
+    # construction
+    # ================================================================================================
+
+    def _build_ui(self) -> None:
+        central = QWidget(self)
+        outer = QVBoxLayout(central)
+        outer.setContentsMargins(10, 8, 10, 6)
+
+        if self.ctx.config.demo:
+            banner = QLabel(
+                "Demo mode: a local sandbox with made-up personalities. Nothing is sent to shapes.inc "
+                "and nothing is stored in your keyring.",
+                objectName="demoBanner",
+            )
+            banner.setWordWrap(True)
+            banner.setStyleSheet(
+                "QLabel { background: #e8f0fe; color: #174ea6; padding: 6px 8px; border-radius: 4px; }"
+            )
+            outer.addWidget(banner)
+
+        account = QHBoxLayout()
+        self.account_label = QLabel(objectName="accountLabel")
+        self.account_label.setTextFormat(Qt.TextFormat.RichText)
+        self.sign_in_button = QPushButton("Sign &In…", objectName="signInButton")
+        self.sign_in_button.clicked.connect(self.sign_in)
+        self.sign_out_button = QPushButton("Sign &Out", objectName="signOutButton")
+        self.sign_out_button.clicked.connect(self.sign_out)
+        account.addWidget(self.account_label, 1)
+        account.addWidget(self.sign_in_button)
+        account.addWidget(self.sign_out_button)
+        outer.addLayout(account)
+
+        tools = QHBoxLayout()
+        self.filter_edit = QLineEdit(objectName="filterEdit")
+        self.filter_edit.setPlaceholderText("Filter by name or username  (Ctrl+F)")
+        self.filter_edit.setClearButtonEnabled(True)
+        self.filter_edit.textChanged.connect(self.proxy.setFilterFixedString)
+        self.select_all_button = QPushButton("Select &All", objectName="selectAllButton")
+        self.select_all_button.clicked.connect(lambda: self.model.set_checked(None))
+        self.select_none_button = QPushButton("Select &None", objectName="selectNoneButton")
+        self.select_none_button.clicked.connect(lambda: self.model.set_checked(set()))
+        self.refresh_button = QPushButton("&Refresh", objectName="refreshButton")
+        self.refresh_button.setToolTip("Reload the list from shapes.inc and the local backups (F5)")
+        self.refresh_button.clicked.connect(self.refresh)
+        tools.addWidget(self.filter_edit, 1)
+        tools.addWidget(self.select_all_button)
+        tools.addWidget(self.select_none_button)
+        tools.addWidget(self.refresh_button)
+        outer.addLayout(tools)
+
+        self.table = QTableView(objectName="personalitiesTable")
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(COL_NAME, Qt.SortOrder.AscendingOrder)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setAlternatingRowColors(True)
+        self.table.setShowGrid(False)
+        self.table.setWordWrap(False)
+        self.table.setIconSize(QSize(AVATAR_SIZE, AVATAR_SIZE))
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(36)
+        self.table.setItemDelegateForColumn(COL_STATUS, ProgressDelegate(self.table))
+        self.table.doubleClicked.connect(self._open_row)
+        header = self.table.horizontalHeader()
+        header.setStretchLastSection(True)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setHighlightSections(False)
+        for col, width in ((COL_NAME, 230), (COL_USERNAME, 150), (COL_LAST, 110), (COL_MEMORIES, 190)):
+            header.resizeSection(col, width)
+        self.model.dataChanged.connect(self._on_model_changed)
+        self.model.modelReset.connect(self._update_buttons)
+
+        self.log_pane = LogPane()
+        self.splitter = QSplitter(Qt.Orientation.Vertical, objectName="mainSplitter")
+        self.splitter.addWidget(self.table)
+        self.splitter.addWidget(self.log_pane)
+        self.splitter.setStretchFactor(0, 4)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setChildrenCollapsible(False)
+        outer.addWidget(self.splitter, 1)
+
+        progress_row = QHBoxLayout()
+        self.overall_label = QLabel("Ready.", objectName="overallLabel")
+        self.overall_bar = QProgressBar(objectName="overallProgress")
+        self.overall_bar.setRange(0, 1000)
+        self.overall_bar.setTextVisible(True)
+        self.overall_bar.setFormat("%p%")
+        self.overall_bar.setVisible(False)
+        progress_row.addWidget(self.overall_label, 1)
+        progress_row.addWidget(self.overall_bar, 1)
+        outer.addLayout(progress_row)
+
+        buttons = QHBoxLayout()
+        self.log_toggle = QToolButton(objectName="logToggle")
+        self.log_toggle.setText("Show &Log")
+        self.log_toggle.setCheckable(True)
+        self.log_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.log_toggle.setArrowType(Qt.ArrowType.RightArrow)
+        self.log_toggle.toggled.connect(self.set_log_visible)
+        self.back_up_selected_button = QPushButton("Back Up &Selected", objectName="backUpSelectedButton")
+        self.back_up_all_button = QPushButton("Back Up A&ll", objectName="backUpAllButton")
+        self.cancel_button = QPushButton("&Cancel", objectName="cancelButton")
+        self.back_up_selected_button.setDefault(True)
+        self.back_up_selected_button.clicked.connect(self.back_up_selected)
+        self.back_up_all_button.clicked.connect(self.back_up_all)
+        self.cancel_button.clicked.connect(self.cancel_backup)
+        buttons.addWidget(self.log_toggle)
+        buttons.addStretch(1)
+        buttons.addWidget(self.back_up_selected_button)
+        buttons.addWidget(self.back_up_all_button)
+        buttons.addWidget(self.cancel_button)
+        outer.addLayout(buttons)
+        self.setCentralWidget(central)
+        self.log_pane.setVisible(False)
+
+        self.data_dir_label = QLabel(f"Data folder: {self.ctx.config.data_dir}", objectName="dataDirLabel")
+        self.statusBar().addPermanentWidget(self.data_dir_label)
+
+        order = [
+            self.filter_edit, self.select_all_button, self.select_none_button, self.refresh_button,
+            self.table, self.log_toggle, self.back_up_selected_button, self.back_up_all_button,
+            self.cancel_button, self.sign_in_button, self.sign_out_button,
+        ]
+        for first, second in zip(order, order[1:], strict=False):
+            self.setTabOrder(first, second)
+
+        self._overall_timer = QTimer(self)
+        self._overall_timer.setInterval(250)
+        self._overall_timer.timeout.connect(self._update_overall)
+        self._clock_timer = QTimer(self)
+        self._clock_timer.setInterval(30_000)
+        self._clock_timer.timeout.connect(self.model.refresh_times)
+        self._clock_timer.start()
+
+    def _build_actions(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        self.sign_in_action = self._action(file_menu, "Sign &In…", self.sign_in, None, "signInAction")
+        self.sign_out_action = self._action(file_menu, "Sign &Out", self.sign_out, None, "signOutAction")
+        file_menu.addSeparator()
+        self.refresh_action = self._action(file_menu, "&Refresh", self.refresh, QKeySequence.StandardKey.Refresh,
+                                           "refreshAction")
+        self._action(file_menu, "Open &Data Folder", self._open_data_dir, None, "openDataAction")
+        file_menu.addSeparator()
+        self.quit_action = self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit, "quitAction")
+        self.quit_action.setShortcut(QKeySequence("Ctrl+Q"))
+        self.refresh_action.setShortcut(QKeySequence("F5"))
+
+        backup_menu = bar.addMenu("&Backup")
+        self.back_up_selected_action = self._action(
+            backup_menu, "Back Up &Selected", self.back_up_selected, QKeySequence("Ctrl+B"), "backUpSelectedAction"
+        )
+        self.back_up_all_action = self._action(
+            backup_menu, "Back Up &All", self.back_up_all, QKeySequence("Ctrl+Shift+B"), "backUpAllAction"
+        )
+        self.cancel_action = self._action(backup_menu, "&Cancel", self.cancel_backup, QKeySequence("Ctrl+."),
+                                          "cancelAction")
+        backup_menu.addSeparator()
+        self._action(backup_menu, "Select A&ll", lambda: self.model.set_checked(None),
+                     QKeySequence("Ctrl+Shift+A"), "selectAllAction")
+        self._action(backup_menu, "Select &None", lambda: self.model.set_checked(set()),
+                     QKeySequence("Ctrl+Shift+N"), "selectNoneAction")
+        self._action(backup_menu, "Open &Backup Folder", self._open_current, QKeySequence("Ctrl+O"),
+                     "openBackupAction")
+
+        view_menu = bar.addMenu("&View")
+        self._action(view_menu, "&Filter", self._focus_filter, QKeySequence.StandardKey.Find, "filterAction")
+        self.log_action = self._action(view_menu, "Show &Log", None, QKeySequence("Ctrl+L"), "logAction")
+        self.log_action.setCheckable(True)
+        self.log_action.toggled.connect(self.log_toggle.setChecked)
+        self.log_toggle.toggled.connect(self.log_action.setChecked)
+
+        help_menu = bar.addMenu("&Help")
+        self._action(help_menu, "&About tzbackup", self._about, None, "aboutAction")
+
+    def _action(self, menu: Any, text: str, slot: Any, shortcut: Any, name: str) -> QAction:
+        action = QAction(text, self)
+        action.setObjectName(name)
+        if shortcut is not None:
+            action.setShortcut(shortcut if isinstance(shortcut, QKeySequence) else QKeySequence(shortcut))
+        if slot is not None:
+            action.triggered.connect(lambda _checked=False, s=slot: s())
+        menu.addAction(action)
+        self.addAction(action)
+        return action
+
+    def _install_log_handler(self) -> None:
+        self._log_handler = PaneHandler(self.log_pane, self.ctx.secrets)
+        for name in ("tzbackup", "tzbackup_gui"):
+            logger = logging.getLogger(name)
+            logger.addHandler(self._log_handler)
+            if logger.level == logging.NOTSET or logger.level > logging.INFO:
+                logger.setLevel(logging.INFO)
+
+    def remove_log_handler(self) -> None:
+        for name in ("tzbackup", "tzbackup_gui"):
+            logging.getLogger(name).removeHandler(self._log_handler)
+
+    # ================================================================================================
+    # settings
+    # ================================================================================================
+
+    def _restore_settings(self) -> None:
+        geometry = self.settings.value("window/geometry")
+        if isinstance(geometry, QByteArray | bytes) and not self.restoreGeometry(QByteArray(geometry)):
+            self.resize(1000, 640)
+        elif not isinstance(geometry, QByteArray | bytes):
+            self.resize(1000, 640)
+        header = self.settings.value("table/header")
+        if isinstance(header, QByteArray | bytes):
+            self.table.horizontalHeader().restoreState(QByteArray(header))
+        splitter = self.settings.value("window/splitter")
+        if isinstance(splitter, QByteArray | bytes):
+            self.splitter.restoreState(QByteArray(splitter))
+        self.log_toggle.setChecked(str(self.settings.value("window/log_visible", "false")).lower() == "true")
+        checked = self.settings.value("table/checked")
+        if checked is not None:
+            items = [checked] if isinstance(checked, str) else list(checked)
+            self._restore_checked = {str(s) for s in items if s}
+
+    def save_settings(self) -> None:
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("table/header", self.table.horizontalHeader().saveState())
+        self.settings.setValue("window/splitter", self.splitter.saveState())
+        self.settings.setValue("window/log_visible", self.log_toggle.isChecked())
+        self.settings.setValue("table/checked", self.model.checked_slugs())
+        self.settings.sync()
+
+    # ================================================================================================
+    # start-up, account
+    # ================================================================================================
+
+    async def start(self) -> None:
+        """Load the saved credential (or ask for one), then fill the table."""
+        signed_in = await self.ctx.load_saved_credential()
+        if not signed_in:
+            await self._load(account=False)
+            self.overall_label.setText("Not signed in. Sign in to see your personalities.")
+            await self._ask_sign_in()
+            return
+        await self._load(account=True)
+
+    def _update_account(self) -> None:
+        ctx = self.ctx
+        if ctx.credential is None:
+            self.account_label.setText("<b>Not signed in.</b> Use <i>Sign In…</i> with your shapes.inc session cookie.")
+        else:
+            user = ctx.user or {}
+            who = user.get("displayName") or user.get("username") or "checking…"
+            handle = f" (@{user['username']})" if user.get("username") and user.get("displayName") else ""
+            where = f" · cookie kept in {ctx.location}" if ctx.location else ""
+            self.account_label.setText(f"Signed in as <b>{_esc(str(who))}</b>{_esc(handle)}{_esc(where)}")
+        signed_in = ctx.credential is not None
+        self.sign_out_button.setVisible(signed_in and not ctx.config.demo)
+        self.sign_out_action.setEnabled(signed_in and not ctx.config.demo)
+        self.sign_in_button.setText("Sign &In Again…" if signed_in else "Sign &In…")
+        self.sign_in_button.setVisible(not ctx.config.demo)
+        self.sign_in_action.setEnabled(not ctx.config.demo)
+        self._update_buttons()
+
+    async def _sign_in_fn(self, credential: SessionCredential, session_only: bool) -> SignInResult:
+        return await self.ctx.sign_in(credential, session_only=session_only)
+
+    async def _ask_sign_in(self, resume_prompt: str = "") -> bool:
+        """Open the sign-in dialog (non-blocking ``open``) and wait for it; True when a new cookie is in use."""
+        if self.sign_in_dialog is not None:
+            self.sign_in_dialog.raise_()
+            return False
+        dialog = SignInDialog(
+            self._sign_in_fn,
+            keyring_available=self.ctx.store.available() and not self.ctx.config.demo,
+            keyring_name=self.ctx.store.describe_location() if self.ctx.store.available() else "",
+            resume_prompt=resume_prompt,
+            parent=self,
+        )
+        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        dialog.finished.connect(lambda code: done.done() or done.set_result(code))
+        self.sign_in_dialog = dialog
+        dialog.open()
+        try:
+            code = await done
+        finally:
+            self.sign_in_dialog = None
+            dialog.deleteLater()
+        ok = code == SignInDialog.DialogCode.Accepted and dialog.result_info is not None
+        if ok:
+            self._update_account()
+            if not resume_prompt:
+                await self._load(account=True)
+        return ok
+
+    @asyncSlot()
+    async def sign_in(self) -> None:
+        await self._ask_sign_in()
+
+    @asyncSlot()
+    async def sign_out(self) -> None:
+        if self.ctx.running:
+            self.statusBar().showMessage("Cancel the backup before signing out.", 5000)
+            return
+        await self.ctx.sign_out()
+        self._update_account()
+        await self._load(account=False)
+
+    # ================================================================================================
+    # loading the table
+    # ================================================================================================
+
+    @asyncSlot()
+    async def refresh(self) -> None:
+        if self.ctx.running:
+            await self._reload_local()
+            return
+        await self._load(account=self.ctx.credential is not None)
+
+    async def _load(self, *, account: bool) -> None:
+        """Account list (when signed in) merged with the local archive."""
+        remote: list[Any] = []
+        self.overall_label.setText("Loading…")
+        if account and self.ctx.credential is not None:
+            try:
+                if self.ctx.user is None:
+                    await self.ctx.fetch_user()
+                    self._update_account()
+                remote = await self.ctx.list_account()
+            except AuthError as err:
+                log.warning("The service did not accept the saved session: %s", err.message)
+                self.overall_label.setText("Your session has ended. Sign in again.")
+                await self._set_rows(remote)
+                await self._ask_sign_in()
+                return
+            except TzBackupError as err:
+                log.warning("Could not list your personalities: %s", err.message)
+                self._show_error(type(err).__name__, err.message, err.hint)
+        await self._set_rows(remote)
+        n = len(self.model.owned_slugs())
+        self.overall_label.setText(
+            f"{n} personalit{'y' if n == 1 else 'ies'} on your account." if account else "Not signed in."
+        )
+
+    async def _set_rows(self, remote: list[Any]) -> None:
+        try:
+            local = await self.ctx.list_local()
+        except TzBackupError as err:
+            log.warning("Could not read the local backups: %s", err.message)
+            local = []
+        rows = merge_rows(remote, local)
+        self.model.set_rows(rows)
+        for row in rows:
+            self.model.set_avatar(row.slug, initials_icon(row.display_name))
+        if self._restore_checked is not None and rows:
+            self.model.set_checked(self._restore_checked)
+            self._restore_checked = None
+        self._start_avatars()
+        self._update_buttons()
+
+    async def _reload_local(self) -> None:
+        """After a run: new last-backup times and counts from the archive, account rows unchanged."""
+        try:
+            local = await self.ctx.list_local()
+        except TzBackupError:
+            return
+        remote_rows = [r for r in self.model.rows() if r.on_account]
+        by_slug = {getattr(b, "slug", ""): b for b in local}
+        by_id = {getattr(b, "shape_id", ""): b for b in local if getattr(b, "shape_id", "")}
+        for row in remote_rows:
+            backup = by_id.get(row.shape_id) or by_slug.get(row.slug)
+            if backup is None:
+                continue
+            fresh = merge_rows([_Summary(row)], [backup])[0]
+            self.model.update_row(
+                row.slug,
+                folder=fresh.folder,
+                last_backup=fresh.last_backup,
+                total_memories=fresh.total_memories,
+                server_total=fresh.server_total if fresh.server_total is not None else row.server_total,
+                last_status=fresh.last_status,
+            )
+        self.model.flush()
+
+    def _start_avatars(self) -> None:
+        if self._avatar_task is not None and not self._avatar_task.done():
+            self._avatar_task.cancel()
+        self._avatar_task = asyncio.ensure_future(self._load_avatars())
+
+    async def _load_avatars(self) -> None:
+        """Cached avatars at once; missing ones fetched one by one (paced), never during a backup."""
+        pending = []
+        for row in self.model.rows():
+            if not row.avatar_url:
+                continue
+            icon = self.avatars.cached(row.avatar_url)
+            if icon is not None:
+                self.model.set_avatar(row.slug, icon)
+            else:
+                pending.append(row)
+        for row in pending:
+            if self.ctx.running or self.ctx.credential is None:
+                return
+            icon = await self.avatars.fetch(row.avatar_url)
+            if icon is not None:
+                self.model.set_avatar(row.slug, icon)
+
+    # ================================================================================================
+    # backups
+    # ================================================================================================
+
+    @asyncSlot()
+    async def back_up_selected(self) -> None:
+        slugs = self.model.checked_slugs()
+        if not slugs:
+            self.statusBar().showMessage("Check the personalities to back up first.", 5000)
+            return
+        self.start_backup(slugs)
+
+    @asyncSlot()
+    async def back_up_all(self) -> None:
+        self.start_backup(None)
+
+    def start_backup(self, slugs: list[str] | None) -> bool:
+        """Start a run as a task; a second run while one is in flight is refused."""
+        if self.running:
+            self.statusBar().showMessage("A backup is already running.", 5000)
+            return False
+        if self.ctx.credential is None:
+            self.statusBar().showMessage("Sign in first.", 5000)
+            return False
+        if self._avatar_task is not None and not self._avatar_task.done():
+            self._avatar_task.cancel()
+        self._run_task = asyncio.ensure_future(self._run(slugs))
+        return True
+
+    @property
+    def running(self) -> bool:
+        return self._run_task is not None and not self._run_task.done()
+
+    @asyncSlot()
+    async def cancel_backup(self) -> None:
+        if self.running:
+            self._cancel_requested = True
+            self.overall_label.setText("Cancelling…")
+            self.cancel_button.setEnabled(False)
+            self.ctx.cancel_backup()
+
+    async def _run(self, slugs: list[str] | None) -> None:
+        rows = slugs if slugs is not None else self.model.owned_slugs()
+        self.tracker.prior = {
+            r.slug: (r.total_memories or 0, r.server_total) for r in self.model.rows()
+        }
+        self.model.mark_dirty(self.tracker.start(rows, self.ctx.pacer_delay()))
+        self.model.progress = self.tracker.rows
+        self._failures = []
+        self._cancel_requested = False
+        self.last_error = ""
+        self._set_running(True)
+        log.info("Backup started: %s", ", ".join(rows) if slugs is not None else "all personalities")
+        started = time.monotonic()
+        fatal: TzBackupError | None = None
+        report: Any = None
+        cancelled = False
+        try:
+            report = await self.ctx.run_backup(slugs, self._on_event)
+        except asyncio.CancelledError:
+            if not self._cancel_requested:
+                self._finish_run(cancelled=True)
+                raise
+            cancelled = True
+        except TzBackupError as err:
+            fatal = err
+        except Exception as err:  # never a traceback: say what happened, keep the log for details
+            fatal = TzBackupError(f"The backup stopped unexpectedly ({type(err).__name__}).",
+                                  hint="The next backup resumes where this one stopped.")
+            log.error("Unexpected error during the backup: %s", type(err).__name__)
+        cancelled = cancelled or bool(getattr(report, "cancelled", False))
+        self._finish_run(cancelled=cancelled)
+        await self._reload_local()
+        await self._after_run(slugs, report, fatal, cancelled, time.monotonic() - started)
+
+    def _finish_run(self, *, cancelled: bool) -> None:
+        self.model.mark_dirty(self.tracker.stop(cancelled=cancelled or self._cancel_requested))
+        self.model.flush()
+        self._set_running(False)
+        summary = self.tracker.summary()
+        self.overall_label.setText(summary)
+        log.info(summary)
+
+    async def _after_run(
+        self, slugs: list[str] | None, report: Any, fatal: TzBackupError | None, cancelled: bool, seconds: float
+    ) -> None:
+        auth = isinstance(fatal, AuthError) or any(f.kind in AUTH_KINDS for f in self._failures)
+        if auth and not cancelled:
+            self.last_error = "auth"
+            self.run_finished.emit()
+            if self._close_after_run:
+                self.close()
+                return
+            ok = await self._ask_sign_in(
+                "Your shapes.inc session ended during the backup. Everything fetched so far is saved. "
+                "Sign in again with a fresh cookie and the backup resumes where it stopped."
+            )
+            if ok:
+                log.info("Resuming the backup with the new session")
+                self.start_backup(slugs)
+            return
+        if fatal is not None:
+            self._show_error(type(fatal).__name__, fatal.message, fatal.hint)
+        else:
+            self._show_failures()
+        if self._close_after_run:
+            self.run_finished.emit()
+            self.close()
+            return
+        if seconds >= LONG_RUN_SECONDS or not self.isActiveWindow():
+            error = fatal is not None or bool(self._failures)
+            self.notifier.notify("tzbackup", self.tracker.summary(), error=error)
+        self.run_finished.emit()
+
+    def _show_failures(self) -> None:
+        """One plain message for the failures a person can act on (the rest is in the table)."""
+        seen: dict[str, PersonalityFailed] = {}
+        for failure in self._failures:
+            if failure.kind in ERROR_TITLES and failure.kind not in seen:
+                seen[failure.kind] = failure
+        if not seen:
+            return
+        first = next(iter(seen.values()))
+        text = "\n\n".join(f"{f.slug}: {f.error}" if f.slug else f.error for f in seen.values())
+        hints = "\n".join(dict.fromkeys(f.hint for f in seen.values() if f.hint))
+        self._show_error(first.kind, text, hints)
+
+    def _show_error(self, kind: str, message: str, hint: str) -> None:
+        self.last_error = kind
+        box = QMessageBox(QMessageBox.Icon.Warning, ERROR_TITLES.get(kind, "Backup problem"), message,
+                          QMessageBox.StandardButton.Ok, self)
+        box.setObjectName("errorBox")
+        if hint:
+            box.setInformativeText(hint)
+        self.message_box = box
+        box.open()
+
+    def _on_event(self, event: BackupEvent) -> None:
+        """Engine and client events arrive on the loop thread: update the model, repaint coalesced."""
+        changed = self.tracker.apply(event)
+        if changed:
+            self.model.mark_dirty(changed)
+        if isinstance(event, PersonalityFinished):
+            row = self.model.row_for(event.slug)
+            if row is not None:
+                self.model.update_row(
+                    event.slug,
+                    total_memories=event.total,
+                    server_total=event.server_total if event.server_total is not None else row.server_total,
+                    last_backup=datetime.now(UTC),
+                )
+            log.info("%s: done (%s new, %s stored, %s requests)", event.slug, event.new, event.total,
+                     event.requests)
+        elif isinstance(event, PersonalityFailed):
+            self._failures.append(event)
+            log.warning("%s: %s", event.slug or "run", event.error)
+        elif isinstance(event, PersonalityStarted):
+            log.info("%s: started (%d of %d)", event.slug, event.index + 1, event.count)
+        elif isinstance(event, Reconciling):
+            log.info("%s: full walk (%s)", event.slug, event.reason)
+        elif isinstance(event, Retrying):
+            log.info("%s: retrying (%d of %d) %s", event.slug, event.attempt, event.max_attempts, event.reason)
+        elif isinstance(event, Waiting) and event.reason != "pacing":
+            log.info("%s: waiting %.0f s (%s)", event.slug, event.seconds, event.reason)
+
+    def _set_running(self, running: bool) -> None:
+        self.overall_bar.setVisible(running or self.overall_bar.value() > 0)
+        if running:
+            self.overall_bar.setValue(0)
+            self._overall_timer.start()
+        else:
+            self._overall_timer.stop()
+            self._update_overall()
+            if not self.tracker.cancelled:
+                self.overall_bar.setValue(self.overall_bar.maximum() if not self._failures else
+                                          self.overall_bar.value())
+        self._update_buttons()
+
+    def _update_overall(self) -> None:
+        self.overall_bar.setValue(round(self.tracker.fraction() * 1000))
+        if self.tracker.running and not self._cancel_requested:
+            self.overall_label.setText(self.tracker.summary())
+            eta = self.tracker.eta_seconds()
+            if eta is not None:
+                self.overall_bar.setToolTip(f"About {format_duration(eta)} left at the current pace")
+
+    def _update_buttons(self) -> None:
+        signed_in = self.ctx.credential is not None
+        running = self.running
+        can_selected = signed_in and not running and bool(self.model.checked_slugs())
+        can_all = signed_in and not running and bool(self.model.owned_slugs())
+        self.back_up_selected_button.setEnabled(can_selected)
+        self.back_up_selected_action.setEnabled(can_selected) if hasattr(self, "back_up_selected_action") else None
+        self.back_up_all_button.setEnabled(can_all)
+        if hasattr(self, "back_up_all_action"):
+            self.back_up_all_action.setEnabled(can_all)
+            self.cancel_action.setEnabled(running and not self._cancel_requested)
+        self.cancel_button.setEnabled(running and not self._cancel_requested)
+        self.refresh_button.setEnabled(not running)
+        self.sign_out_button.setEnabled(not running)
+
+    def _on_model_changed(self, top: QModelIndex, bottom: QModelIndex, roles: list[int] | None = None) -> None:
+        if roles and Qt.ItemDataRole.CheckStateRole in roles:
+            self._update_buttons()
+
+    # ================================================================================================
+    # small actions
+    # ================================================================================================
+
+    def set_log_visible(self, visible: bool) -> None:
+        self.log_pane.setVisible(visible)
+        self.log_toggle.setText("Hide &Log" if visible else "Show &Log")
+        self.log_toggle.setArrowType(Qt.ArrowType.DownArrow if visible else Qt.ArrowType.RightArrow)
+
+    def _focus_filter(self) -> None:
+        self.filter_edit.setFocus()
+        self.filter_edit.selectAll()
+
+    def _open_row(self, index: QModelIndex) -> None:
+        slug = index.data(SlugRole)
+        row = self.model.row_for(str(slug)) if slug else None
+        if row is None:
+            return
+        if row.folder is None or not row.folder.exists():
+            self.statusBar().showMessage(f"{row.display_name} has no local backup yet.", 5000)
+            return
+        self.open_folder(row.folder)
+
+    def _open_current(self) -> None:
+        self._open_row(self.table.currentIndex())
+
+    def _open_data_dir(self) -> None:
+        self.ctx.config.data_dir.mkdir(parents=True, exist_ok=True)
+        self.open_folder(self.ctx.config.data_dir)
+
+    def _about(self) -> None:
+        box = QMessageBox(QMessageBox.Icon.Information, "About tzbackup",
+                          "<b>tzbackup</b><br>Back up your shapes.inc personalities and their long-term "
+                          "memories to local JSON files, incrementally.<br><br>Your session cookie stays in "
+                          "your system keyring and is only ever sent to shapes.inc.",
+                          QMessageBox.StandardButton.Ok, self)
+        box.setObjectName("aboutBox")
+        self.message_box = box
+        box.open()
+
+    # ================================================================================================
+    # closing
+    # ================================================================================================
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Closing during a backup asks first, then cancels cleanly and closes when the run has stopped."""
+        if self.running:
+            event.ignore()
+            if self._close_after_run:
+                return
+            box = QMessageBox(QMessageBox.Icon.Question, "Stop the backup?",
+                              "A backup is running. Stop it and quit? Everything fetched so far is kept, and "
+                              "the next backup resumes where this one stopped.",
+                              QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)
+            box.setObjectName("confirmQuitBox")
+            box.setDefaultButton(QMessageBox.StandardButton.No)
+            box.finished.connect(self._confirm_quit)
+            self.message_box = box
+            box.open()
+            return
+        self.save_settings()
+        for task in (self._avatar_task, self._refresh_task):
+            if task is not None and not task.done():
+                task.cancel()
+        self._clock_timer.stop()
+        self.remove_log_handler()
+        event.accept()
+
+    def _confirm_quit(self, code: int) -> None:
+        if code == QMessageBox.StandardButton.Yes.value:
+            self._close_after_run = True
+            self._cancel_requested = True
+            self.ctx.cancel_backup()
+            self.overall_label.setText("Stopping the backup…")
+
+
+class _Summary:
+    """Adapter so :func:`merge_rows` can re-merge one existing row with fresh local data."""
+
+    def __init__(self, row: Any) -> None:
+        self.id, self.name, self.username, self.avatar = row.shape_id, row.display_name, row.slug, row.avatar_url
+
+
+def _open_folder(path: Path) -> None:
+    QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
+
+
+def _esc(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
