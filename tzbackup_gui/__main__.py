@@ -28,13 +28,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="tzbackup-gui", description="Back up your shapes.inc personalities (desktop app)."
     )
-    parser.add_argument("--demo", action="store_true",
-                        help="use a local sandbox with made-up personalities (no account, no keyring)")
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="use a local sandbox with made-up personalities (no account, no keyring)",
+    )
     parser.add_argument("--data-dir", type=Path, default=None, help="where backups are kept")
     parser.add_argument("--base-url", default=None, help="service base URL (default https://shapes.inc)")
-    parser.add_argument("--files-base-url", default=None, help="files host (default https://files.shapes.inc)")
-    parser.add_argument("--delay", type=float, default=None,
-                        help=f"seconds between requests (default 1.0; {DEMO_DELAY} in --demo)")
+    parser.add_argument(
+        "--files-base-url", default=None, help="files host (default https://files.shapes.inc)"
+    )
+    parser.add_argument(
+        "--delay",
+        type=float,
+        default=None,
+        help=f"seconds between requests (default 1.0; {DEMO_DELAY} in --demo)",
+    )
     return parser.parse_args(argv)
 
 
@@ -58,12 +67,14 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the GUI script."""
     args = parse_args(argv)
     if _no_display():
-        print("tzbackup-gui needs a desktop session (no DISPLAY or WAYLAND_DISPLAY is set).\n"
-              "Start it from your desktop, or use the command-line tool: tzbackup --help", file=sys.stderr)
+        print(
+            "tzbackup-gui needs a desktop session (no DISPLAY or WAYLAND_DISPLAY is set).\n"
+            "Start it from your desktop, or use the command-line tool: tzbackup --help",
+            file=sys.stderr,
+        )
         return 2
-    from PySide6.QtWidgets import QApplication  # PySide6 before qasync
-
     import qasync
+    from PySide6.QtWidgets import QApplication  # PySide6 before qasync
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
@@ -118,7 +129,7 @@ async def _amain(app: Any, args: argparse.Namespace) -> int:
         http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=15.0), follow_redirects=False)
         ctx = AppContext(config, http, store, credential=credential)
         if args.demo:
-            ctx.location = "demo session (not stored)"
+            ctx.location = "demo session"
         window = MainWindow(ctx, settings=QSettings(), icon=icon)
         window.notifier = make_notifier(icon, window)
         closed = asyncio.Event()

@@ -21,7 +21,7 @@ from .backup import BackupEngine, BackupOptions, RunReport
 from .credentials import CredentialStore
 from .errors import DataDirLockedError, KeyringUnavailableError
 from .events import BackupEvent, EventCallback, ignore_events
-from .service import Pacer, RetryPolicy, ShapeSummary, ShapesClient
+from .service import Pacer, RetryPolicy, ShapesClient, ShapeSummary
 from .service.auth import SessionCredential
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_FILES_BASE_URL", "AppConfig", "AppContext", "BackupBusyError"]
@@ -57,9 +57,23 @@ class SignInResult:
     location: str
 
     @property
+    def where(self) -> str:
+        """"stored in <keyring>" or "kept for this session only"."""
+        return where_text(self.location)
+
+    @property
     def display_name(self) -> str:
         u = self.user
         return str(u.get("displayName") or u.get("username") or u.get("name") or u.get("id") or "you")
+
+
+def where_text(location: str) -> str:
+    """Phrase for where the secret lives, from :attr:`AppContext.location`."""
+    if not location:
+        return ""
+    if location.startswith(("this session", "demo")):
+        return "not stored (demo session)" if location.startswith("demo") else "kept for this session only"
+    return f"stored in {location}"
 
 
 class AppContext:
@@ -113,18 +127,26 @@ class AppContext:
         self.location = self.store.describe_location()
         return True
 
-    async def check_credential(self, credential: SessionCredential) -> dict[str, Any]:
-        """Ask the service whether it accepts ``credential``; return the user (``me``) or raise AuthError."""
-        client = self._make_client(credential, on_event=ignore_events, on_rotate=lambda c: None)
+    async def check_credential(
+        self, credential: SessionCredential
+    ) -> tuple[dict[str, Any], SessionCredential]:
+        """Ask the service whether it accepts ``credential``; return (the user, the newest credential).
+
+        Raises AuthError (or another ServiceError) when it does not. A rotation during the check is kept.
+        """
+        rotated: list[SessionCredential] = []
+        client = self._make_client(credential, on_event=ignore_events, on_rotate=rotated.append)
         await client.validate()
         user = await client.me()
-        return dict(user)
+        return dict(user), (rotated[-1] if rotated else credential)
 
     async def sign_in(self, credential: SessionCredential, *, session_only: bool) -> SignInResult:
         """Check with the service, then store (keyring, or memory for this session only)."""
-        user = await self.check_credential(credential)
+        user, credential = await self.check_credential(credential)
         if session_only or self.config.demo:
-            location = "this session only (not stored)" if not self.config.demo else "demo session (not stored)"
+            location = (
+                "this session only" if not self.config.demo else "demo session"
+            )
         else:
             location = await asyncio.to_thread(
                 self.store.save,
@@ -135,8 +157,9 @@ class AppContext:
         self.session_only = session_only or self.config.demo
         self._set_credential(credential)
         self.user, self.location = user, location
-        log.info("Signed in as %s; secret stored in %s", SignInResult(user, location).display_name, location)
-        return SignInResult(user, location)
+        result = SignInResult(user, location)
+        log.info("Signed in as %s; the cookie is %s", result.display_name, result.where)
+        return result
 
     async def sign_out(self) -> None:
         """Forget the credential; remove it from the keyring unless it was never stored there."""
@@ -180,7 +203,9 @@ class AppContext:
         if self.credential is None:
             raise RuntimeError("not signed in")
         if self._client is None:
-            self._client = self._make_client(self.credential, on_event=self._dispatch, on_rotate=self._on_rotate)
+            self._client = self._make_client(
+                self.credential, on_event=self._dispatch, on_rotate=self._on_rotate
+            )
         return self._client
 
     def _make_client(

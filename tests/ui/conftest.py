@@ -15,11 +15,10 @@ from typing import Any
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import pytest  # noqa: E402
-from PySide6.QtCore import QSettings  # noqa: E402  (PySide6 before qasync)
-from PySide6.QtWidgets import QApplication  # noqa: E402
-
-import qasync  # noqa: E402
+import pytest
+import qasync
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QApplication
 
 
 class FakeNotifier:
@@ -47,14 +46,22 @@ def qloop(qapp: QApplication) -> Iterator[asyncio.AbstractEventLoop]:
                 qapp.processEvents()
                 if all(t.done() for t in pending):
                     break
-        loop.stop()
+        # loop.stop() would call QApplication.exit(), which makes every later nested Qt event loop
+        # (qtbot.wait / waitUntil) return at once; mark the loop stopped without quitting the app.
+        loop._QEventLoop__is_running = False  # type: ignore[attr-defined]
+        loop._after_run_forever()
         asyncio.events._set_running_loop(None)
-        try:
-            qapp.aboutToQuit.disconnect(loop._after_run_forever)
-        except (RuntimeError, TypeError):
-            pass
         loop.close()
         asyncio.set_event_loop(None)
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Any]:
+    """A fresh sandbox per test (seeded demo data), on an ephemeral loopback port."""
+    from tzbackup_gui.sandbox import SandboxServer
+
+    with SandboxServer(port=0, seed=1) as sb:
+        yield sb
 
 
 @pytest.fixture

@@ -1,10 +1,13 @@
-"""Sign-in dialog: live input validation, password mode, the no-keyring choice (service checks: test_main_window)."""
+"""Sign-in dialog: live input validation, password mode, the no-keyring choice.
+
+Checks against the service itself are in test_main_window.py.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QLineEdit
 
 from tzbackup_gui.errors import BadCredentialError
@@ -27,7 +30,7 @@ class Recorder:
 
         class R:
             display_name = "Demo Person"
-            location = "the test keyring"
+            where = "stored in the test keyring"
 
         return R()
 
@@ -54,7 +57,8 @@ def test_live_validation_and_password_mode(qtbot: Any) -> None:
     assert dialog.check_button.isEnabled()
     assert "Looks like" in dialog.validation_label.text()
     assert GOOD not in dialog.validation_label.text()
-    qtbot.mouseClick(dialog.show_check, Qt.MouseButton.LeftButton)
+    check = dialog.show_check
+    qtbot.mouseClick(check, Qt.MouseButton.LeftButton, pos=QPoint(6, check.height() // 2))
     assert dialog.cookie_edit.echoMode() == QLineEdit.EchoMode.Normal
 
 

@@ -1,4 +1,4 @@
-"""Guards the PySide6 6.12 bug: each Signal.emit() dropped a reference to True until the interpreter aborted."""
+"""Guards the PySide6 6.12 bug: each Signal.emit() dropped a reference to True until Python aborted."""
 
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ Lines: ``{"kind": "start", "mode", "reason", "started"}``, ``{"kind": "page", "p
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from .store import append_line, read_jsonl, remove_file
 __all__ = ["Journal", "JournalItem", "PageRecord"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class JournalItem:
     """Where the newest fetched version of one memory sits in the journal."""
 
@@ -42,6 +43,7 @@ class PageRecord:
     total: int | None
     unseen: int = 0  # ids not met before in this walk
     top_up: bool = False
+    count: int = 0  # memories on the page
 
 
 @dataclass
@@ -58,6 +60,9 @@ class Journal:
     pages: dict[int, PageRecord] = field(default_factory=dict)
     totals: list[int] = field(default_factory=list)
     top_up_pages: int = 0
+    #: ids in ``items`` that ``is_known`` (set by the engine) says are not stored yet; kept up to date
+    new_count: int = 0
+    is_stored: Callable[[str], bool] = field(default=lambda _mid: False, repr=False)
     _line_cache: dict[int, list[dict[str, Any]]] = field(default_factory=dict, repr=False)
 
     # --- opening -----------------------------------------------------------------------------------------
@@ -73,8 +78,12 @@ class Journal:
                 continue
             kind = record.get("kind")
             if kind == "start":
-                journal = cls(path, mode=str(record.get("mode", "incremental")),
-                              reason=str(record.get("reason", "")), started=str(record.get("started", "")))
+                journal = cls(
+                    path,
+                    mode=str(record.get("mode", "incremental")),
+                    reason=str(record.get("reason", "")),
+                    started=str(record.get("started", "")),
+                )
             elif journal is None:
                 continue
             elif kind == "page":
@@ -99,6 +108,11 @@ class Journal:
 
     # --- writing -----------------------------------------------------------------------------------------
 
+    def count_new(self, is_stored: Callable[[str], bool]) -> None:
+        """From now on, keep ``new_count`` = ids fetched in this walk for which ``is_stored`` is False."""
+        self.is_stored = is_stored
+        self.new_count = sum(1 for mid in self.items if not is_stored(mid))
+
     def add_page(
         self,
         page: int,
@@ -111,8 +125,13 @@ class Journal:
     ) -> PageRecord:
         """Append a page durably, then account for it. Returns what the page brought."""
         record = {
-            "kind": "page", "page": page, "items": items, "hasNext": has_next,
-            "totalPages": total_pages, "total": total, "topUp": top_up,
+            "kind": "page",
+            "page": page,
+            "items": items,
+            "hasNext": has_next,
+            "totalPages": total_pages,
+            "total": total,
+            "topUp": top_up,
         }
         offset = append_line(self.path, record)
         return self._absorb(offset, record, items=items)
@@ -128,7 +147,9 @@ class Journal:
     def delete(self) -> None:
         remove_file(self.path)
 
-    def _absorb(self, offset: int, record: dict[str, Any], items: list[dict[str, Any]] | None = None) -> PageRecord:
+    def _absorb(
+        self, offset: int, record: dict[str, Any], items: list[dict[str, Any]] | None = None
+    ) -> PageRecord:
         raw_items = items if items is not None else record.get("items")
         raw_items = raw_items if isinstance(raw_items, list) else []
         ids: list[str] = []
@@ -141,6 +162,8 @@ class Journal:
                 continue
             if mid not in self.items:
                 unseen += 1
+                if not self.is_stored(mid):
+                    self.new_count += 1
             ids.append(mid)
             self.items[mid] = JournalItem(offset, index, memory_ts(item), content_hash(item))
         total = record.get("total")
@@ -152,13 +175,17 @@ class Journal:
             total=total if isinstance(total, int) else None,
             unseen=unseen,
             top_up=bool(record.get("topUp")),
+            count=len(ids),
         )
         if page.total is not None:
             self.totals.append(page.total)
         if page.top_up:
             self.top_up_pages += 1
         else:
-            self.pages[page.page] = page
+            # Only the pagination is kept per page (not its ids): RAM stays small for long walks.
+            self.pages[page.page] = PageRecord(
+                page.page, [], page.has_next, page.total_pages, page.total, count=page.count
+            )
         return page
 
     # --- reading -----------------------------------------------------------------------------------------

@@ -80,10 +80,7 @@ def safe_folder_name(slug: str, taken: Iterable[str] = ()) -> str:
     base = _cap_bytes(cleaned, MAX_NAME_BYTES)
     clashes = {name.casefold() for name in taken}
     needs_suffix = (
-        base != slug
-        or not base
-        or base.upper().split(".")[0] in _RESERVED
-        or base.casefold() in clashes
+        base != slug or not base or base.upper().split(".")[0] in _RESERVED or base.casefold() in clashes
     )
     if not needs_suffix:
         return base

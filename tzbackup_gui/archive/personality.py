@@ -3,11 +3,11 @@
 The id index (id -> file, content hash, timestamp) is all the engine keeps in RAM about stored memories; raw
 memories are only loaded one chunk file at a time while a commit rewrites that file.
 
-A commit is staged first: every new or rewritten chunk file, the history lines and the new metadata are written
-to ``.tzbackup/staging/``, then ``.tzbackup/commit.json`` lists what to move where, then the moves happen
-(memory files first, metadata last). A crash at any point is rolled forward by :meth:`PersonalityArchive.recover`
-the next time the folder is opened, so memory files never disagree and the metadata never claims memories that
-are not on disk.
+A commit is staged first: every new or rewritten chunk file, the history lines and the new metadata are
+written to ``.tzbackup/staging/``, then ``.tzbackup/commit.json`` lists what to move where, then the moves
+happen (memory files first, metadata last). A crash at any point is rolled forward by
+:meth:`PersonalityArchive.recover` the next time the folder is opened, so memory files never disagree and
+the metadata never claims memories that are not on disk.
 """
 
 from __future__ import annotations
@@ -100,7 +100,8 @@ def check_format(metadata: dict[str, Any], folder: Path) -> None:
         )
     if version > FORMAT_VERSION:
         raise UnsupportedFormatError(
-            f"The backup in {folder} uses format {version}; this tzbackup understands up to {FORMAT_VERSION}.",
+            f"The backup in {folder} uses format {version}; "
+            f"this tzbackup understands up to {FORMAT_VERSION}.",
             hint="Upgrade tzbackup to work with this backup.",
         )
 
@@ -162,7 +163,9 @@ class PersonalityArchive:
         except FileNotFoundError:
             return None
         if not isinstance(data, dict):
-            raise CorruptBackupError(f"{self.metadata_path} is not a JSON object.", path=str(self.metadata_path))
+            raise CorruptBackupError(
+                f"{self.metadata_path} is not a JSON object.", path=str(self.metadata_path)
+            )
         return data
 
     def create_dirs(self) -> None:
@@ -334,7 +337,9 @@ class PersonalityArchive:
     def _append_history(self, staged: Path) -> None:
         """Append staged history lines that are not there yet (so replaying a commit is harmless)."""
         present = {
-            (rec.get("id"), rec.get("hash")) for _, rec in read_jsonl(self.history_path) if isinstance(rec, dict)
+            (rec.get("id"), rec.get("hash"))
+            for _, rec in read_jsonl(self.history_path)
+            if isinstance(rec, dict)
         }
         for _, rec in read_jsonl(staged):
             if isinstance(rec, dict) and (rec.get("id"), rec.get("hash")) not in present:
@@ -357,7 +362,9 @@ class PersonalityArchive:
             key=lambda mid: (journal.items[mid].ts, mid),
         )
         edited = {
-            mid for mid, item in journal.items.items() if mid in index.pos and index.entries[index.pos[mid]].hash != item.hash
+            mid
+            for mid, item in journal.items.items()
+            if mid in index.pos and index.entries[index.pos[mid]].hash != item.hash
         }
         start = self._rewrite_start(index, new_ids, journal, chunk_size)
         writer = _StagingWriter(self, now)
@@ -368,15 +375,21 @@ class PersonalityArchive:
             number, name = index.files[file_pos]
             memories = [writer.replace(m, journal, edited) for m in self.load_chunk(name)]
             writer.stage_chunk(number, memories)
-        new_entries.extend(e for e in index.entries if e.file_pos < start)
+        for entry in index.entries:
+            if entry.file_pos < start:
+                fresh_hash = journal.items[entry.id].hash if entry.id in edited else entry.hash
+                new_entries.append(IndexEntry(entry.id, entry.file_pos, fresh_hash, entry.ts))
         if start < len(index.files) or new_ids:
             merged = _merge(self._stream_from(index, start, writer, journal, edited), new_ids, journal)
             self._write_tail(merged, start, chunk_size, writer, new_entries)
             kept = {chunk_file_name(self.folder, n) for n in range(start + 1, writer.last_number + 1)}
             writer.remove = [f"{MEMORY_DIR}/{name}" for _, name in index.files[start:] if name not in kept]
         result = CommitResult(
-            new=len(new_ids), edited=len(edited), total=len(new_entries),
-            last_id=new_entries[-1].id if new_entries else None, files_written=len(writer.renames),
+            new=len(new_ids),
+            edited=len(edited),
+            total=len(new_entries),
+            last_id=new_entries[-1].id if new_entries else None,
+            files_written=len(writer.renames),
         )
         writer.finish(make_metadata(result))
         self._apply(writer.plan())
@@ -386,7 +399,9 @@ class PersonalityArchive:
         self._save_index_cache(fresh, self._file_stats(files), chunk_size)
         return fresh
 
-    def _rewrite_start(self, index: MemoryIndex, new_ids: list[str], journal: Journal, chunk_size: int) -> int:
+    def _rewrite_start(
+        self, index: MemoryIndex, new_ids: list[str], journal: Journal, chunk_size: int
+    ) -> int:
         """Position of the first chunk file whose contents change order or size."""
         start = len(index.files)
         if new_ids:
@@ -403,18 +418,24 @@ class PersonalityArchive:
 
     def _stream_from(
         self, index: MemoryIndex, start: int, writer: _StagingWriter, journal: Journal, edited: set[str]
-    ) -> Iterator[tuple[tuple[float, str], dict[str, Any]]]:
-        """Stored memories from file ``start`` on, one file in RAM at a time, edits applied."""
+    ) -> Iterator[tuple[tuple[float, str], dict[str, Any], str]]:
+        """Stored memories from file ``start`` on, one file in RAM at a time, edits applied. Follows the
+        index entry by entry, so a duplicate copy of an id (never written by us) is dropped."""
+        at = next((i for i, e in enumerate(index.entries) if e.file_pos >= start), len(index.entries))
         for file_pos in range(start, len(index.files)):
             for raw in self.load_chunk(index.files[file_pos][1]):
-                entry = index.get(memory_id(raw))
-                if entry is None or entry.file_pos != file_pos:
-                    continue  # a duplicate left by an older layout: the first copy wins
-                yield (entry.ts, entry.id), writer.replace(raw, journal, edited)
+                if at >= len(index.entries):
+                    return
+                entry = index.entries[at]
+                if entry.file_pos != file_pos or memory_id(raw) != entry.id:
+                    continue
+                at += 1
+                digest = journal.items[entry.id].hash if entry.id in edited else entry.hash
+                yield (entry.ts, entry.id), writer.replace(raw, journal, edited), digest
 
     def _write_tail(
         self,
-        merged: Iterator[dict[str, Any]],
+        merged: Iterator[tuple[dict[str, Any], str, str, float]],
         start: int,
         chunk_size: int,
         writer: _StagingWriter,
@@ -422,35 +443,35 @@ class PersonalityArchive:
     ) -> None:
         batch: list[dict[str, Any]] = []
         number = start + 1
-
-        def flush() -> None:
-            nonlocal batch, number
-            for raw in batch:
-                new_entries.append(IndexEntry(memory_id(raw), number - 1, content_hash(raw), memory_ts(raw)))
-            writer.stage_chunk(number, batch)
-            batch = []
-            number += 1
-
-        for raw in merged:
+        for raw, mid, digest, ts in merged:
             batch.append(raw)
+            new_entries.append(IndexEntry(mid, number - 1, digest, ts))
             if len(batch) == chunk_size:
-                flush()
+                writer.stage_chunk(number, batch)
+                batch = []
+                number += 1
         if batch:
-            flush()
+            writer.stage_chunk(number, batch)
 
 
 def _merge(
-    stored: Iterator[tuple[tuple[float, str], dict[str, Any]]], new_ids: list[str], journal: Journal
-) -> Iterator[dict[str, Any]]:
-    """Stored and new memories in chronological order (both inputs are already ordered)."""
+    stored: Iterator[tuple[tuple[float, str], dict[str, Any], str]], new_ids: list[str], journal: Journal
+) -> Iterator[tuple[dict[str, Any], str, str, float]]:
+    """Stored and new memories in chronological order (both inputs are already ordered), each with its id,
+    content hash and timestamp (taken from the index / journal rather than computed again)."""
     at = 0
-    for key, raw in stored:
+    for key, raw, digest in stored:
         while at < len(new_ids) and (journal.items[new_ids[at]].ts, new_ids[at]) < key:
-            yield journal.raw(journal.items[new_ids[at]])
+            yield _from_journal(journal, new_ids[at])
             at += 1
-        yield raw
+        yield raw, key[1], digest, key[0]
     for mid in new_ids[at:]:
-        yield journal.raw(journal.items[mid])
+        yield _from_journal(journal, mid)
+
+
+def _from_journal(journal: Journal, mid: str) -> tuple[dict[str, Any], str, str, float]:
+    item = journal.items[mid]
+    return journal.raw(item), mid, item.hash, item.ts
 
 
 class _StagingWriter:

@@ -1,9 +1,9 @@
 """Crash-safe file primitives: atomic replace, fsync'd appends, private permissions.
 
 Every file is written to a temp file in the same folder, fsync'd, renamed over the target, and the folder is
-fsync'd, so a crash (SIGKILL, power loss) leaves either the old or the new file, never half of one. A full disk
-(ENOSPC / EDQUOT) raises :class:`DiskFullError` after removing the temp file, so the previous file is intact.
-All functions block: the engine calls them through ``asyncio.to_thread``.
+fsync'd, so a crash (SIGKILL, power loss) leaves either the old or the new file, never half of one. A full
+disk (ENOSPC / EDQUOT) raises :class:`DiskFullError` after removing the temp file, so the previous file is
+intact. All functions block: the engine calls them through ``asyncio.to_thread``.
 """
 
 from __future__ import annotations
@@ -51,11 +51,17 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 def ensure_dir(path: Path) -> None:
-    """Create ``path`` (and parents) with mode 0700; tighten an existing folder to 0700."""
+    """Create ``path`` (and missing parents) with mode 0700. An existing folder keeps its mode: it may be
+    one the user chose (``--data-dir ~/Backups``) and is not ours to change."""
     try:
+        missing = []
+        probe = path
+        while not probe.exists() and probe != probe.parent:
+            missing.append(probe)
+            probe = probe.parent
         path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-        if path.stat().st_mode & 0o777 != DIR_MODE:
-            path.chmod(DIR_MODE)
+        for created in missing:
+            created.chmod(DIR_MODE)  # mkdir's mode is filtered by the umask
     except OSError as err:
         if err.errno in _DISK_FULL:
             raise _disk_full(err, path) from err

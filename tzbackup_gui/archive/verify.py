@@ -47,7 +47,9 @@ def verify_backup(folder: Path, *, server_total: int | None = None) -> VerifyRep
         return report
     chunk_size = meta.get("chunkSize")
     if not isinstance(chunk_size, int) or chunk_size < 1:
-        report.add(f"The metadata's chunkSize ({chunk_size!r}) is not a positive number; assuming {CHUNK_SIZE}.")
+        report.add(
+            f"The metadata's chunkSize ({chunk_size!r}) is not a positive number; assuming {CHUNK_SIZE}."
+        )
         chunk_size = CHUNK_SIZE
     if not archive.profile_path.exists():
         report.add(f"The profile file {archive.profile_path.name} is missing.")
@@ -60,7 +62,9 @@ def verify_backup(folder: Path, *, server_total: int | None = None) -> VerifyRep
     return report
 
 
-def _check_chunks(archive: PersonalityArchive, chunk_size: int, meta: dict[str, object], report: VerifyReport) -> None:
+def _check_chunks(
+    archive: PersonalityArchive, chunk_size: int, meta: dict[str, object], report: VerifyReport
+) -> None:
     files = archive.chunk_files()
     seen: set[str] = set()
     last_key: tuple[float, str] | None = None
@@ -75,8 +79,10 @@ def _check_chunks(archive: PersonalityArchive, chunk_size: int, meta: dict[str, 
             continue
         report.checked_files += 1
         if position < len(files) - 1 and len(memories) != chunk_size:
-            report.add(f"Memory file {name} holds {len(memories)} memories; every file but the last must hold "
-                       f"{chunk_size}.")
+            report.add(
+                f"Memory file {name} holds {len(memories)} memories; every file but the last must hold "
+                f"{chunk_size}."
+            )
         if not memories:
             report.add(f"Memory file {name} is empty.")
         for raw in memories:
@@ -96,7 +102,9 @@ def _check_chunks(archive: PersonalityArchive, chunk_size: int, meta: dict[str, 
     if total != report.memories:
         report.add(f"The metadata says totalMemories={total}, but the memory files hold {report.memories}.")
     if meta.get("lastMemoryId") != last_id and (last_id is not None or meta.get("lastMemoryId")):
-        report.add(f"The metadata's lastMemoryId is {meta.get('lastMemoryId')!r}, the newest stored is {last_id!r}.")
+        report.add(
+            f"The metadata's lastMemoryId is {meta.get('lastMemoryId')!r}, the newest stored is {last_id!r}."
+        )
     deleted = meta.get("deletedUpstream")
     if isinstance(deleted, dict):
         missing = [mid for mid in deleted if mid not in seen]

@@ -1,19 +1,20 @@
 """The backup engine: profile + incremental memory sync that never loses data, resumable and cancellable.
 
-Per personality: fetch the profile, check ownership, find (or rename, or create) its folder, then walk the memory
-pages newest first. Every page is journaled to disk as it arrives; at the end the journal is merged into the
-chunk files (oldest first) in one staged commit and deleted. See ``docs/INTERNALS.md`` and ``DESIGN.md``.
+Per personality: fetch the profile, check ownership, find (or rename, or create) its folder, then walk the
+memory pages newest first. Every page is journaled to disk as it arrives; at the end the journal is merged
+into the chunk files (oldest first) in one staged commit and deleted. See ``docs/INTERNALS.md`` and
+``DESIGN.md``.
 
 Walk rules:
 
-- first backup, ``--full``, or a last full walk older than ``reconcile_age_days``: walk every page (a full walk);
+- first backup, ``--full``, or a last full walk older than ``reconcile_age_days``: walk every page;
 - otherwise stop at the first page holding an already stored id (a *set* of known ids);
-- after an early stop, when the server's total disagrees with ``stored live + new`` (plus the offset seen at the
-  last full walk), the walk carries on from the next page as a full walk;
+- after an early stop, when the server's total disagrees with ``stored live + new`` (plus the offset seen at
+  the last full walk), the walk carries on from the next page as a full walk;
 - when the server's total drops between two pages, memories moved up across the page boundary: the previous
   page(s) are read again so none is skipped; ids are de-duplicated, so moves down cost nothing;
-- when the total changed during the walk, or the walk was resumed from an older journal, a top-up walk from page
-  1 picks up memories added meanwhile (it stops at the first page holding an id we have).
+- when the total changed during the walk, or the walk was resumed from an older journal, a top-up walk from
+  page 1 picks up memories added meanwhile (it stops at the first page holding an id we have).
 
 Corrupt memory files are never touched: the backup refuses with :class:`CorruptBackupError` naming the file
 (``verify`` lists it). Moving the file aside lets the next run re-number the remaining files and, with
@@ -23,6 +24,7 @@ Corrupt memory files are never touched: the backup refuses with :class:`CorruptB
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import os
 from collections.abc import Callable, Sequence
@@ -78,17 +80,25 @@ _REFUSED = (NotOwnedError, OwnerMismatchError, UnsupportedFormatError)
 
 
 class MemoryPageLike(Protocol):
-    page: int
-    items: list[dict[str, Any]]
-    has_next: bool | None
-    total_pages: int | None
-    total: int | None
+    @property
+    def page(self) -> int: ...
+    @property
+    def items(self) -> list[dict[str, Any]]: ...
+    @property
+    def has_next(self) -> bool | None: ...
+    @property
+    def total_pages(self) -> int | None: ...
+    @property
+    def total(self) -> int | None: ...
 
 
 class ShapeSummaryLike(Protocol):
-    id: str
-    name: str
-    username: str
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def username(self) -> str: ...
 
 
 class ShapesService(Protocol):
@@ -182,10 +192,8 @@ class BackupEngine:
         self._user_id = ""
 
     def _emit(self, event: Any) -> None:
-        try:
+        with contextlib.suppress(Exception):  # a broken progress display must never break a backup
             self.on_event(event)
-        except Exception:  # a broken progress display must never break a backup
-            pass
 
     # --- the run -----------------------------------------------------------------------------------------
 
@@ -287,9 +295,7 @@ class BackupEngine:
             result.display_name = str(profile.get("name") or "")
             owned = self._user_id in owner_ids(profile)
             if not owned and not self.options.allow_not_owned:
-                raise NotOwnedError(
-                    f"You are not an owner of {slug!r}, so its memories cannot be backed up."
-                )
+                raise NotOwnedError(f"You are not an owner of {slug!r}, so its memories cannot be backed up.")
             archive = await _blocking(self._open_folder, shape_id, slug, profile)
             result.folder = archive.folder
             await _blocking(archive.write_profile, profile)
@@ -321,18 +327,32 @@ class BackupEngine:
         if result.status != "ok" and archive is not None:
             self._record_attempt(archive, result, started)
         if result.status == "ok":
-            self._emit(PersonalityFinished(
-                slug=result.slug, new=result.new, edited=result.edited,
-                deleted_upstream=result.deleted_upstream, total=result.total,
-                server_total=result.server_total, requests=result.requests, full_walk=result.full_walk,
-            ))
+            self._emit(
+                PersonalityFinished(
+                    slug=result.slug,
+                    new=result.new,
+                    edited=result.edited,
+                    deleted_upstream=result.deleted_upstream,
+                    total=result.total,
+                    server_total=result.server_total,
+                    requests=result.requests,
+                    full_walk=result.full_walk,
+                )
+            )
         else:
-            self._emit(PersonalityFailed(
-                slug=result.slug, error=result.error, kind=result.error_kind or result.status,
-                hint=result.hint, resumable=result.status in ("failed", "cancelled"),
-            ))
+            self._emit(
+                PersonalityFailed(
+                    slug=result.slug,
+                    error=result.error,
+                    kind=result.error_kind or result.status,
+                    hint=result.hint,
+                    resumable=result.status in ("failed", "cancelled"),
+                )
+            )
 
-    def _record_attempt(self, archive: PersonalityArchive, result: PersonalityResult, started: datetime) -> None:
+    def _record_attempt(
+        self, archive: PersonalityArchive, result: PersonalityResult, started: datetime
+    ) -> None:
         """Add an unsuccessful attempt to the run history (best effort: the disk may be full)."""
         try:
             metadata = archive.read_metadata()
@@ -430,6 +450,8 @@ class BackupEngine:
             meta = self._metadata(metadata, profile, result, started, index_total=len(index))
             meta["profileOnly"] = True
             result.total = len(index)
+            result.status = "ok"
+            meta["runs"] = _append_run(metadata.get("runs"), _run_record(result, started, _now()))
             await _blocking(archive.write_metadata, meta)
             return
         journal = await _blocking(Journal.open_existing, archive.journal_path)
@@ -439,6 +461,14 @@ class BackupEngine:
                 lambda: Journal.start(archive.journal_path, mode=mode, reason=reason, started=_iso(started))
             )
             if mode == "full" and reason != "first backup":
+                self._emit(Reconciling(slug=result.slug, reason=reason))
+        else:
+            self._emit(
+                PhaseChanged(slug=result.slug, phase="memories", detail="resuming an interrupted walk")
+            )
+            if self.options.full and journal.mode != "full" and not journal.done:
+                reason = "a full walk was asked for (--full)"
+                await _blocking(journal.switch_mode, "full", reason)
                 self._emit(Reconciling(slug=result.slug, reason=reason))
         walk = _Walk(self, result.slug, str(profile["id"]), journal, index, metadata)
         if not journal.done:
@@ -520,17 +550,19 @@ class BackupEngine:
         index_total: int,
     ) -> dict[str, Any]:
         meta = dict(previous)
-        meta.update({
-            "formatVersion": FORMAT_VERSION,
-            "tool": "tzbackup",
-            "shapeId": str(profile.get("id")),
-            "slug": result.slug,
-            "displayName": str(profile.get("name") or ""),
-            "ownerId": self._user_id,
-            "folder": result.folder,
-            "lastBackup": _iso(_now()),
-            "totalMemories": index_total,
-        })
+        meta.update(
+            {
+                "formatVersion": FORMAT_VERSION,
+                "tool": "tzbackup",
+                "shapeId": str(profile.get("id")),
+                "slug": result.slug,
+                "displayName": str(profile.get("name") or ""),
+                "ownerId": self._user_id,
+                "folder": result.folder,
+                "lastBackup": _iso(_now()),
+                "totalMemories": index_total,
+            }
+        )
         meta.setdefault("chunkSize", CHUNK_SIZE)
         meta.setdefault("deletedUpstream", {})
         meta.setdefault("runs", [])
@@ -596,12 +628,20 @@ class _Walk:
         self.metadata = metadata
         self.limit = engine.options.page_limit
         self.deleted = set(metadata.get("deletedUpstream") or {})
+        journal.count_new(index.__contains__)
 
     async def run(self) -> None:
-        stopped_early = await self._sequential()
+        outcome = await self._sequential()
+        if outcome == "end" and self.journal.mode != "full":
+            # Every page was read without meeting a stored memory (e.g. after a /reset upstream): that is a
+            # full walk already, so deletions can be recorded at no extra cost.
+            await _blocking(self.journal.switch_mode, "full", "the walk reached the end of the list")
+        elif outcome == "quiet" and self.journal.mode == "full":
+            # The service repeated pages instead of ending the list: we cannot tell what is gone upstream.
+            await _blocking(self.journal.switch_mode, "partial", "the service repeated pages")
         if self._needs_top_up():
             await self._top_up()
-        if stopped_early and self._total_unexplained():
+        if outcome == "known" and self._total_unexplained():
             reason = "the server's total disagrees with what is stored"
             await _blocking(self.journal.switch_mode, "full", reason)
             self.engine._emit(Reconciling(slug=self.slug, reason=reason))
@@ -617,24 +657,34 @@ class _Walk:
             got = await self.engine.client.get_memory_page(self.shape_id, page, limit=self.limit)
             items, has_next, total_pages, total = got.items, got.has_next, got.total_pages, got.total
         except NotFoundError:
-            if page != 1 and not extra:
-                raise
+            # 404 on page 1 means "no memories"; later it means the list shrank (or vanished) under us:
+            # both end the walk, and a full walk records what is gone as deleted upstream.
             items, has_next, total_pages, total = [], False, None, None
         record = await _blocking(
             lambda: self.journal.add_page(
                 page, items, has_next=has_next, total_pages=total_pages, total=total, top_up=extra
             )
         )
-        new = sum(1 for mid in self.journal.items if mid not in self.index)
-        self.engine._emit(MemoryPageFetched(
-            slug=self.slug, page=page, memories_done=len(self.journal.items), new_so_far=new,
-            expected=self.journal.last_total, reconciling=self.journal.mode == "full",
-        ))
+        new = self.journal.new_count
+        self.engine._emit(
+            MemoryPageFetched(
+                slug=self.slug,
+                page=page,
+                memories_done=len(self.journal.items),
+                new_so_far=new,
+                expected=self.journal.last_total,
+                reconciling=self.journal.mode == "full",
+            )
+        )
         return record
 
-    async def _sequential(self) -> bool:
-        """Walk pages from the journal's next page on. True when it stopped early at known memories."""
+    async def _sequential(self) -> str:
+        """Walk pages from the journal's next page on. Returns why it stopped: "known" (an early stop at
+        stored memories), "end" (the end of the list) or "quiet" (pages kept bringing nothing unseen)."""
         page = self.journal.next_page
+        last = self.journal.pages.get(page - 1)
+        if last is not None and self._at_end(last):
+            return "end"  # the walk already reached the end (e.g. resumed after its last page)
         quiet = 0
         while True:
             before = self.journal.last_total
@@ -642,12 +692,12 @@ class _Walk:
             if before is not None and record.total is not None and record.total < before and page > 1:
                 await self._reread_before(page, before - record.total)
             if self.journal.mode == "incremental" and any(mid in self.index for mid in record.ids):
-                return True
+                return "known"
             if self._at_end(record):
-                return False
+                return "end"
             quiet = quiet + 1 if record.unseen == 0 else 0
             if quiet and (quiet >= 2 or not self._pagination_known(record)):
-                return False  # the service keeps sending what we have: it ignores the page number
+                return "quiet"  # the service keeps sending what we have: it ignores the page number
             page += 1
 
     async def _reread_before(self, page: int, dropped: int) -> None:
@@ -679,7 +729,7 @@ class _Walk:
         return record.has_next is not None or record.total_pages is not None or record.total is not None
 
     def _at_end(self, record: PageRecord) -> bool:
-        if not record.ids:
+        if not record.count:
             return True
         if record.has_next is not None:
             return not record.has_next
@@ -687,7 +737,7 @@ class _Walk:
             return record.page >= record.total_pages
         if record.total is not None:
             return record.page * self.limit >= record.total
-        return len(record.ids) < self.limit
+        return record.count < self.limit
 
     def _needs_top_up(self) -> bool:
         return self.journal.resumed or len(set(self.journal.totals)) > 1
@@ -697,7 +747,7 @@ class _Walk:
         if total is None:
             return False
         live = sum(1 for e in self.index.entries if e.id not in self.deleted)
-        new = sum(1 for mid in self.journal.items if mid not in self.index)
+        new = self.journal.new_count
         offset = int(self.metadata.get("totalOffset") or 0)
         return live + new + offset != total
 
@@ -712,4 +762,3 @@ async def run_backup(
 ) -> RunReport:
     """Convenience wrapper: one engine, one run."""
     return await BackupEngine(client, data_dir, options=options, on_event=on_event).run(slugs)
-

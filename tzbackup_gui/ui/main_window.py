@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections.abc import Callable
@@ -30,10 +31,17 @@ from PySide6.QtWidgets import (
 )
 from qasync import asyncSlot
 
-from ..app import AppContext, SignInResult
+from ..app import AppContext, SignInResult, where_text
 from ..errors import AuthError, TzBackupError
-from ..events import BackupEvent, PersonalityFailed, PersonalityFinished, PersonalityStarted, Reconciling
-from ..events import Retrying, Waiting
+from ..events import (
+    BackupEvent,
+    PersonalityFailed,
+    PersonalityFinished,
+    PersonalityStarted,
+    Reconciling,
+    Retrying,
+    Waiting,
+)
 from ..service.auth import SessionCredential
 from .avatars import AVATAR_SIZE, AvatarCache, initials_icon
 from .log_pane import LogPane, PaneHandler
@@ -108,6 +116,7 @@ class MainWindow(QMainWindow):
         self._avatar_task: asyncio.Task[None] | None = None
         self._refresh_task: asyncio.Task[None] | None = None
         self._cancel_requested = False
+        self._busy = False
         self._close_after_run = False
         self._restore_checked: set[str] | None = None
         self._failures: list[PersonalityFailed] = []
@@ -228,9 +237,9 @@ class MainWindow(QMainWindow):
         self.back_up_all_button = QPushButton("Back Up A&ll", objectName="backUpAllButton")
         self.cancel_button = QPushButton("&Cancel", objectName="cancelButton")
         self.back_up_selected_button.setDefault(True)
-        self.back_up_selected_button.clicked.connect(self.back_up_selected)
-        self.back_up_all_button.clicked.connect(self.back_up_all)
-        self.cancel_button.clicked.connect(self.cancel_backup)
+        self.back_up_selected_button.clicked.connect(lambda: self.back_up_selected())
+        self.back_up_all_button.clicked.connect(lambda: self.back_up_all())
+        self.cancel_button.clicked.connect(lambda: self.cancel_backup())
         buttons.addWidget(self.log_toggle)
         buttons.addStretch(1)
         buttons.addWidget(self.back_up_selected_button)
@@ -244,11 +253,19 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.data_dir_label)
 
         order = [
-            self.filter_edit, self.select_all_button, self.select_none_button, self.refresh_button,
-            self.table, self.log_toggle, self.back_up_selected_button, self.back_up_all_button,
-            self.cancel_button, self.sign_in_button, self.sign_out_button,
+            self.filter_edit,
+            self.select_all_button,
+            self.select_none_button,
+            self.refresh_button,
+            self.table,
+            self.log_toggle,
+            self.back_up_selected_button,
+            self.back_up_all_button,
+            self.cancel_button,
+            self.sign_in_button,
+            self.sign_out_button,
         ]
-        for first, second in zip(order, order[1:], strict=False):
+        for first, second in itertools.pairwise(order):
             self.setTabOrder(first, second)
 
         self._overall_timer = QTimer(self)
@@ -265,30 +282,49 @@ class MainWindow(QMainWindow):
         self.sign_in_action = self._action(file_menu, "Sign &In…", self.sign_in, None, "signInAction")
         self.sign_out_action = self._action(file_menu, "Sign &Out", self.sign_out, None, "signOutAction")
         file_menu.addSeparator()
-        self.refresh_action = self._action(file_menu, "&Refresh", self.refresh, QKeySequence.StandardKey.Refresh,
-                                           "refreshAction")
+        self.refresh_action = self._action(
+            file_menu, "&Refresh", self.refresh, QKeySequence.StandardKey.Refresh, "refreshAction"
+        )
         self._action(file_menu, "Open &Data Folder", self._open_data_dir, None, "openDataAction")
         file_menu.addSeparator()
-        self.quit_action = self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit, "quitAction")
+        self.quit_action = self._action(
+            file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit, "quitAction"
+        )
         self.quit_action.setShortcut(QKeySequence("Ctrl+Q"))
         self.refresh_action.setShortcut(QKeySequence("F5"))
 
         backup_menu = bar.addMenu("&Backup")
         self.back_up_selected_action = self._action(
-            backup_menu, "Back Up &Selected", self.back_up_selected, QKeySequence("Ctrl+B"), "backUpSelectedAction"
+            backup_menu,
+            "Back Up &Selected",
+            self.back_up_selected,
+            QKeySequence("Ctrl+B"),
+            "backUpSelectedAction",
         )
         self.back_up_all_action = self._action(
             backup_menu, "Back Up &All", self.back_up_all, QKeySequence("Ctrl+Shift+B"), "backUpAllAction"
         )
-        self.cancel_action = self._action(backup_menu, "&Cancel", self.cancel_backup, QKeySequence("Ctrl+."),
-                                          "cancelAction")
+        self.cancel_action = self._action(
+            backup_menu, "&Cancel", self.cancel_backup, QKeySequence("Ctrl+."), "cancelAction"
+        )
         backup_menu.addSeparator()
-        self._action(backup_menu, "Select A&ll", lambda: self.model.set_checked(None),
-                     QKeySequence("Ctrl+Shift+A"), "selectAllAction")
-        self._action(backup_menu, "Select &None", lambda: self.model.set_checked(set()),
-                     QKeySequence("Ctrl+Shift+N"), "selectNoneAction")
-        self._action(backup_menu, "Open &Backup Folder", self._open_current, QKeySequence("Ctrl+O"),
-                     "openBackupAction")
+        self._action(
+            backup_menu,
+            "Select A&ll",
+            lambda: self.model.set_checked(None),
+            QKeySequence("Ctrl+Shift+A"),
+            "selectAllAction",
+        )
+        self._action(
+            backup_menu,
+            "Select &None",
+            lambda: self.model.set_checked(set()),
+            QKeySequence("Ctrl+Shift+N"),
+            "selectNoneAction",
+        )
+        self._action(
+            backup_menu, "Open &Backup Folder", self._open_current, QKeySequence("Ctrl+O"), "openBackupAction"
+        )
 
         view_menu = bar.addMenu("&View")
         self._action(view_menu, "&Filter", self._focus_filter, QKeySequence.StandardKey.Find, "filterAction")
@@ -329,9 +365,9 @@ class MainWindow(QMainWindow):
 
     def _restore_settings(self) -> None:
         geometry = self.settings.value("window/geometry")
-        if isinstance(geometry, QByteArray | bytes) and not self.restoreGeometry(QByteArray(geometry)):
-            self.resize(1000, 640)
-        elif not isinstance(geometry, QByteArray | bytes):
+        if (
+            isinstance(geometry, QByteArray | bytes) and not self.restoreGeometry(QByteArray(geometry))
+        ) or not isinstance(geometry, QByteArray | bytes):
             self.resize(1000, 640)
         header = self.settings.value("table/header")
         if isinstance(header, QByteArray | bytes):
@@ -370,12 +406,14 @@ class MainWindow(QMainWindow):
     def _update_account(self) -> None:
         ctx = self.ctx
         if ctx.credential is None:
-            self.account_label.setText("<b>Not signed in.</b> Use <i>Sign In…</i> with your shapes.inc session cookie.")
+            self.account_label.setText(
+                "<b>Not signed in.</b> Use <i>Sign In…</i> with your shapes.inc session cookie."
+            )
         else:
             user = ctx.user or {}
             who = user.get("displayName") or user.get("username") or "checking…"
             handle = f" (@{user['username']})" if user.get("username") and user.get("displayName") else ""
-            where = f" · cookie kept in {ctx.location}" if ctx.location else ""
+            where = f" · session cookie {where_text(ctx.location)}" if ctx.location else ""
             self.account_label.setText(f"Signed in as <b>{_esc(str(who))}</b>{_esc(handle)}{_esc(where)}")
         signed_in = ctx.credential is not None
         self.sign_out_button.setVisible(signed_in and not ctx.config.demo)
@@ -389,7 +427,7 @@ class MainWindow(QMainWindow):
         return await self.ctx.sign_in(credential, session_only=session_only)
 
     async def _ask_sign_in(self, resume_prompt: str = "") -> bool:
-        """Open the sign-in dialog (non-blocking ``open``) and wait for it; True when a new cookie is in use."""
+        """Open the sign-in dialog (``open``, not ``exec``) and wait; True when a new cookie is in use."""
         if self.sign_in_dialog is not None:
             self.sign_in_dialog.raise_()
             return False
@@ -502,6 +540,8 @@ class MainWindow(QMainWindow):
                 total_memories=fresh.total_memories,
                 server_total=fresh.server_total if fresh.server_total is not None else row.server_total,
                 last_status=fresh.last_status,
+                pending_resume=fresh.pending_resume,
+                problem=fresh.problem,
             )
         self.model.flush()
 
@@ -532,16 +572,14 @@ class MainWindow(QMainWindow):
     # backups
     # ================================================================================================
 
-    @asyncSlot()
-    async def back_up_selected(self) -> None:
+    def back_up_selected(self) -> None:
         slugs = self.model.checked_slugs()
         if not slugs:
             self.statusBar().showMessage("Check the personalities to back up first.", 5000)
             return
         self.start_backup(slugs)
 
-    @asyncSlot()
-    async def back_up_all(self) -> None:
+    def back_up_all(self) -> None:
         self.start_backup(None)
 
     def start_backup(self, slugs: list[str] | None) -> bool:
@@ -554,15 +592,29 @@ class MainWindow(QMainWindow):
             return False
         if self._avatar_task is not None and not self._avatar_task.done():
             self._avatar_task.cancel()
+        self._busy = True
+        self._prepare_run(slugs)
         self._run_task = asyncio.ensure_future(self._run(slugs))
+        self._update_buttons()
         return True
+
+    def _prepare_run(self, slugs: list[str] | None) -> None:
+        """Show the rows as queued at once (the click must be visible before the first request)."""
+        rows = slugs if slugs is not None else self.model.owned_slugs()
+        self.tracker.prior = {r.slug: (r.total_memories or 0, r.server_total) for r in self.model.rows()}
+        self.model.mark_dirty(self.tracker.start(rows, self.ctx.pacer_delay()))
+        self.model.progress = self.tracker.rows
+        self._failures = []
+        self._cancel_requested = False
+        self.last_error = ""
+        self.message_box = None
 
     @property
     def running(self) -> bool:
-        return self._run_task is not None and not self._run_task.done()
+        """True from the click until the run has settled (rows, buttons), before its task returns."""
+        return self._busy
 
-    @asyncSlot()
-    async def cancel_backup(self) -> None:
+    def cancel_backup(self) -> None:
         if self.running:
             self._cancel_requested = True
             self.overall_label.setText("Cancelling…")
@@ -571,14 +623,6 @@ class MainWindow(QMainWindow):
 
     async def _run(self, slugs: list[str] | None) -> None:
         rows = slugs if slugs is not None else self.model.owned_slugs()
-        self.tracker.prior = {
-            r.slug: (r.total_memories or 0, r.server_total) for r in self.model.rows()
-        }
-        self.model.mark_dirty(self.tracker.start(rows, self.ctx.pacer_delay()))
-        self.model.progress = self.tracker.rows
-        self._failures = []
-        self._cancel_requested = False
-        self.last_error = ""
         self._set_running(True)
         log.info("Backup started: %s", ", ".join(rows) if slugs is not None else "all personalities")
         started = time.monotonic()
@@ -595,15 +639,19 @@ class MainWindow(QMainWindow):
         except TzBackupError as err:
             fatal = err
         except Exception as err:  # never a traceback: say what happened, keep the log for details
-            fatal = TzBackupError(f"The backup stopped unexpectedly ({type(err).__name__}).",
-                                  hint="The next backup resumes where this one stopped.")
+            fatal = TzBackupError(
+                f"The backup stopped unexpectedly ({type(err).__name__}).",
+                hint="The next backup resumes where this one stopped.",
+            )
             log.error("Unexpected error during the backup: %s", type(err).__name__)
         cancelled = cancelled or bool(getattr(report, "cancelled", False))
+        stopped = _Stopped.from_outcome(fatal, report)
         self._finish_run(cancelled=cancelled)
         await self._reload_local()
-        await self._after_run(slugs, report, fatal, cancelled, time.monotonic() - started)
+        await self._after_run(slugs, stopped, cancelled, time.monotonic() - started)
 
     def _finish_run(self, *, cancelled: bool) -> None:
+        self._busy = False
         self.model.mark_dirty(self.tracker.stop(cancelled=cancelled or self._cancel_requested))
         self.model.flush()
         self._set_running(False)
@@ -612,9 +660,11 @@ class MainWindow(QMainWindow):
         log.info(summary)
 
     async def _after_run(
-        self, slugs: list[str] | None, report: Any, fatal: TzBackupError | None, cancelled: bool, seconds: float
+        self, slugs: list[str] | None, stopped: _Stopped | None, cancelled: bool, seconds: float
     ) -> None:
-        auth = isinstance(fatal, AuthError) or any(f.kind in AUTH_KINDS for f in self._failures)
+        auth = (stopped is not None and stopped.kind in AUTH_KINDS) or any(
+            f.kind in AUTH_KINDS for f in self._failures
+        )
         if auth and not cancelled:
             self.last_error = "auth"
             self.run_finished.emit()
@@ -627,18 +677,19 @@ class MainWindow(QMainWindow):
             )
             if ok:
                 log.info("Resuming the backup with the new session")
-                self.start_backup(slugs)
+                # this coroutine is still the run task: start the next run once it has ended
+                asyncio.get_running_loop().call_soon(self.start_backup, slugs)
             return
-        if fatal is not None:
-            self._show_error(type(fatal).__name__, fatal.message, fatal.hint)
-        else:
+        if stopped is not None and not cancelled:
+            self._show_error(stopped.kind, stopped.message, stopped.hint)
+        elif not cancelled:
             self._show_failures()
         if self._close_after_run:
             self.run_finished.emit()
             self.close()
             return
         if seconds >= LONG_RUN_SECONDS or not self.isActiveWindow():
-            error = fatal is not None or bool(self._failures)
+            error = stopped is not None or bool(self._failures)
             self.notifier.notify("tzbackup", self.tracker.summary(), error=error)
         self.run_finished.emit()
 
@@ -657,8 +708,13 @@ class MainWindow(QMainWindow):
 
     def _show_error(self, kind: str, message: str, hint: str) -> None:
         self.last_error = kind
-        box = QMessageBox(QMessageBox.Icon.Warning, ERROR_TITLES.get(kind, "Backup problem"), message,
-                          QMessageBox.StandardButton.Ok, self)
+        box = QMessageBox(
+            QMessageBox.Icon.Warning,
+            ERROR_TITLES.get(kind, "Backup problem"),
+            message,
+            QMessageBox.StandardButton.Ok,
+            self,
+        )
         box.setObjectName("errorBox")
         if hint:
             box.setInformativeText(hint)
@@ -679,8 +735,13 @@ class MainWindow(QMainWindow):
                     server_total=event.server_total if event.server_total is not None else row.server_total,
                     last_backup=datetime.now(UTC),
                 )
-            log.info("%s: done (%s new, %s stored, %s requests)", event.slug, event.new, event.total,
-                     event.requests)
+            log.info(
+                "%s: done (%s new, %s stored, %s requests)",
+                event.slug,
+                event.new,
+                event.total,
+                event.requests,
+            )
         elif isinstance(event, PersonalityFailed):
             self._failures.append(event)
             log.warning("%s: %s", event.slug or "run", event.error)
@@ -689,7 +750,9 @@ class MainWindow(QMainWindow):
         elif isinstance(event, Reconciling):
             log.info("%s: full walk (%s)", event.slug, event.reason)
         elif isinstance(event, Retrying):
-            log.info("%s: retrying (%d of %d) %s", event.slug, event.attempt, event.max_attempts, event.reason)
+            log.info(
+                "%s: retrying (%d of %d) %s", event.slug, event.attempt, event.max_attempts, event.reason
+            )
         elif isinstance(event, Waiting) and event.reason != "pacing":
             log.info("%s: waiting %.0f s (%s)", event.slug, event.seconds, event.reason)
 
@@ -702,8 +765,9 @@ class MainWindow(QMainWindow):
             self._overall_timer.stop()
             self._update_overall()
             if not self.tracker.cancelled:
-                self.overall_bar.setValue(self.overall_bar.maximum() if not self._failures else
-                                          self.overall_bar.value())
+                self.overall_bar.setValue(
+                    self.overall_bar.maximum() if not self._failures else self.overall_bar.value()
+                )
         self._update_buttons()
 
     def _update_overall(self) -> None:
@@ -720,7 +784,9 @@ class MainWindow(QMainWindow):
         can_selected = signed_in and not running and bool(self.model.checked_slugs())
         can_all = signed_in and not running and bool(self.model.owned_slugs())
         self.back_up_selected_button.setEnabled(can_selected)
-        self.back_up_selected_action.setEnabled(can_selected) if hasattr(self, "back_up_selected_action") else None
+        self.back_up_selected_action.setEnabled(can_selected) if hasattr(
+            self, "back_up_selected_action"
+        ) else None
         self.back_up_all_button.setEnabled(can_all)
         if hasattr(self, "back_up_all_action"):
             self.back_up_all_action.setEnabled(can_all)
@@ -729,7 +795,9 @@ class MainWindow(QMainWindow):
         self.refresh_button.setEnabled(not running)
         self.sign_out_button.setEnabled(not running)
 
-    def _on_model_changed(self, top: QModelIndex, bottom: QModelIndex, roles: list[int] | None = None) -> None:
+    def _on_model_changed(
+        self, top: QModelIndex, bottom: QModelIndex, roles: list[int] | None = None
+    ) -> None:
         if roles and Qt.ItemDataRole.CheckStateRole in roles:
             self._update_buttons()
 
@@ -764,11 +832,15 @@ class MainWindow(QMainWindow):
         self.open_folder(self.ctx.config.data_dir)
 
     def _about(self) -> None:
-        box = QMessageBox(QMessageBox.Icon.Information, "About tzbackup",
-                          "<b>tzbackup</b><br>Back up your shapes.inc personalities and their long-term "
-                          "memories to local JSON files, incrementally.<br><br>Your session cookie stays in "
-                          "your system keyring and is only ever sent to shapes.inc.",
-                          QMessageBox.StandardButton.Ok, self)
+        box = QMessageBox(
+            QMessageBox.Icon.Information,
+            "About tzbackup",
+            "<b>tzbackup</b><br>Back up your shapes.inc personalities and their long-term "
+            "memories to local JSON files, incrementally.<br><br>Your session cookie stays in "
+            "your system keyring and is only ever sent to shapes.inc.",
+            QMessageBox.StandardButton.Ok,
+            self,
+        )
         box.setObjectName("aboutBox")
         self.message_box = box
         box.open()
@@ -783,10 +855,14 @@ class MainWindow(QMainWindow):
             event.ignore()
             if self._close_after_run:
                 return
-            box = QMessageBox(QMessageBox.Icon.Question, "Stop the backup?",
-                              "A backup is running. Stop it and quit? Everything fetched so far is kept, and "
-                              "the next backup resumes where this one stopped.",
-                              QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)
+            box = QMessageBox(
+                QMessageBox.Icon.Question,
+                "Stop the backup?",
+                "A backup is running. Stop it and quit? Everything fetched so far is kept, and "
+                "the next backup resumes where this one stopped.",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                self,
+            )
             box.setObjectName("confirmQuitBox")
             box.setDefaultButton(QMessageBox.StandardButton.No)
             box.finished.connect(self._confirm_quit)
@@ -809,11 +885,34 @@ class MainWindow(QMainWindow):
             self.overall_label.setText("Stopping the backup…")
 
 
+class _Stopped:
+    """Why a whole run stopped: an exception that escaped, or the engine's ``report.stopped_by``."""
+
+    def __init__(self, kind: str, message: str, hint: str) -> None:
+        self.kind, self.message, self.hint = kind, message, hint
+
+    @classmethod
+    def from_outcome(cls, fatal: TzBackupError | None, report: Any) -> _Stopped | None:
+        if fatal is not None:
+            return cls(type(fatal).__name__, fatal.message, fatal.hint)
+        kind = str(getattr(report, "stopped_by", "") or "")
+        if kind:
+            return cls(
+                kind, str(getattr(report, "error", "") or kind), str(getattr(report, "hint", "") or "")
+            )
+        return None
+
+
 class _Summary:
     """Adapter so :func:`merge_rows` can re-merge one existing row with fresh local data."""
 
     def __init__(self, row: Any) -> None:
-        self.id, self.name, self.username, self.avatar = row.shape_id, row.display_name, row.slug, row.avatar_url
+        self.id, self.name, self.username, self.avatar = (
+            row.shape_id,
+            row.display_name,
+            row.slug,
+            row.avatar_url,
+        )
 
 
 def _open_folder(path: Path) -> None:

@@ -64,6 +64,8 @@ class PersonalityRow:
     total_memories: int | None = None
     server_total: int | None = None
     last_status: str = ""
+    pending_resume: bool = False
+    problem: str = ""
     checked: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -142,10 +144,12 @@ def _apply_local(row: PersonalityRow, backup: Any) -> None:
     row.total_memories = getattr(backup, "total_memories", None)
     row.server_total = getattr(backup, "server_total", None)
     row.last_status = _last_status(getattr(backup, "last_run", None))
+    row.pending_resume = bool(getattr(backup, "pending_resume", False))
+    row.problem = str(getattr(backup, "problem", "") or "")
 
 
 def relative_time(when: datetime | None, now: datetime | None = None) -> str:
-    """"never", "just now", "3 min ago", "2 h ago", "yesterday", "5 days ago", or a date."""
+    """ "never", "just now", "3 min ago", "2 h ago", "yesterday", "5 days ago", or a date."""
     if when is None:
         return "never"
     now = now or datetime.now(UTC)
@@ -192,9 +196,9 @@ class PersonalitiesModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(COLUMNS)
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = 0) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            if 0 <= section < len(COLUMNS):
-                return COLUMNS[section]
+        horizontal = orientation == Qt.Orientation.Horizontal
+        if horizontal and role == Qt.ItemDataRole.DisplayRole and 0 <= section < len(COLUMNS):
+            return COLUMNS[section]
         return None
 
     def flags(self, index: _AnyIndex) -> Qt.ItemFlag:
@@ -276,7 +280,8 @@ class PersonalitiesModel(QAbstractTableModel):
             r.checked = r.on_account and (slugs is None or r.slug in slugs)
         if self._rows:
             self.dataChanged.emit(
-                self.index(0, COL_NAME), self.index(len(self._rows) - 1, COL_NAME),
+                self.index(0, COL_NAME),
+                self.index(len(self._rows) - 1, COL_NAME),
                 [Qt.ItemDataRole.CheckStateRole],
             )
 
@@ -329,6 +334,8 @@ class PersonalitiesModel(QAbstractTableModel):
         if col == COL_LAST:
             return relative_time(row.last_backup)
         if col == COL_MEMORIES:
+            if row.total_memories is None and row.server_total is None:
+                return "—"
             stored = "—" if row.total_memories is None else f"{row.total_memories:,}"
             server = "?" if row.server_total is None else f"{row.server_total:,}"
             if row.local_only:
@@ -338,8 +345,12 @@ class PersonalitiesModel(QAbstractTableModel):
             progress = self.progress.get(row.slug)
             if progress is not None and progress.state != "idle":
                 return progress.text
+            if row.problem:
+                return f"problem: {row.problem}"
             if row.local_only:
                 return "local only: no longer on your account"
+            if row.pending_resume:
+                return "interrupted: the next backup resumes it"
             return row.last_status or ("not backed up yet" if row.last_backup is None else "")
         return ""
 

@@ -70,7 +70,7 @@ class RowProgress:
 
 
 def format_duration(seconds: float) -> str:
-    """"42 s", "3 min 5 s", "1 h 12 min"."""
+    """ "42 s", "3 min 5 s", "1 h 12 min"."""
     s = max(0, round(seconds))
     if s < 60:
         return f"{s} s"
@@ -136,8 +136,12 @@ class RunTracker:
         changed: set[str] = set()
         for slug, row in self.rows.items():
             if row.state in {"queued", "active", "waiting", "retrying"}:
-                row.state = "cancelled" if cancelled else "failed"
-                row.text = "cancelled; resumes next time" if cancelled else (row.text or "stopped")
+                if cancelled:
+                    row.state, row.text = "cancelled", "cancelled; resumes next time"
+                elif row.state == "queued":
+                    row.state, row.text = "stopped", "not started: the run stopped"
+                else:
+                    row.state, row.text = "failed", f"stopped while {row.text}" if row.text else "stopped"
                 changed.add(slug)
         self.running = False
         self.cancelled = cancelled
@@ -148,7 +152,7 @@ class RunTracker:
     def fraction(self) -> float:
         """Overall 0..1, weighted by estimated requests; never goes backwards."""
         total = sum(max(w.estimate, w.made) if not w.finished else w.made for w in self._work.values())
-        made = sum(w.made if not w.finished else w.made for w in self._work.values())
+        made = sum(w.made for w in self._work.values())
         if total <= 0:
             return 0.0
         value = min(1.0, made / total)
@@ -257,7 +261,8 @@ def _on_page(t: RunTracker, e: BackupEvent) -> set[str]:
         row.expected = e.expected
         work = t._work[e.slug]
         work.estimate = max(work.made + 1, t._estimate(e.slug, e.expected, full=e.reconciling))
-    row.text = ("reconciling: " if e.reconciling else "") + _memories_text(row)
+    first_backup = t.prior.get(e.slug, (0, None))[0] == 0
+    row.text = ("reconciling: " if e.reconciling and not first_backup else "") + _memories_text(row)
     return {e.slug}
 
 
@@ -326,7 +331,7 @@ def _on_failed(t: RunTracker, e: BackupEvent) -> set[str]:
     row = t._row(e.slug) if e.slug else None
     if row is None:
         return set()
-    cancelled = e.kind in {"CancelledError", "Cancelled"}
+    cancelled = e.kind in {"cancelled", "CancelledError", "Cancelled"}
     row.state = "cancelled" if cancelled else "failed"
     row.text = "cancelled; resumes next time" if cancelled else f"failed: {e.error}"
     row.hint = e.hint

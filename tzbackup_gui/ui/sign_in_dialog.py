@@ -6,7 +6,6 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QIcon
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -66,7 +65,9 @@ class SignInDialog(QDialog):
         if resume_prompt:
             banner = QLabel(resume_prompt, objectName="resumePrompt")
             banner.setWordWrap(True)
-            banner.setStyleSheet("QLabel { background: #fff4ce; color: #5c4400; padding: 8px; border-radius: 4px; }")
+            banner.setStyleSheet(
+                "QLabel { background: #fff4ce; color: #5c4400; padding: 8px; border-radius: 4px; }"
+            )
             layout.addWidget(banner)
         steps = QLabel(STEPS, objectName="signInSteps")
         steps.setWordWrap(True)
@@ -80,11 +81,8 @@ class SignInDialog(QDialog):
         self.cookie_edit.setPlaceholderText(f"paste the {DEFAULT_COOKIE_NAME} value")
         self.cookie_edit.setClearButtonEnabled(True)
         label.setBuddy(self.cookie_edit)
-        self._show_action = QAction(QIcon.fromTheme("view-reveal-symbolic"), "Show", self)
-        self._show_action.setCheckable(True)
-        self._show_action.toggled.connect(self._toggle_visible)
         self.show_check = QCheckBox("Sho&w the cookie", objectName="showCookie")
-        self.show_check.toggled.connect(self._show_action.setChecked)
+        self.show_check.toggled.connect(self._toggle_visible)
         layout.addWidget(label)
         layout.addWidget(self.cookie_edit)
         layout.addWidget(self.show_check)
@@ -93,7 +91,9 @@ class SignInDialog(QDialog):
         self.validation_label.setWordWrap(True)
         layout.addWidget(self.validation_label)
 
-        self.session_only = QCheckBox("Keep it for this session &only (do not store it)", objectName="sessionOnly")
+        self.session_only = QCheckBox(
+            "Keep it for this session &only (do not store it)", objectName="sessionOnly"
+        )
         self.keyring_warning = QLabel(objectName="keyringWarning")
         self.keyring_warning.setWordWrap(True)
         if keyring_available:
@@ -118,7 +118,9 @@ class SignInDialog(QDialog):
         self.check_button = QPushButton("Check and &Save", objectName="checkAndSave")
         self.check_button.setDefault(True)
         self.check_button.setEnabled(False)
-        self.done_button = QPushButton("&Resume Backup" if resume_prompt else "&Done", objectName="doneButton")
+        self.done_button = QPushButton(
+            "&Resume Backup" if resume_prompt else "&Done", objectName="doneButton"
+        )
         self.done_button.setEnabled(False)
         self.cancel_button = QPushButton("Cancel", objectName="cancelSignIn")
         self.buttons.addButton(self.check_button, QDialogButtonBox.ButtonRole.ActionRole)
@@ -138,8 +140,6 @@ class SignInDialog(QDialog):
     def _toggle_visible(self, visible: bool) -> None:
         mode = QLineEdit.EchoMode.Normal if visible else QLineEdit.EchoMode.Password
         self.cookie_edit.setEchoMode(mode)
-        if self.show_check.isChecked() != visible:
-            self.show_check.setChecked(visible)
 
     def _validate_input(self, text: str) -> None:
         """Live check of the input's form (never of the value itself with the service)."""
@@ -179,7 +179,9 @@ class SignInDialog(QDialog):
             self.cookie_edit.setEnabled(True)
             return
         except Exception as err:  # never a traceback in the face of the user
-            self.result_label.setText(f"<span style='color:#b3261e'>✗ Could not check: {_html(type(err).__name__)}</span>")
+            self.result_label.setText(
+                f"<span style='color:#b3261e'>✗ Could not check: {_html(type(err).__name__)}</span>"
+            )
             self.check_button.setEnabled(True)
             self.cookie_edit.setEnabled(True)
             return
@@ -189,7 +191,7 @@ class SignInDialog(QDialog):
         self.cookie_edit.blockSignals(False)
         self.result_label.setText(
             f"<span style='color:#1b7f3b'>✓ Signed in as <b>{_html(result.display_name)}</b>; "
-            f"stored in {_html(result.location)}.</span>"
+            f"{_html(result.where)}.</span>"
         )
         self.cookie_edit.setEnabled(True)
         self.done_button.setEnabled(True)

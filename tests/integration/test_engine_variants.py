@@ -1,0 +1,68 @@
+"""Every pagination / envelope / timestamp variant of the memory endpoint gives the same backup."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tzbackup_gui.archive import verify_backup
+from tzbackup_gui.sandbox import SandboxServer
+
+from .engine_support import Runner, max_pages, sandbox, stored_ids, upstream_ids
+
+__all__ = ["sandbox"]
+
+SLUG = "eng-variant"
+PAGINATIONS = ["has_next", "total_pages", "totalPages", "meta", "none"]
+
+
+@pytest.mark.parametrize("items_key", ["items", "memories", "bare"])
+@pytest.mark.parametrize("pagination", PAGINATIONS)
+def test_variant_first_and_incremental(
+    sandbox: SandboxServer, tmp_path: Path, items_key: str, pagination: str
+) -> None:
+    if items_key == "bare" and pagination != "none":
+        pytest.skip("a bare array carries no pagination")
+    sandbox.state.set_variant(items_key=items_key, pagination=pagination)
+    sandbox.state.add_personality(SLUG, memories=130)  # 6.5 pages: the last page is short
+    runner = Runner(sandbox, tmp_path)
+    report = runner.run([SLUG])
+    assert report.exit_code == 0, report.results
+    assert stored_ids(runner.folder(SLUG)) == upstream_ids(sandbox, SLUG)
+    assert runner.memory_requests() <= 8
+    sandbox.state.add_memories(SLUG, 25)
+    report = runner.run([SLUG])
+    assert report.results[0].new == 25
+    assert runner.memory_requests() <= max_pages(25)
+    assert stored_ids(runner.folder(SLUG)) == upstream_ids(sandbox, SLUG)
+    assert verify_backup(runner.folder(SLUG)).ok
+
+
+@pytest.mark.parametrize("pagination", ["has_next", "none"])
+def test_exact_multiple_of_page_size(sandbox: SandboxServer, tmp_path: Path, pagination: str) -> None:
+    sandbox.state.set_variant(pagination=pagination, include_total=False)
+    sandbox.state.add_personality(SLUG, memories=60)
+    runner = Runner(sandbox, tmp_path)
+    assert runner.run([SLUG]).exit_code == 0
+    assert stored_ids(runner.folder(SLUG)) == upstream_ids(sandbox, SLUG)
+
+
+def test_created_at_top_level(sandbox: SandboxServer, tmp_path: Path) -> None:
+    sandbox.state.set_variant(created_at="top")
+    sandbox.state.add_personality(SLUG, memories=45)
+    runner = Runner(sandbox, tmp_path)
+    assert runner.run([SLUG]).exit_code == 0
+    assert stored_ids(runner.folder(SLUG)) == upstream_ids(sandbox, SLUG)
+    assert verify_backup(runner.folder(SLUG)).ok
+
+
+def test_no_memories_at_all(sandbox: SandboxServer, tmp_path: Path) -> None:
+    sandbox.state.add_personality(SLUG, memories=0)
+    runner = Runner(sandbox, tmp_path)
+    report = runner.run([SLUG])
+    assert report.exit_code == 0 and report.results[0].total == 0
+    assert runner.memory_requests() == 1
+    meta = runner.metadata(SLUG)
+    assert meta["totalMemories"] == 0 and meta["lastMemoryId"] is None
+    assert verify_backup(runner.folder(SLUG)).ok

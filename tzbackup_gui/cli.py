@@ -1,0 +1,793 @@
+"""``tzbackup``: the command-line face of the backup core (Qt-free).
+
+A thin layer: argparse in, one shared ``httpx.AsyncClient`` per invocation, the service client and the backup
+engine underneath, plain text (or ``--json``) out. Errors are one ``error: ...`` line plus a hint on stderr,
+never a traceback (with ``-v`` an unexpected bug shows one, scrubbed of secrets).
+
+Exit codes: 0 ok, 1 partly failed (or ``verify`` found problems), 2 usage, 3 authentication / credentials,
+4 other fatal, 130 cancelled by Ctrl+C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import getpass
+import ipaddress
+import json
+import logging
+import os
+import signal
+import sys
+import tempfile
+import traceback
+from collections.abc import Awaitable, Callable, Collection, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+from urllib.parse import urlsplit
+
+from . import __version__
+from .credentials import COOKIE_ENV, COOKIE_FILE_ENV, CredentialStore, resolve_credential
+from .errors import (
+    AuthError,
+    CredentialError,
+    KeyringUnavailableError,
+    TzBackupError,
+)
+from .paths import default_data_dir, demo_data_dir, personalities_dir
+from .service.auth import SessionCredential, parse_cookie_input
+
+if TYPE_CHECKING:
+    import httpx
+
+    from .backup import PersonalityResult, RunReport
+    from .service import ShapesClient
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_FILES_BASE_URL",
+    "EXIT_AUTH",
+    "EXIT_CANCELLED",
+    "EXIT_FATAL",
+    "EXIT_OK",
+    "EXIT_PARTIAL",
+    "EXIT_USAGE",
+    "build_parser",
+    "main",
+]
+
+log = logging.getLogger("tzbackup.cli")
+
+DEFAULT_BASE_URL = "https://shapes.inc"
+DEFAULT_FILES_BASE_URL = "https://files.shapes.inc"
+DEFAULT_DELAY = 1.0
+DEMO_DELAY = 0.1
+MIN_REMOTE_DELAY = 0.5
+DEFAULT_RETRY_DELAY = 2.0
+
+EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_AUTH, EXIT_FATAL, EXIT_CANCELLED = 0, 1, 2, 3, 4, 130
+
+
+class UsageError(Exception):
+    """A bad combination of options (exit 2)."""
+
+
+# --- argument parsing ----------------------------------------------------------------------------------
+
+
+def _add_global_options(parser: argparse.ArgumentParser, *, in_subcommand: bool) -> None:
+    """The options accepted before *and* after the subcommand.
+
+    In subparsers every default is SUPPRESS, so an option not given after the subcommand leaves the value
+    parsed before it (or the main parser's default) untouched.
+    """
+
+    def d(value: Any) -> Any:
+        return argparse.SUPPRESS if in_subcommand else value
+
+    g = parser.add_argument_group("global options")
+    g.add_argument("--data-dir", type=Path, default=d(None), metavar="DIR",
+                   help="where backups are kept (DIR/personalities/); default: the platform's user data dir")
+    g.add_argument("--base-url", default=d(None), metavar="URL",
+                   help=f"service base URL (default {DEFAULT_BASE_URL})")
+    g.add_argument("--files-base-url", default=d(None), metavar="URL",
+                   help=f"files host for avatars (default {DEFAULT_FILES_BASE_URL})")
+    g.add_argument("--delay", type=float, default=d(None), metavar="SECONDS",
+                   help=f"seconds between requests, twice that between personalities "
+                        f"(default {DEFAULT_DELAY:g}; {DEMO_DELAY:g} with --demo)")
+    g.add_argument("--retry-delay", type=float, default=d(None), metavar="SECONDS",
+                   help=f"backoff before the first retry of a failed request, doubling each time "
+                        f"(default {DEFAULT_RETRY_DELAY:g})")
+    g.add_argument("--allow-fast", action="store_true", default=d(False),
+                   help=f"allow --delay below {MIN_REMOTE_DELAY:g}s against a non-local service")
+    g.add_argument("--demo", action="store_true", default=d(False),
+                   help="use a local sandbox with made-up personalities (no account, no keyring)")
+    g.add_argument("-v", "--verbose", action="store_true", default=d(False), help="log details to stderr")
+    g.add_argument("--log-file", type=Path, default=d(None), metavar="FILE",
+                   help="also write the log to FILE (secrets redacted)")
+    g.add_argument("-q", "--quiet", action="store_true", default=d(False),
+                   help="print only errors and the final summary")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tzbackup",
+        description="Back up your shapes.inc personalities and their long-term memories to local JSON files.",
+        epilog="Exit codes: 0 ok, 1 partly failed, 2 usage, 3 authentication, 4 other fatal, 130 Ctrl+C.",
+    )
+    parser.add_argument("--version", action="version", version=f"tzbackup {__version__}")
+    _add_global_options(parser, in_subcommand=False)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        _add_global_options(p, in_subcommand=True)
+        return p
+
+    p = add("login", "check a session cookie with the service and store it in the OS keyring")
+    p.add_argument("--stdin", action="store_true", help="read the cookie from standard input (no prompt)")
+    add("logout", "remove the stored session cookie from the keyring")
+    add("whoami", "show which shapes.inc account the cookie belongs to")
+    p = add("list", "list your personalities with their local backup state")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = add("backup", "back up personalities (incremental; resumes an interrupted run)")
+    p.add_argument("names", nargs="*", metavar="NAME", help="personality username (or unique display name)")
+    p.add_argument("--all", action="store_true", help="every personality you own")
+    p.add_argument("--full", action="store_true", help="walk every memory page (find edits and deletions)")
+    p.add_argument("--allow-not-owned", action="store_true",
+                   help="back up the public part of personalities you do not own")
+    p.add_argument("--reconcile-days", type=float, default=7.0, metavar="N",
+                   help="do a full walk when the last one is older than N days (default 7)")
+
+    p = add("status", "show what is backed up locally (no network)")
+    p.add_argument("names", nargs="*", metavar="NAME")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = add("verify", "check backups on disk against the layout contract")
+    p.add_argument("names", nargs="*", metavar="NAME")
+    p.add_argument("--all", action="store_true", help="every local backup")
+    p.add_argument("--online", action="store_true",
+                   help="also compare with the memory count the service reports (needs a cookie)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = add("sandbox", "run the local sandbox service (for trying things out) until Ctrl+C")
+    p.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default 8765; 0 = any free)")
+    p.add_argument("--seed", type=int, default=1, help="seed of the generated demo data")
+    p.add_argument("--rotate-every", type=int, default=None, metavar="N",
+                   help="rotate the session cookie every N authenticated requests")
+    return parser
+
+
+# --- settings -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Settings:
+    """Options after defaults and checks."""
+
+    command: str
+    data_dir: Path
+    base_url: str
+    files_base_url: str
+    delay: float
+    retry_delay: float
+    demo: bool
+    verbose: bool
+    quiet: bool
+    args: argparse.Namespace
+
+
+def _is_loopback(url: str) -> bool:
+    host = (urlsplit(url).hostname or "").strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_url(url: str, option: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"{option} must be an http(s) URL, got {url!r}.")
+    if parts.scheme == "http" and not _is_loopback(url):
+        raise UsageError(f"{option} must use https for a non-local host.")
+    return url.rstrip("/")
+
+
+def make_settings(args: argparse.Namespace, *, demo_urls: tuple[str, str] | None = None) -> Settings:
+    """Apply defaults and the rules between options (raises :class:`UsageError`)."""
+    if args.verbose and args.quiet:
+        raise UsageError("-v/--verbose and -q/--quiet cannot be used together.")
+    demo = bool(args.demo)
+    data_dir = args.data_dir or (demo_data_dir() if demo else default_data_dir())
+    if demo_urls is not None:
+        base_url, files_base_url = demo_urls
+    else:
+        base_url = _check_url(args.base_url or DEFAULT_BASE_URL, "--base-url")
+        files_base_url = _check_url(args.files_base_url or DEFAULT_FILES_BASE_URL, "--files-base-url")
+    delay = args.delay if args.delay is not None else (DEMO_DELAY if demo else DEFAULT_DELAY)
+    if delay < 0 or delay != delay:
+        raise UsageError("--delay must be zero or more seconds.")
+    if delay < MIN_REMOTE_DELAY and not _is_loopback(base_url) and not args.allow_fast:
+        raise UsageError(
+            f"--delay below {MIN_REMOTE_DELAY:g}s is only allowed against a local service; add --allow-fast "
+            "if you really mean it (the real service may block fast clients)."
+        )
+    retry_delay = DEFAULT_RETRY_DELAY if args.retry_delay is None else args.retry_delay
+    if retry_delay < 0 or retry_delay != retry_delay:
+        raise UsageError("--retry-delay must be zero or more seconds.")
+    if retry_delay < MIN_REMOTE_DELAY and not _is_loopback(base_url) and not args.allow_fast:
+        raise UsageError(f"--retry-delay below {MIN_REMOTE_DELAY:g}s is only allowed against a local service "
+                         "(or with --allow-fast).")
+    return Settings(command=args.command, data_dir=Path(data_dir).expanduser(), base_url=base_url,
+                    files_base_url=files_base_url, delay=float(delay), retry_delay=float(retry_delay),
+                    demo=demo, verbose=bool(args.verbose), quiet=bool(args.quiet), args=args)
+
+
+# --- the run context --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Context:
+    """What one invocation shares: settings, the HTTP client, the credential and where it came from."""
+
+    settings: Settings
+    out: TextIO
+    err: TextIO
+    store: CredentialStore
+    demo_cookie: str | None = None
+    http: httpx.AsyncClient | None = None
+    credential: SessionCredential | None = None
+    source: str = ""
+    secrets: set[str] = field(default_factory=set)
+    _stale_warned: bool = False
+
+    # output helpers
+    def say(self, text: str = "") -> None:
+        print(text, file=self.out, flush=True)
+
+    def note(self, text: str) -> None:
+        """An informational line on stderr (silenced by -q)."""
+        if not self.settings.quiet:
+            print(text, file=self.err, flush=True)
+
+    def warn(self, text: str) -> None:
+        print(f"warning: {text}", file=self.err, flush=True)
+
+    # secrets
+    def remember_secret(self, credential: SessionCredential) -> None:
+        from .log import add_secret
+
+        for value in credential.secrets():
+            self.secrets.add(value)
+            add_secret(value)
+
+    def scrub(self, text: str) -> str:
+        for value in sorted(self.secrets, key=len, reverse=True):
+            text = text.replace(value, "<redacted>")
+        return text
+
+    # credentials
+    def load_credential(self) -> SessionCredential:
+        """The credential for this run (demo: the sandbox's), or raise a CredentialError saying what to do."""
+        if self.credential is not None:
+            return self.credential
+        if self.settings.demo:
+            assert self.demo_cookie is not None
+            credential, source = parse_cookie_input(self.demo_cookie), "the demo sandbox"
+        else:
+            found, source = resolve_credential(self.store)
+            if found is None:
+                raise CredentialError(
+                    f"Not signed in: {source}.",
+                    hint="Run 'tzbackup login' (stores the cookie in the OS keyring), or set TZBACKUP_COOKIE "
+                    "for one run, or TZBACKUP_COOKIE_FILE for scheduled runs (see README: Session cookie).",
+                )
+            credential = found
+        self.credential, self.source = credential, source
+        self.remember_secret(credential)
+        return credential
+
+    def on_rotate(self, credential: SessionCredential) -> None:
+        """The service rotated the session cookie: use it from now on and keep it where the old one was."""
+        self.remember_secret(credential)
+        self.credential = credential
+        if self.settings.demo:
+            return
+        if self.source == f"${COOKIE_ENV}":
+            if not self._stale_warned:
+                self._stale_warned = True
+                self.warn(f"the service rotated the session cookie; this run uses the new one, but "
+                          f"{COOKIE_ENV} now holds a stale value. Copy a fresh cookie from your browser "
+                          "(or use 'tzbackup login') before the next run.")
+            return
+        if self.source.endswith(f"(${COOKIE_FILE_ENV})"):
+            self._rewrite_cookie_file(Path(os.environ[COOKIE_FILE_ENV]).expanduser(), credential)
+            return
+        if "systemd" in self.source:
+            self.warn("the service rotated the session cookie; the systemd credential is read-only, so "
+                      "update it before the session ends.")
+            return
+        try:
+            self.store.update(credential)
+            log.info("Stored the rotated session cookie in %s", self.store.describe_location())
+        except TzBackupError as exc:
+            self.warn(f"could not store the rotated session cookie: {exc}")
+
+    def _rewrite_cookie_file(self, path: Path, credential: SessionCredential) -> None:
+        """Replace the cookie file's content atomically, keeping mode 0600."""
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=".tzbackup-cookie-", dir=path.parent)
+            try:
+                os.fchmod(fd, 0o600)
+                os.write(fd, (credential.serialize() + "\n").encode())
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, path)
+            log.info("Stored the rotated session cookie in %s", path)
+        except OSError as exc:
+            with contextlib.suppress(OSError, UnboundLocalError):
+                os.unlink(tmp)
+            self.warn(f"the service rotated the session cookie but {path} could not be updated "
+                      f"({exc.strerror}); update it before the next run.")
+
+    def client(self, on_event: Callable[[Any], None] | None = None) -> ShapesClient:
+        from .service import Pacer, RetryPolicy, ShapesClient
+
+        assert self.http is not None
+        return ShapesClient(
+            self.http,
+            self.load_credential(),
+            base_url=self.settings.base_url,
+            files_base_url=self.settings.files_base_url,
+            pacer=Pacer(delay=self.settings.delay),
+            retry=RetryPolicy(base_delay=self.settings.retry_delay),
+            on_event=on_event or _log_event,
+            on_rotate=self.on_rotate,
+        )
+
+    def auth_hint(self) -> str:
+        if self.source == f"${COOKIE_ENV}":
+            return f"The cookie came from {COOKIE_ENV}: set it to a fresh cookie copied from your browser."
+        if self.source.endswith(f"(${COOKIE_FILE_ENV})"):
+            return f"The cookie came from {COOKIE_FILE_ENV}: put a fresh cookie in that file."
+        return ""
+
+
+def _log_event(event: Any) -> None:
+    log.debug("event %s", type(event).__name__)
+
+
+# --- commands ---------------------------------------------------------------------------------------------
+
+
+def _user_label(user: dict[str, Any]) -> str:
+    name = str(user.get("displayName") or user.get("name") or user.get("username") or "?")
+    username = user.get("username")
+    return f"{name} (@{username})" if username and username != name else name
+
+
+def _read_cookie(ctx: Context) -> str:
+    if ctx.settings.args.stdin:
+        return sys.stdin.read()
+    if not sys.stdin.isatty():
+        raise UsageError("No terminal to prompt on: use 'tzbackup login --stdin' and pipe the cookie in.")
+    ctx.note("Paste the value of the '__Secure-better-auth.session_token' cookie of https://shapes.inc\n"
+             "(browser DevTools → Application → Cookies → https://shapes.inc). Input is hidden.")
+    return getpass.getpass("Session cookie: ")
+
+
+async def cmd_login(ctx: Context) -> int:
+    if not ctx.settings.demo and not ctx.store.available():
+        reason = ctx.store.unavailable_reason()
+        raise KeyringUnavailableError(
+            f"Cannot sign in permanently: no usable keyring ({reason}). tzbackup never writes the "
+            "cookie to a plain file itself.",
+            hint=f"Install and unlock GNOME Keyring or KWallet and try again; or, for scripts, save the "
+            f"cookie in a file only you can read (chmod 600) and set {COOKIE_FILE_ENV}=/path/to/it, or "
+            f"set {COOKIE_ENV} for a single run.",
+        )
+    credential = parse_cookie_input(_read_cookie(ctx))
+    ctx.credential, ctx.source = credential, "login"
+    ctx.remember_secret(credential)
+    client = ctx.client()
+    await client.validate()
+    user = await client.me()
+    credential = client.credential
+    if ctx.settings.demo:
+        ctx.say(f"Signed in to the demo sandbox as {_user_label(user)}. Demo mode stores nothing.")
+        return EXIT_OK
+    user_id, username = str(user.get("id") or ""), str(user.get("username") or "")
+    where = await asyncio.to_thread(ctx.store.save, credential, user_id=user_id, username=username)
+    ctx.say(f"Signed in as {_user_label(user)}. The session cookie is stored in {where}.")
+    if os.environ.get(COOKIE_ENV) or os.environ.get(COOKIE_FILE_ENV):
+        ctx.warn(f"{COOKIE_ENV} / {COOKIE_FILE_ENV} is set and takes precedence over the keyring.")
+    return EXIT_OK
+
+
+async def cmd_logout(ctx: Context) -> int:
+    if ctx.settings.demo:
+        ctx.say("Demo mode stores no cookie; nothing to remove.")
+        return EXIT_OK
+    where = ctx.store.describe_location()
+    await asyncio.to_thread(ctx.store.delete)
+    ctx.say(f"Signed out: removed the session cookie from {where}.")
+    if os.environ.get(COOKIE_ENV) or os.environ.get(COOKIE_FILE_ENV):
+        ctx.warn(f"{COOKIE_ENV} / {COOKIE_FILE_ENV} is still set; unset it to stop using that cookie.")
+    return EXIT_OK
+
+
+async def cmd_whoami(ctx: Context) -> int:
+    user = await ctx.client().me()
+    ctx.say(f"Signed in as {_user_label(user)}, user id {user.get('id', '?')}.")
+    ctx.note(f"Session cookie from {ctx.source}; service {ctx.settings.base_url}.")
+    return EXIT_OK
+
+
+def _local_backups(ctx: Context) -> list[Any]:
+    from .archive import list_backups
+
+    return list_backups(ctx.settings.data_dir)
+
+
+async def cmd_list(ctx: Context) -> int:
+    shapes = await ctx.client().list_own_shapes()
+    local = _local_backups(ctx)
+    by_id = {b.shape_id: b for b in local if b.shape_id}
+    by_slug = {b.slug: b for b in local}
+    rows: list[dict[str, Any]] = []
+    for shape in shapes:
+        backup = by_id.get(shape.id) or by_slug.get(shape.username)
+        rows.append({
+            "name": shape.name,
+            "username": shape.username,
+            "id": shape.id,
+            "last_backup": backup.last_backup if backup else None,
+            "local_memories": backup.total_memories if backup else 0,
+            "folder": str(backup.folder) if backup else None,
+        })
+    if ctx.settings.args.json:
+        ctx.say(json.dumps(rows, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    if not rows:
+        ctx.say("You own no personalities on this account.")
+        return EXIT_OK
+    table = [("name", "username", "last backup", "memories")]
+    table += [(r["name"], r["username"], r["last_backup"] or "never", str(r["local_memories"])) for r in rows]
+    ctx.say(_table(table, numeric={3}))
+    return EXIT_OK
+
+
+def _table(rows: Sequence[Sequence[str]], *, numeric: Collection[int] = ()) -> str:
+    from .cli_progress import format_table
+
+    return format_table(rows, numeric=numeric)
+
+
+async def cmd_backup(ctx: Context) -> int:
+    from .backup import BackupEngine, BackupOptions
+    from .cli_progress import ProgressDisplay
+
+    args = ctx.settings.args
+    if args.all and args.names:
+        raise UsageError("Give personality names or --all, not both.")
+    if not args.all and not args.names:
+        raise UsageError("Name the personalities to back up, or use --all.")
+    if args.reconcile_days < 0:
+        raise UsageError("--reconcile-days must be zero or more.")
+    display = ProgressDisplay(ctx.out, ctx.err, quiet=ctx.settings.quiet, delay=ctx.settings.delay)
+    client = ctx.client(on_event=display)
+    options = BackupOptions(full=args.full, reconcile_age_days=args.reconcile_days,
+                            allow_not_owned=args.allow_not_owned)
+    engine = BackupEngine(client, ctx.settings.data_dir, options=options, on_event=display)
+    task = asyncio.ensure_future(engine.run(None if args.all else list(args.names)))
+    cancelled = await _await_cancellable(task, ctx, display)
+    display.close()
+    report = engine.report
+    _print_report(ctx, report)
+    if cancelled:
+        return EXIT_CANCELLED
+    return report.exit_code
+
+
+async def _await_cancellable(task: asyncio.Future[Any], ctx: Context, display: Any) -> bool:
+    """Await the engine task; Ctrl+C (SIGINT) or SIGTERM cancels it cleanly. True when it was cancelled."""
+    loop = asyncio.get_running_loop()
+    interrupts = 0
+
+    def interrupt() -> None:
+        nonlocal interrupts
+        interrupts += 1
+        if interrupts == 1:
+            display.close()
+            print("\nStopping safely (finishing the current write)...", file=ctx.err, flush=True)
+        task.cancel()
+
+    installed: list[signal.Signals] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, interrupt)
+            installed.append(sig)
+    ticker = asyncio.ensure_future(_tick(display)) if getattr(display, "tty", False) else None
+    try:
+        await task
+        return False
+    except asyncio.CancelledError:
+        if interrupts or task.cancelled():
+            return True
+        raise
+    finally:
+        if ticker is not None:
+            ticker.cancel()
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+async def _tick(display: Any) -> None:
+    while True:
+        await asyncio.sleep(0.5)
+        display.refresh()
+
+
+def _print_report(ctx: Context, report: RunReport) -> None:
+    from .cli_progress import summary_table
+
+    results: list[PersonalityResult] = [r for r in report.results if r.status != "not_started"] or list(
+        report.results
+    )
+    if results:
+        ctx.say("")
+        ctx.say(summary_table(results))
+    # each personality's failure was printed as it happened (with its hint); here only what stopped the run
+    if report.stopped_by:
+        shown = any(r.error == report.error for r in report.results)
+        total = len(report.results)
+        if not shown:
+            print(f"error: {report.error}", file=ctx.err)
+        if total:
+            print(f"{'error: the run stopped: ' if shown else '  '}{report.done} of {total} personalities "
+                  "were backed up; the next run resumes where this one stopped.", file=ctx.err)
+        hint = "" if shown else report.hint
+        if report.exit_code == EXIT_AUTH and ctx.auth_hint():
+            hint = f"{hint} {ctx.auth_hint()}".strip()
+        if hint:
+            print(f"  hint: {hint}", file=ctx.err)
+    if report.cancelled:
+        print("Cancelled: the backup stopped cleanly; run the same command again to resume.", file=ctx.err)
+    ctx.err.flush()
+
+
+def _select(ctx: Context, names: Sequence[str]) -> tuple[list[Any], list[str]]:
+    """Local backups matching ``names`` (slug, folder or display name); plus the names not found."""
+    backups = _local_backups(ctx)
+    if not names:
+        return backups, []
+    chosen: list[Any] = []
+    missing: list[str] = []
+    for name in names:
+        hits = [b for b in backups if name in (b.slug, b.folder.name)] or [
+            b for b in backups if b.display_name and b.display_name.casefold() == name.casefold()
+        ]
+        if hits:
+            chosen.extend(h for h in hits if h not in chosen)
+        else:
+            missing.append(name)
+    return chosen, missing
+
+
+def _status_dict(b: Any) -> dict[str, Any]:
+    return {
+        "name": b.display_name or b.slug,
+        "username": b.slug,
+        "folder": str(b.folder),
+        "shape_id": b.shape_id,
+        "last_backup": b.last_backup,
+        "local_memories": b.total_memories,
+        "server_total_last_seen": b.server_total,
+        "deleted_upstream": b.deleted_upstream,
+        "pending_resume": b.pending_resume,
+        "last_run": b.last_run,
+        "problem": b.problem or None,
+    }
+
+
+def _last_run_text(run: dict[str, Any] | None) -> str:
+    if not run:
+        return "-"
+    status = str(run.get("status") or run.get("result") or "?")
+    new = run.get("new")
+    return f"{status} ({new} new)" if isinstance(new, int) else status
+
+
+async def cmd_status(ctx: Context) -> int:
+    chosen, missing = _select(ctx, ctx.settings.args.names)
+    if ctx.settings.args.json:
+        ctx.say(json.dumps({"data_dir": str(ctx.settings.data_dir),
+                            "backups": [_status_dict(b) for b in chosen], "not_found": missing},
+                           indent=2, ensure_ascii=False, default=str))
+    elif not chosen and not missing:
+        ctx.say(f"No backups yet in {personalities_dir(ctx.settings.data_dir)}.")
+    elif chosen:
+        rows = [("username", "last backup", "local", "server (last seen)", "deleted upstream", "last run")]
+        for b in chosen:
+            server = "-" if b.server_total is None else str(b.server_total)
+            last = _last_run_text(b.last_run) + (" (resumable)" if b.pending_resume else "")
+            rows.append((b.slug, b.last_backup or "never", str(b.total_memories), server,
+                         str(b.deleted_upstream), last))
+        ctx.say(_table(rows, numeric={2, 3, 4}))
+        for b in chosen:
+            if b.problem:
+                ctx.say(f"  {b.slug}: {b.problem}")
+    for name in missing:
+        print(f"error: no local backup named {name!r} in {ctx.settings.data_dir}", file=ctx.err)
+    return EXIT_PARTIAL if missing else EXIT_OK
+
+
+async def cmd_verify(ctx: Context) -> int:
+    from .archive import verify_backup
+
+    args = ctx.settings.args
+    if args.all and args.names:
+        raise UsageError("Give personality names or --all, not both.")
+    if not args.all and not args.names:
+        raise UsageError("Name the backups to verify, or use --all.")
+    chosen, missing = _select(ctx, [] if args.all else args.names)
+    server_totals: dict[str, int | None] = {}
+    if args.online and chosen:
+        client = ctx.client()
+        for b in chosen:
+            if b.shape_id:
+                page = await client.get_memory_page(b.shape_id, 1)
+                server_totals[b.shape_id] = page.total
+    results: list[dict[str, Any]] = []
+    for b in chosen:
+        rep = await asyncio.to_thread(verify_backup, b.folder, server_total=server_totals.get(b.shape_id))
+        results.append({"username": b.slug, "folder": str(b.folder), "ok": rep.ok, "problems": rep.problems,
+                        "checked_files": rep.checked_files, "memories": rep.memories})
+    for name in missing:
+        results.append({"username": name, "folder": None, "ok": False,
+                        "problems": [f"no local backup named {name!r}"], "checked_files": 0, "memories": 0})
+    bad = [r for r in results if not r["ok"]]
+    if args.json:
+        ctx.say(json.dumps({"ok": not bad, "results": results}, indent=2, ensure_ascii=False))
+    else:
+        if not results:
+            ctx.say(f"No backups to verify in {personalities_dir(ctx.settings.data_dir)}.")
+        for r in results:
+            if r["ok"]:
+                ctx.say(f"ok       {r['username']}: {r['memories']} memories in {r['checked_files']} files")
+            else:
+                ctx.say(f"PROBLEM  {r['username']}:")
+                for problem in r["problems"]:
+                    ctx.say(f"           - {problem}")
+        if bad:
+            print(f"error: {len(bad)} of {len(results)} backups have problems (listed above).", file=ctx.err)
+    return EXIT_PARTIAL if bad else EXIT_OK
+
+
+COMMANDS: dict[str, Callable[[Context], Awaitable[int]]] = {
+    "login": cmd_login,
+    "logout": cmd_logout,
+    "whoami": cmd_whoami,
+    "list": cmd_list,
+    "backup": cmd_backup,
+    "status": cmd_status,
+    "verify": cmd_verify,
+}
+NETWORK_COMMANDS = {"login", "whoami", "list", "backup", "verify"}
+
+
+# --- running ----------------------------------------------------------------------------------------------
+
+
+async def _run(ctx: Context) -> int:
+    import httpx
+
+    command = COMMANDS[ctx.settings.command]
+    if ctx.settings.command not in NETWORK_COMMANDS:
+        return await command(ctx)
+    async with httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=15.0), follow_redirects=False) as http:
+        ctx.http = http
+        return await command(ctx)
+
+
+def _exit_code_for(exc: TzBackupError) -> int:
+    if isinstance(exc, AuthError | CredentialError):
+        return EXIT_AUTH
+    return EXIT_FATAL
+
+
+def _report_error(ctx: Context | None, err: TextIO, exc: TzBackupError) -> None:
+    scrub = ctx.scrub if ctx is not None else (lambda s: s)
+    print(f"error: {scrub(str(exc))}", file=err)
+    hint = exc.hint
+    if isinstance(exc, AuthError) and ctx is not None and ctx.auth_hint():
+        hint = f"{hint} {ctx.auth_hint()}".strip()
+    if hint:
+        print(f"  hint: {scrub(hint)}", file=err)
+    err.flush()
+
+
+@contextlib.contextmanager
+def _demo_sandbox(enabled: bool) -> Iterator[Any]:
+    if not enabled:
+        yield None
+        return
+    from .sandbox import SandboxServer
+
+    with SandboxServer(port=0, seed=1) as sandbox:
+        yield sandbox
+
+
+def _run_sandbox(args: argparse.Namespace) -> int:
+    from .sandbox import serve_forever_cli
+
+    try:
+        result = serve_forever_cli(args.port, seed=args.seed, rotate_every=args.rotate_every)
+    except KeyboardInterrupt:
+        return EXIT_OK
+    except OSError as exc:
+        print(f"error: cannot start the sandbox on port {args.port}: {exc.strerror}", file=sys.stderr)
+        return EXIT_FATAL
+    return int(result or 0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``tzbackup`` console script. Returns the exit code."""
+    out, err = sys.stdout, sys.stderr
+    parser = build_parser()
+    try:
+        args = parser.parse_args(list(argv) if argv is not None else None)
+    except SystemExit as exc:  # --help, --version, usage errors
+        return exc.code if isinstance(exc.code, int) else (EXIT_OK if exc.code is None else EXIT_USAGE)
+
+    from .log import setup_logging
+
+    setup_logging(bool(args.verbose), args.log_file)
+    if args.command == "sandbox":
+        return _run_sandbox(args)
+    ctx: Context | None = None
+    try:
+        placeholder = ("http://127.0.0.1", "http://127.0.0.1/files") if args.demo else None
+        make_settings(args, demo_urls=placeholder)  # check the options before starting anything
+        with _demo_sandbox(bool(args.demo)) as sandbox:
+            demo_urls = (sandbox.base_url, sandbox.files_base_url) if sandbox is not None else None
+            settings = make_settings(args, demo_urls=demo_urls)
+            store = CredentialStore(memory_only=settings.demo)
+            ctx = Context(settings, out, err, store, demo_cookie=sandbox.cookie if sandbox else None)
+            if settings.demo and not settings.quiet and settings.command in NETWORK_COMMANDS:
+                ctx.note(f"Demo mode: a local sandbox with made-up data; backups go to {settings.data_dir}")
+            return asyncio.run(_run(ctx))
+    except UsageError as exc:
+        print(f"{parser.prog}: error: {exc}", file=err)
+        return EXIT_USAGE
+    except TzBackupError as exc:
+        _report_error(ctx, err, exc)
+        return _exit_code_for(exc)
+    except KeyboardInterrupt:
+        print("\nCancelled.", file=err)
+        return EXIT_CANCELLED
+    except Exception as exc:  # a bug: say so plainly, details only with -v (scrubbed)
+        from .log import redact
+
+        known = ctx.scrub if ctx is not None else (lambda s: s)
+
+        def scrub(text: str) -> str:
+            return redact(known(text))
+
+        print(f"error: unexpected {type(exc).__name__}: {scrub(str(exc))}", file=err)
+        if args.verbose:
+            print(scrub(traceback.format_exc()), file=err)
+        else:
+            print("  hint: run again with -v for details, and please report it.", file=err)
+        return EXIT_FATAL
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,332 @@
+"""The CLI's progress display: backup events in, text out (Qt-free).
+
+On a terminal it keeps one live line per run, rewritten in place, e.g.
+``[1/3] lilith  memories 340/2600  ETA 1m52s  waiting 2s (rate limit)``; finished personalities leave a
+permanent line above it. When stdout is not a terminal (cron, pipes, CI) it prints plain lines instead,
+at most one progress line every few seconds per personality. Quiet mode prints only failures (to stderr);
+the summary table is printed by the CLI either way.
+
+The ETA counts the pages still to fetch times the time one page takes, which is at least the pacing delay
+(requests are spaced start-to-start), so a 1 s delay never produces an optimistic estimate.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+import unicodedata
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from .events import (
+    BackupEvent,
+    MemoryPageFetched,
+    PersonalityFailed,
+    PersonalityFinished,
+    PersonalityStarted,
+    PhaseChanged,
+    Reconciling,
+    RequestMade,
+    Retrying,
+    RunFinished,
+    RunStarted,
+    Waiting,
+)
+
+__all__ = ["ProgressDisplay", "display_width", "format_duration", "format_table", "summary_table"]
+
+PAGE_SIZE = 20
+PLAIN_INTERVAL = 5.0  # seconds between plain progress lines of one personality
+WAIT_LABELS = {"retry-after": "rate limit", "backoff": "backoff", "pacing": "pacing"}
+
+
+def format_duration(seconds: float) -> str:
+    """``75`` -> ``1m15s``; ``3725`` -> ``1h02m``; under a minute -> ``42s``."""
+    seconds = max(0, math.ceil(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, secs = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+@dataclass
+class _Current:
+    """What we know about the personality being backed up."""
+
+    slug: str
+    index: int = 0
+    count: int = 1
+    phase: str = "starting"
+    done: int = 0
+    new: int = 0
+    expected: int | None = None
+    pages: int = 0
+    first_page_at: float | None = None
+    last_page_at: float | None = None
+    wait_until: float = 0.0
+    wait_reason: str = ""
+    note: str = ""
+    last_plain: float = field(default=-1e9)
+
+
+class ProgressDisplay:
+    """An ``EventCallback`` that renders progress. Call :meth:`close` when the run ends."""
+
+    def __init__(
+        self,
+        out: TextIO | None = None,
+        err: TextIO | None = None,
+        *,
+        tty: bool | None = None,
+        quiet: bool = False,
+        delay: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        width: int | None = None,
+    ) -> None:
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+        self.tty = self.out.isatty() if tty is None else tty
+        self.quiet = quiet
+        self.delay = delay
+        self.clock = clock
+        self.width = width
+        self.current: _Current | None = None
+        self._live_shown = False
+        self._last_draw = -1e9
+
+    # --- events ------------------------------------------------------------------------------------
+
+    def __call__(self, event: BackupEvent) -> None:
+        handler = self._handlers().get(type(event))
+        if handler is not None:
+            handler(event)
+        if self.tty and not self.quiet and not isinstance(event, RunFinished):
+            self.refresh(force=not isinstance(event, RequestMade | MemoryPageFetched | Waiting))
+
+    def _handlers(self) -> dict[type, Callable[[Any], None]]:
+        return {
+            RunStarted: self._on_run_started,
+            PersonalityStarted: self._on_started,
+            PhaseChanged: self._on_phase,
+            MemoryPageFetched: self._on_page,
+            Reconciling: self._on_reconciling,
+            Waiting: self._on_waiting,
+            Retrying: self._on_retrying,
+            PersonalityFinished: self._on_finished,
+            PersonalityFailed: self._on_failed,
+            RunFinished: self._on_run_finished,
+        }
+
+    def _on_run_started(self, event: RunStarted) -> None:
+        self.delay = event.delay
+        n = len(event.slugs)
+        what = "personality" if n == 1 else "personalities"
+        self._line(f"Backing up {n} {what} (delay {event.delay:g}s between requests)")
+
+    def _on_started(self, event: PersonalityStarted) -> None:
+        self.current = _Current(slug=event.slug, index=event.index, count=event.count)
+        if not self.tty:
+            self._line(f"{self._prefix()}{event.slug}: started")
+
+    def _cur(self, slug: str) -> _Current:
+        if self.current is None or (slug and self.current.slug != slug):
+            self.current = _Current(slug=slug)
+        return self.current
+
+    def _on_phase(self, event: PhaseChanged) -> None:
+        cur = self._cur(event.slug)
+        cur.phase, cur.note = event.phase, event.detail
+
+    def _on_page(self, event: MemoryPageFetched) -> None:
+        cur = self._cur(event.slug)
+        now = self.clock()
+        cur.phase = "memories"
+        cur.done, cur.new, cur.pages = event.memories_done, event.new_so_far, cur.pages + 1
+        if event.expected is not None:
+            cur.expected = event.expected
+        cur.first_page_at = now if cur.first_page_at is None else cur.first_page_at
+        cur.last_page_at = now
+        cur.wait_until = 0.0
+        if not self.tty and now - cur.last_plain >= PLAIN_INTERVAL:
+            cur.last_plain = now
+            self._line(f"{self._prefix()}{self._progress_text(cur)}")
+
+    def _on_reconciling(self, event: Reconciling) -> None:
+        cur = self._cur(event.slug)
+        cur.note = "full walk"
+        if not self.tty:
+            self._line(f"{self._prefix()}{cur.slug}: full walk ({event.reason})")
+
+    def _on_waiting(self, event: Waiting) -> None:
+        cur = self._cur(event.slug)
+        cur.wait_until = self.clock() + event.seconds
+        cur.wait_reason = WAIT_LABELS.get(event.reason, event.reason)
+        if not self.tty and event.reason != "pacing" and event.seconds >= 1:
+            wait = format_duration(event.seconds)
+            self._line(f"{self._prefix()}{cur.slug}: waiting {wait} ({cur.wait_reason})")
+
+    def _on_retrying(self, event: Retrying) -> None:
+        cur = self._cur(event.slug)
+        cur.note = f"retry {event.attempt}/{event.max_attempts} ({event.reason})"
+        if not self.tty:
+            self._line(f"{self._prefix()}{cur.slug}: retrying, attempt {event.attempt}/{event.max_attempts}"
+                       f" ({event.reason})")
+
+    def _on_finished(self, event: PersonalityFinished) -> None:
+        parts = [f"{event.new} new"]
+        if event.edited:
+            parts.append(f"{event.edited} edited")
+        if event.deleted_upstream:
+            parts.append(f"{event.deleted_upstream} deleted upstream")
+        parts.append(f"{event.total} stored")
+        self._line(f"{self._prefix()}{event.slug}: done, {', '.join(parts)}")
+        self.current = None
+
+    def _on_failed(self, event: PersonalityFailed) -> None:
+        self._clear_live()
+        if event.kind != "cancelled":  # a cancel is reported once, by the CLI, after the summary
+            word = "failed" if event.resumable else "refused"
+            name = event.slug or "backup"
+            print(f"{self._prefix()}{name}: {word}: {event.error}", file=self.err, flush=True)
+            if event.hint:
+                print(f"  hint: {event.hint}", file=self.err, flush=True)
+        self.current = None
+
+    def _on_run_finished(self, event: RunFinished) -> None:
+        self.close()
+
+    # --- rendering ---------------------------------------------------------------------------------
+
+    def _prefix(self) -> str:
+        cur = self.current
+        if cur is None or cur.count <= 1:
+            return ""
+        return f"[{cur.index + 1}/{cur.count}] "
+
+    def eta_seconds(self, cur: _Current | None = None) -> float | None:
+        """Seconds left for the current personality's memories, or ``None`` when the total is unknown."""
+        cur = cur or self.current
+        if cur is None or cur.expected is None:
+            return None
+        remaining = max(0, cur.expected - cur.done)
+        pages_left = math.ceil(remaining / PAGE_SIZE)
+        per_page = self.delay
+        if cur.pages >= 2 and cur.first_page_at is not None and cur.last_page_at is not None:
+            per_page = max(per_page, (cur.last_page_at - cur.first_page_at) / (cur.pages - 1))
+        return pages_left * per_page
+
+    def _progress_text(self, cur: _Current) -> str:
+        if cur.phase != "memories" and cur.pages == 0:
+            text = f"{cur.slug}  {cur.phase}"
+        elif cur.expected is not None:
+            text = f"{cur.slug}  memories {cur.done}/{cur.expected}"
+            eta = self.eta_seconds(cur)
+            if eta is not None and cur.done < cur.expected:
+                text += f"  ETA {format_duration(eta)}"
+        else:
+            text = f"{cur.slug}  memories {cur.done}"
+        if cur.new:
+            text += f"  ({cur.new} new)"
+        if cur.note:
+            text += f"  {cur.note}"
+        return text
+
+    def status_line(self) -> str:
+        """The live line as it would be shown now."""
+        cur = self.current
+        if cur is None:
+            return ""
+        text = self._prefix() + self._progress_text(cur)
+        left = cur.wait_until - self.clock()
+        if left > 0.5 and (cur.wait_reason != "pacing" or left >= 2):
+            text += f"  waiting {format_duration(left)} ({cur.wait_reason})"
+        return text
+
+    def refresh(self, *, force: bool = True) -> None:
+        """Redraw the live line (terminal only); the CLI calls this on a timer so countdowns move.
+        Without ``force`` it redraws at most ten times a second (fast runs send many events)."""
+        if not self.tty or self.quiet:
+            return
+        now = self.clock()
+        if not force and now - self._last_draw < 0.1:
+            return
+        self._last_draw = now
+        line = self.status_line()
+        if not line:
+            return
+        width = self.width or _terminal_width(self.out)
+        if len(line) > width - 1:
+            line = line[: max(10, width - 2)] + "…"
+        self.out.write("\r\x1b[2K" + line)
+        self.out.flush()
+        self._live_shown = True
+
+    def _clear_live(self) -> None:
+        if self._live_shown:
+            self.out.write("\r\x1b[2K")
+            self.out.flush()
+            self._live_shown = False
+
+    def _line(self, text: str) -> None:
+        """A permanent line (above the live one on a terminal). Nothing in quiet mode."""
+        if self.quiet:
+            return
+        self._clear_live()
+        print(text, file=self.out, flush=True)
+
+    def close(self) -> None:
+        self._clear_live()
+
+
+def _terminal_width(stream: TextIO) -> int:
+    import os
+
+    try:
+        columns = os.get_terminal_size(stream.fileno()).columns
+    except (OSError, ValueError, AttributeError):
+        columns = 0
+    return columns if columns >= 40 else 100
+
+
+# --- the summary table ---------------------------------------------------------------------------------
+
+
+def summary_table(results: Sequence[Any]) -> str:
+    """The end-of-run table: name, new, edited, deleted upstream, total, status (one row per personality).
+
+    ``results`` are :class:`~tzbackup_gui.backup.PersonalityResult` objects (duck-typed here).
+    """
+    rows: list[Sequence[str]] = [("name", "new", "edited", "deleted upstream", "total", "status")]
+    for r in results:
+        rows.append((str(r.slug), str(r.new), str(r.edited), str(r.deleted_upstream), str(r.total),
+                     str(r.status)))
+    return format_table(rows, numeric={1, 2, 3, 4})
+
+
+def display_width(text: str) -> int:
+    """Terminal columns ``text`` takes: wide (CJK, emoji) characters count 2, combining marks 0."""
+    width = 0
+    for ch in text:
+        if unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me", "Cf"):
+            continue
+        width += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+    return width
+
+
+def format_table(rows: Sequence[Sequence[str]], *, numeric: Collection[int] = ()) -> str:
+    """A text table: header, rule, columns padded by display width (``numeric`` ones right-aligned)."""
+    widths = [max(display_width(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+
+    def cell(i: int, text: str) -> str:
+        pad = " " * (widths[i] - display_width(text))
+        return pad + text if i in numeric else text + pad
+
+    def fmt(row: Sequence[str]) -> str:
+        return "  ".join(cell(i, str(c)) for i, c in enumerate(row)).rstrip()
+
+    return "\n".join([fmt(rows[0]), "  ".join("-" * w for w in widths), *(fmt(r) for r in rows[1:])])
