@@ -661,7 +661,7 @@ async def cmd_verify(ctx: Context) -> int:
             ctx.say(f"No backups to verify in {personalities_dir(ctx.settings.data_dir)}.")
         for r in results:
             if r["ok"]:
-                ctx.say(f"ok       {r['username']}: {r['memories']} memories in {r['checked_files']} files")
+                ctx.say(f"ok       {r['username']}: {r['memories']} memories in {r['checked_files']} file(s)")
             else:
                 ctx.say(f"PROBLEM  {r['username']}:")
                 for problem in r["problems"]:

@@ -43,6 +43,7 @@ def test_first_run_layout(runner: Runner) -> None:
     assert meta["shapeId"] == profile["id"] and meta["slug"] == SLUG
     assert meta["ownerId"] == runner.sb.demo_user["id"] and meta["lastBackup"].endswith("Z")
     assert meta["runs"][-1]["status"] == "ok" and meta["runs"][-1]["new"] == 613
+    assert meta["runs"][-1]["requests"] == 1 + 31  # the profile + every memory page, recorded in the history
     assert json.loads((folder / f"{SLUG}.json").read_text("utf-8")) == profile
     sizes = [
         len(json.loads(p.read_text())["memories"])

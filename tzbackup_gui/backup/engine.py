@@ -190,6 +190,7 @@ class BackupEngine:
         #: The report of the current / last run; complete even when :meth:`run` was cancelled.
         self.report = RunReport()
         self._user_id = ""
+        self._requests_before = 0
 
     def _emit(self, event: Any) -> None:
         with contextlib.suppress(Exception):  # a broken progress display must never break a backup
@@ -281,7 +282,7 @@ class BackupEngine:
     async def _backup_one(self, result: PersonalityResult, index: int, count: int) -> None:
         slug = result.slug
         self.client.current_slug = slug
-        before = self.client.requests_made
+        before = self._requests_before = self.client.requests_made
         started = _now()
         result.status = "running"
         self._emit(PersonalityStarted(slug=slug, index=index, count=count))
@@ -319,6 +320,11 @@ class BackupEngine:
                 raise _Stop(err, 4) from err
             return
         self._finish(result, archive, started, before)
+
+    def _counted(self, result: PersonalityResult) -> PersonalityResult:
+        """Stamp the requests made for this personality so far (for the run history)."""
+        result.requests = self.client.requests_made - self._requests_before
+        return result
 
     def _finish(
         self, result: PersonalityResult, archive: PersonalityArchive | None, started: datetime, before: int
@@ -358,7 +364,8 @@ class BackupEngine:
             metadata = archive.read_metadata()
             if metadata is None or metadata.get("formatVersion") != FORMAT_VERSION:
                 return
-            metadata["runs"] = _append_run(metadata.get("runs"), _run_record(result, started, _now()))
+            record = _run_record(self._counted(result), started, _now())
+            metadata["runs"] = _append_run(metadata.get("runs"), record)
             archive.write_metadata(metadata)
         except (OSError, TzBackupError):
             pass
@@ -451,7 +458,8 @@ class BackupEngine:
             meta["profileOnly"] = True
             result.total = len(index)
             result.status = "ok"
-            meta["runs"] = _append_run(metadata.get("runs"), _run_record(result, started, _now()))
+            record = _run_record(self._counted(result), started, _now())
+            meta["runs"] = _append_run(metadata.get("runs"), record)
             await _blocking(archive.write_metadata, meta)
             return
         journal = await _blocking(Journal.open_existing, archive.journal_path)
@@ -535,7 +543,8 @@ class BackupEngine:
                 meta["liveAtLastFullWalk"] = seen
             meta["serverTotal"] = server_total if server_total is not None else meta.get("liveAtLastFullWalk")
             result.server_total = meta["serverTotal"]
-            meta["runs"] = _append_run(metadata.get("runs"), _run_record(result, started, now, journal))
+            record = _run_record(self._counted(result), started, now, journal)
+            meta["runs"] = _append_run(metadata.get("runs"), record)
             return meta
 
         await _blocking(archive.commit, journal, index, chunk_size, _iso(now), make_metadata)
