@@ -27,6 +27,18 @@ def test_not_owned_refused(sandbox: SandboxServer, tmp_path: Path) -> None:
     assert not (personalities_root(tmp_path) / "someone-elses").exists()
 
 
+def test_unknown_name_fails_clearly_and_others_still_run(sandbox: SandboxServer, tmp_path: Path) -> None:
+    sandbox.state.add_personality("known-one", memories=3)
+    runner = Runner(sandbox, tmp_path)
+    report = runner.run(["no-such-shape", "known-one"])
+    missing, known = report.results
+    assert report.exit_code == 1
+    assert missing.status == "failed" and missing.error_kind == "NotFoundError"
+    assert "No personality named 'no-such-shape'" in missing.error and "tzbackup list" in missing.error
+    assert known.status == "ok" and stored_ids(runner.folder("known-one")) == upstream_ids(sandbox, "known-one")
+    assert not (personalities_root(tmp_path) / "no-such-shape").exists()
+
+
 def test_not_owned_allowed_backs_up_public_profile(sandbox: SandboxServer, tmp_path: Path) -> None:
     sandbox.state.add_personality("someone-elses", memories=10, owned=False)
     runner = Runner(sandbox, tmp_path)

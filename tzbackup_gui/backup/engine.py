@@ -289,7 +289,15 @@ class BackupEngine:
         archive: PersonalityArchive | None = None
         try:
             self._emit(PhaseChanged(slug=slug, phase="profile"))
-            profile = await self.client.get_profile(slug)
+            try:
+                profile = await self.client.get_profile(slug)
+            except NotFoundError as err:
+                raise NotFoundError(
+                    f"No personality named {slug!r} on shapes.inc (HTTP 404). Check the username: it is the "
+                    "name in the personality's URL; 'tzbackup list' shows yours.",
+                    status=404,
+                    url_path=err.url_path,
+                ) from err
             shape_id = str(profile.get("id") or "")
             if not shape_id:
                 raise DriftError(f"The profile of {slug!r} has no id.", arrived="profile without id")
