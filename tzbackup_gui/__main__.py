@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from . import __version__
 from .paths import default_data_dir, demo_data_dir
 
 __all__ = ["main", "parse_args"]
@@ -34,6 +35,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="use a local sandbox with made-up personalities (no account, no keyring)",
     )
     parser.add_argument("--data-dir", type=Path, default=None, help="where backups are kept")
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        help="only browse the backups in the data dir: no network, no sign-in",
+    )
     parser.add_argument("--base-url", default=None, help="service base URL (default https://shapes.inc)")
     parser.add_argument(
         "--files-base-url", default=None, help="files host (default https://files.shapes.inc)"
@@ -44,6 +50,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help=f"seconds between requests (default 1.0; {DEMO_DELAY} in --demo)",
     )
+    parser.add_argument("--version", action="version", version=f"tzbackup-gui {__version__}")
     return parser.parse_args(argv)
 
 
@@ -81,10 +88,26 @@ def main(argv: list[str] | None = None) -> int:
     app.setOrganizationName(ORG_NAME)
     app.setApplicationName(APP_NAME + ("-demo" if args.demo else ""))
     app.setApplicationDisplayName("tzbackup")
-    app.setDesktopFileName("tzbackup")
+    app.setDesktopFileName("io.github.tzbackup")  # = resources/io.github.tzbackup.desktop (Wayland app id)
+    if args.offline:
+        return _offline(app, args)
     app.setQuitOnLastWindowClosed(False)
     with asyncio.Runner(loop_factory=qasync.QEventLoop) as runner:
         return runner.run(_amain(app, args))
+
+
+def _offline(app: Any, args: argparse.Namespace) -> int:
+    """The offline browser alone: plain Qt event loop, no asyncio, no HTTP client, no keyring."""
+    from .ui.browser_window import BrowserWindow
+
+    icon_path = app_icon_path()
+    if icon_path:
+        from PySide6.QtGui import QIcon
+
+        app.setWindowIcon(QIcon(str(icon_path)))
+    window = BrowserWindow(args.data_dir or (demo_data_dir() if args.demo else default_data_dir()))
+    window.show()
+    return int(app.exec())
 
 
 async def _amain(app: Any, args: argparse.Namespace) -> int:

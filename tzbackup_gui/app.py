@@ -24,7 +24,14 @@ from .events import BackupEvent, EventCallback, ignore_events
 from .service import Pacer, RetryPolicy, ShapesClient, ShapeSummary
 from .service.auth import SessionCredential
 
-__all__ = ["DEFAULT_BASE_URL", "DEFAULT_FILES_BASE_URL", "AppConfig", "AppContext", "BackupBusyError"]
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_FILES_BASE_URL",
+    "AppConfig",
+    "AppContext",
+    "BackupBusyError",
+    "display_path",
+]
 
 log = logging.getLogger("tzbackup.app")
 
@@ -65,6 +72,17 @@ class SignInResult:
     def display_name(self) -> str:
         u = self.user
         return str(u.get("displayName") or u.get("username") or u.get("name") or u.get("id") or "you")
+
+
+def display_path(path: Path, home: Path | None = None) -> str:
+    """``path`` as shown to a person: the home folder abbreviated as ``~`` (shorter, and a screenshot
+    does not reveal the user name)."""
+    home = home if home is not None else Path.home()
+    try:
+        rest = path.relative_to(home)
+    except ValueError:
+        return str(path)
+    return "~" if not rest.parts else str(Path("~") / rest)
 
 
 def where_text(location: str) -> str:

@@ -153,6 +153,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also compare with the memory count the service reports (needs a cookie)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
+    p = add("search", "search the memories and profiles saved locally (no network)")
+    p.add_argument("query", metavar="QUERY", help='words (all must match) or "a phrase"')
+    p.add_argument("--name", metavar="NAME", help="only this personality")
+    p.add_argument("--since", metavar="YYYY-MM-DD", help="only memories from this day on")
+    p.add_argument("--until", metavar="YYYY-MM-DD", help="only memories up to this day (inclusive)")
+    p.add_argument("--limit", type=int, default=50, help="at most this many matches (default 50)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = add("show", "show a saved personality, or one of its memories (no network)")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--memory", metavar="ID", help="show this memory (an id or a unique start of one)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
     p = add("sandbox", "run the local sandbox service (for trying things out) until Ctrl+C")
     p.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default 8765; 0 = any free)")
     p.add_argument("--seed", type=int, default=1, help="seed of the generated demo data")
@@ -671,6 +684,21 @@ async def cmd_verify(ctx: Context) -> int:
     return EXIT_PARTIAL if bad else EXIT_OK
 
 
+async def cmd_search(ctx: Context) -> int:
+    from .cli_browse import run_search
+
+    a = ctx.settings.args
+    return await asyncio.to_thread(run_search, ctx, ctx.settings.data_dir, a.query, a.name, a.since,
+                                   a.until, a.limit, a.json)
+
+
+async def cmd_show(ctx: Context) -> int:
+    from .cli_browse import run_show
+
+    a = ctx.settings.args
+    return await asyncio.to_thread(run_show, ctx, ctx.settings.data_dir, a.name, a.memory, a.json)
+
+
 COMMANDS: dict[str, Callable[[Context], Awaitable[int]]] = {
     "login": cmd_login,
     "logout": cmd_logout,
@@ -679,6 +707,8 @@ COMMANDS: dict[str, Callable[[Context], Awaitable[int]]] = {
     "backup": cmd_backup,
     "status": cmd_status,
     "verify": cmd_verify,
+    "search": cmd_search,
+    "show": cmd_show,
 }
 NETWORK_COMMANDS = {"login", "whoami", "list", "backup", "verify"}
 

@@ -20,7 +20,7 @@ from tzbackup_gui.paths import personalities_dir
 from tzbackup_gui.service import Pacer
 from tzbackup_gui.service.auth import parse_cookie_input
 from tzbackup_gui.ui.main_window import MainWindow
-from tzbackup_gui.ui.personalities_model import COL_NAME
+from tzbackup_gui.ui.personalities_model import COL_MEMORIES, COL_NAME
 
 from .conftest import FakeNotifier, run
 
@@ -144,6 +144,8 @@ def test_back_up_selected_backs_up_exactly_the_two_checked(windows: Any, sandbox
         assert row.last_backup is not None
         assert row.total_memories == len(sandbox.state.personalities[slug].memories)
         assert window.model.index(window.model._index[slug], 2).data() == "just now"
+        n = len(sandbox.state.personalities[slug].memories)
+        assert window.model.index(window.model._index[slug], COL_MEMORIES).data() == f"{n:,} / {n:,}"
         assert window.tracker.rows[slug].state == "done"
     others = set(rows) - chosen
     assert all(rows[s].last_backup is None for s in others)
@@ -171,6 +173,10 @@ def test_cancel_mid_run_then_resume(windows: Any, sandbox: Any, qtbot: Any) -> N
     check(window, {big.slug})
     click(qtbot, window.back_up_selected_button)
     qtbot.waitUntil(lambda: window.tracker.rows[big.slug].done >= 100, timeout=RUN_TIMEOUT)
+    total = len(sandbox.state.personalities[big.slug].memories)
+    live = window.model.index(window.model._index[big.slug], COL_MEMORIES).data()
+    stored, server = (int(part.replace(",", "")) for part in live.split(" / "))
+    assert 20 <= stored < total and server == total  # live counts while syncing, not "—"
     click(qtbot, window.cancel_button)
     qtbot.waitUntil(lambda: not window.running, timeout=5000)  # the issue asks within a second; 5 s here
     assert window.tracker.rows[big.slug].state == "cancelled"
@@ -198,7 +204,7 @@ def test_expired_session_opens_sign_in_and_resumes(windows: Any, sandbox: Any, q
     new_cookie = sandbox.state.new_session()
     dialog.cookie_edit.setText(new_cookie)
     click(qtbot, dialog.check_button)
-    qtbot.waitUntil(dialog.done_button.isEnabled, timeout=10_000)
+    qtbot.waitUntil(dialog.done_button.isEnabled, timeout=15_000)
     assert "Signed in as" in dialog.result_label.text()
     click(qtbot, dialog.done_button)
     qtbot.waitUntil(
@@ -218,7 +224,7 @@ def test_sign_in_rejects_malformed_and_refused_cookies(windows: Any, sandbox: An
     window = windows()
     before = window.ctx.credential
     click(qtbot, window.sign_in_button)
-    qtbot.waitUntil(lambda: window.sign_in_dialog is not None, timeout=5000)
+    qtbot.waitUntil(lambda: window.sign_in_dialog is not None, timeout=15_000)
     dialog = window.sign_in_dialog
     assert dialog is not None
     dialog.cookie_edit.setText("sessionid=abc; other=1")
@@ -227,11 +233,11 @@ def test_sign_in_rejects_malformed_and_refused_cookies(windows: Any, sandbox: An
     wrong = "Z" * 48
     dialog.cookie_edit.setText(wrong)
     click(qtbot, dialog.check_button)
-    qtbot.waitUntil(lambda: "✗" in dialog.result_label.text(), timeout=10_000)
+    qtbot.waitUntil(lambda: "✗" in dialog.result_label.text(), timeout=15_000)
     assert not dialog.done_button.isEnabled()
     assert window.ctx.credential is before
     click(qtbot, dialog.cancel_button)
-    qtbot.waitUntil(lambda: window.sign_in_dialog is None, timeout=5000)
+    qtbot.waitUntil(lambda: window.sign_in_dialog is None, timeout=15_000)
     assert wrong not in window.log_pane.toPlainText()
 
 
@@ -290,7 +296,7 @@ def test_double_click_opens_the_backup_folder(windows: Any, sandbox: Any, qtbot:
     viewport, where = window.table.viewport(), QPoint(rect.center())
     qtbot.mouseClick(viewport, Qt.MouseButton.LeftButton, pos=where)  # QTest needs a press first
     qtbot.mouseDClick(viewport, Qt.MouseButton.LeftButton, pos=where)
-    qtbot.waitUntil(lambda: len(windows.opened) == 1, timeout=5000)
+    qtbot.waitUntil(lambda: len(windows.opened) == 1, timeout=15_000)
     assert windows.opened[0] == window.model.row_for(row.slug).folder  # type: ignore[union-attr]
 
 
@@ -304,7 +310,9 @@ def test_quit_during_a_run_asks_then_cancels_cleanly(windows: Any, sandbox: Any,
     busy = lambda: any(r.state == "active" for r in window.tracker.rows.values())  # noqa: E731
     qtbot.waitUntil(busy, timeout=RUN_TIMEOUT)
     window.quit_action.trigger()
-    qtbot.waitUntil(lambda: window.message_box is not None and window.message_box.isVisible(), timeout=5000)
+    qtbot.waitUntil(
+        lambda: window.message_box is not None and window.message_box.isVisible(), timeout=15_000
+    )
     box = window.message_box
     assert box is not None and box.objectName() == "confirmQuitBox"
     assert window.isVisible() and window.running  # nothing stopped before the answer

@@ -110,13 +110,32 @@ def test_progress_role_and_coalesced_repaints(qtbot: Any) -> None:
     assert model.index(2, COL_STATUS).data(ProgressRole) == 0.25
     assert model.index(2, COL_STATUS).data() == "syncing memories 5 of 20"
     assert model.index(0, COL_STATUS).data(ProgressRole) is None
+    model.progress["zoe"] = RowProgress(state="done", text="done: 20 new", done=20, expected=20)
+    assert model.index(2, COL_STATUS).data(ProgressRole) is None  # outcome as text, no full bar
+    assert model.index(2, COL_STATUS).data() == "done: 20 new"
     emitted: list[int] = []
     model.dataChanged.connect(lambda *a: emitted.append(1))
     for _ in range(5000):
         model.mark_dirty({"zoe"})
-    qtbot.waitUntil(lambda: len(emitted) >= 1, timeout=2000)
+    qtbot.waitUntil(lambda: len(emitted) >= 1, timeout=10_000)
     qtbot.wait(120)
     assert len(emitted) == 1  # 5000 updates -> one repaint
+
+
+def test_memories_column_shows_live_counts_during_a_run(qtbot: Any) -> None:
+    model = PersonalitiesModel()
+    model.set_rows(_rows())
+    cell = model.index(1, COL_MEMORIES)  # Bob: 12 stored, 14 on the server
+    assert cell.data() == "12 / 14"
+    model.progress = {"bob.v2": RowProgress(state="active", done=40, expected=2600, stored=1140)}
+    assert cell.data() == "1,140 / 2,600"
+    model.progress = {"bob.v2": RowProgress(state="active", done=40, expected=None, stored=1140)}
+    assert cell.data() == "1,140 / 14"  # total not sent yet: the last known one
+    model.progress = {"bob.v2": RowProgress(state="queued")}
+    assert cell.data() == "12 / 14"
+    model.progress = {"zoe": RowProgress(state="active", stored=60)}
+    assert model.index(2, COL_MEMORIES).data() == "60 / ?"
+    assert model.index(3, COL_MEMORIES).data() == "7"  # local only: no server count
 
 
 def test_relative_time() -> None:
@@ -127,3 +146,17 @@ def test_relative_time() -> None:
     assert relative_time(now - timedelta(hours=5), now) == "5 h ago"
     assert relative_time(now - timedelta(days=1), now) == "yesterday"
     assert relative_time(now - timedelta(days=4), now) == "4 days ago"
+
+
+def test_paths_shown_with_the_home_folder_as_tilde(monkeypatch: Any, tmp_path: Path) -> None:
+    from tzbackup_gui.app import display_path
+
+    home = tmp_path / "home" / "ann"
+    assert display_path(home / "backups" / "lilith", home=home) == "~/backups/lilith"
+    assert display_path(home, home=home) == "~"
+    assert display_path(tmp_path / "elsewhere", home=home) == str(tmp_path / "elsewhere")
+    monkeypatch.setenv("HOME", str(home))
+    model = PersonalitiesModel()
+    model.set_rows(merge_rows([Shape("1", "Ann", "ann")], [Local(home / "data" / "ann", "ann", "1", "Ann")]))
+    tip = model.index(0, COL_NAME).data(Qt.ItemDataRole.ToolTipRole)
+    assert "~/data/ann" in tip and str(home) not in tip

@@ -108,3 +108,17 @@ def test_format_duration() -> None:
     assert format_duration(42) == "42 s"
     assert format_duration(185) == "3 min 5 s"
     assert format_duration(3 * 3600 + 720) == "3 h 12 min"
+
+
+def test_live_memory_counts_add_new_ones_to_what_was_stored() -> None:
+    t = RunTracker(prior={"inc": (2590, 2595), "first": (0, None)})
+    t.start(["inc", "first"], delay=0)
+    t.apply(PersonalityStarted(slug="inc"))
+    assert t.rows["inc"].stored is None  # nothing known yet: the table keeps the archive's numbers
+    t.apply(MemoryPageFetched(slug="inc", page=1, memories_done=20, new_so_far=7, expected=2600))
+    assert (t.rows["inc"].stored, t.rows["inc"].expected) == (2597, 2600)
+    t.apply(PersonalityFinished(slug="inc", new=10, total=2600, server_total=2600))
+    assert t.rows["inc"].stored == 2600
+    t.apply(PersonalityStarted(slug="first"))
+    t.apply(MemoryPageFetched(slug="first", page=57, memories_done=1140, new_so_far=1140, expected=None))
+    assert (t.rows["first"].stored, t.rows["first"].expected) == (1140, None)

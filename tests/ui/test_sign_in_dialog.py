@@ -67,7 +67,7 @@ def test_refused_cookie_shows_message_and_allows_retry(qtbot: Any, qloop: Any) -
     dialog = _dialog(qtbot, recorder)
     dialog.cookie_edit.setText(GOOD)
     qtbot.mouseClick(dialog.check_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: "did not accept" in dialog.result_label.text(), timeout=5000)
+    qtbot.waitUntil(lambda: "did not accept" in dialog.result_label.text(), timeout=15_000)
     assert dialog.check_button.isEnabled() and not dialog.done_button.isEnabled()
     assert dialog.result_info is None
     assert recorder.calls[0][0].header_value().endswith(GOOD)
@@ -80,7 +80,7 @@ def test_no_keyring_forces_session_only(qtbot: Any, qloop: Any) -> None:
     assert "never" in dialog.keyring_warning.text() and "plain" in dialog.keyring_warning.text()
     dialog.cookie_edit.setText(GOOD)
     qtbot.mouseClick(dialog.check_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(dialog.done_button.isEnabled, timeout=5000)
+    qtbot.waitUntil(dialog.done_button.isEnabled, timeout=15_000)
     assert recorder.calls[0][1] is True  # session only
     assert "Signed in as" in dialog.result_label.text() and "Demo Person" in dialog.result_label.text()
     assert dialog.cookie_edit.text() == ""

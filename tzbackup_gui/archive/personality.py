@@ -13,11 +13,12 @@ the metadata never claims memories that are not on disk.
 from __future__ import annotations
 
 import bisect
+import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..errors import CorruptBackupError, UnsupportedFormatError
 from .journal import Journal
@@ -35,7 +36,9 @@ from .layout import (
 from .memories import content_hash, memory_id, memory_ts
 from .store import (
     append_line,
+    atomic_write_bytes,
     atomic_write_json,
+    dump_json,
     ensure_dir,
     fsync_dir,
     read_json,
@@ -46,6 +49,12 @@ from .store import (
 __all__ = ["CommitResult", "IndexEntry", "MemoryIndex", "PersonalityArchive", "check_format"]
 
 _INDEX_VERSION = 1
+#: Memories encoded (or read back from the journal) per commit step, and index entries per step: small
+#: enough that one step holds the GIL for a few milliseconds (see :meth:`PersonalityArchive.commit_steps`).
+STEP_MEMORIES = 25
+STEP_INDEX_ENTRIES = 2000
+
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -276,18 +285,31 @@ class PersonalityArchive:
         return index
 
     def _save_index_cache(self, index: MemoryIndex, stats: dict[str, list[int]], chunk_size: int) -> None:
+        _run_steps(self._save_index_cache_steps(index, stats, chunk_size))
+
+    def _save_index_cache_steps(
+        self, index: MemoryIndex, stats: dict[str, list[int]], chunk_size: int
+    ) -> Generator[None, None, None]:
+        """Write the id index cache, encoding its entries in slices (one C ``json.dumps`` of 50,000 entries
+        holds the GIL for tens of milliseconds). The bytes equal ``dump_json(cache, indent=None)``."""
         ensure_dir(self.state_dir)
-        atomic_write_json(
-            self.index_path,
+        head = dump_json(
             {
                 "version": _INDEX_VERSION,
                 "chunkSize": chunk_size,
                 "files": stats,
                 "firstIrregular": index.first_irregular,
-                "entries": [[e.id, e.file_pos, e.hash, e.ts] for e in index.entries],
+                "entries": [],
             },
             indent=None,
         )
+        parts: list[str] = []
+        for at in range(0, len(index.entries), STEP_INDEX_ENTRIES):
+            rows = [[e.id, e.file_pos, e.hash, e.ts] for e in index.entries[at : at + STEP_INDEX_ENTRIES]]
+            parts.append(json.dumps(rows, ensure_ascii=False)[1:-1])
+            yield
+        assert head.endswith(b"[]}\n")
+        atomic_write_bytes(self.index_path, head[:-4] + ("[" + ", ".join(parts) + "]}\n").encode("utf-8"))
 
     # --- commit ------------------------------------------------------------------------------------------
 
@@ -354,6 +376,24 @@ class PersonalityArchive:
         make_metadata: Callable[[CommitResult], dict[str, Any]],
     ) -> MemoryIndex:
         """Merge the journal's memories into the chunk files, write the metadata, drop the journal."""
+        return _run_steps(self.commit_steps(journal, index, chunk_size, now, make_metadata))
+
+    def commit_steps(
+        self,
+        journal: Journal,
+        index: MemoryIndex,
+        chunk_size: int,
+        now: str,
+        make_metadata: Callable[[CommitResult], dict[str, Any]],
+    ) -> Generator[None, None, MemoryIndex]:
+        """:meth:`commit` cut into short steps (about one chunk file each); returns the fresh index.
+
+        Encoding a chunk file is pure-Python work that holds the GIL: run as one block in a worker thread,
+        a large commit starves the GUI thread for its whole length. A caller that runs each step in a
+        thread (see the engine) hands the event loop the GIL between steps. Every step must run, in order,
+        for the commit to complete; stopping between steps is as safe as a crash (the staging area is only
+        acted upon once ``commit.json`` exists, which the last steps write).
+        """
         ensure_dir(self.memory_dir)
         self._clear_staging()
         ensure_dir(self.staging_dir)
@@ -374,14 +414,14 @@ class PersonalityArchive:
         for file_pos in sorted(p for p in edited_files if p < start):
             number, name = index.files[file_pos]
             memories = [writer.replace(m, journal, edited) for m in self.load_chunk(name)]
-            writer.stage_chunk(number, memories)
+            yield from writer.stage_chunk(number, memories)
         for entry in index.entries:
             if entry.file_pos < start:
                 fresh_hash = journal.items[entry.id].hash if entry.id in edited else entry.hash
                 new_entries.append(IndexEntry(entry.id, entry.file_pos, fresh_hash, entry.ts))
         if start < len(index.files) or new_ids:
             merged = _merge(self._stream_from(index, start, writer, journal, edited), new_ids, journal)
-            self._write_tail(merged, start, chunk_size, writer, new_entries)
+            yield from self._write_tail(merged, start, chunk_size, writer, new_entries)
             kept = {chunk_file_name(self.folder, n) for n in range(start + 1, writer.last_number + 1)}
             writer.remove = [f"{MEMORY_DIR}/{name}" for _, name in index.files[start:] if name not in kept]
         result = CommitResult(
@@ -393,10 +433,11 @@ class PersonalityArchive:
         )
         writer.finish(make_metadata(result))
         self._apply(writer.plan())
+        yield
         files = self.chunk_files()
         fresh = MemoryIndex(files=files, entries=new_entries)
         fresh.pos = {e.id: i for i, e in enumerate(new_entries)}
-        self._save_index_cache(fresh, self._file_stats(files), chunk_size)
+        yield from self._save_index_cache_steps(fresh, self._file_stats(files), chunk_size)
         return fresh
 
     def _rewrite_start(
@@ -440,18 +481,44 @@ class PersonalityArchive:
         chunk_size: int,
         writer: _StagingWriter,
         new_entries: list[IndexEntry],
-    ) -> None:
+    ) -> Iterator[None]:
+        """Stage the merged memories as chunk files, yielding after each file (see :meth:`commit_steps`)."""
         batch: list[dict[str, Any]] = []
         number = start + 1
         for raw, mid, digest, ts in merged:
             batch.append(raw)
             new_entries.append(IndexEntry(mid, number - 1, digest, ts))
             if len(batch) == chunk_size:
-                writer.stage_chunk(number, batch)
+                yield from writer.stage_chunk(number, batch)
                 batch = []
                 number += 1
+            elif len(batch) % STEP_MEMORIES == 0:
+                yield  # reading the journal back costs too
         if batch:
-            writer.stage_chunk(number, batch)
+            yield from writer.stage_chunk(number, batch)
+
+
+def _run_steps(steps: Generator[None, None, T]) -> T:
+    """Run a generator of steps to its end in one go; its return value."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            value: T = done.value
+            return value
+
+
+def _chunk_item(memory: dict[str, Any]) -> str:
+    """One memory as it appears inside a chunk file: ``indent=1`` at nesting depth 2. JSON text never
+    holds a raw newline inside a string, so every newline is indentation and can be deepened by 2."""
+    return json.dumps(memory, ensure_ascii=False, indent=1).replace("\n", "\n  ")
+
+
+def _chunk_bytes(items: list[str]) -> bytes:
+    """A chunk file from :func:`_chunk_item` texts; equal to ``dump_json({"memories": [...]}, indent=1)``."""
+    if not items:
+        return dump_json({"memories": []}, indent=1)
+    return ('{\n "memories": [\n  ' + ",\n  ".join(items) + "\n ]\n}\n").encode("utf-8")
 
 
 def _merge(
@@ -497,9 +564,14 @@ class _StagingWriter:
         self.history = True
         return journal.raw(journal.items[mid])
 
-    def stage_chunk(self, number: int, memories: list[dict[str, Any]]) -> None:
+    def stage_chunk(self, number: int, memories: list[dict[str, Any]]) -> Iterator[None]:
+        """Stage one chunk file, yielding between slices of its encoding (see ``commit_steps``)."""
         name = chunk_file_name(self.archive.folder, number)
-        atomic_write_json(self.archive.staging_dir / name, {"memories": memories}, indent=1)
+        parts: list[str] = []
+        for at in range(0, len(memories), STEP_MEMORIES):
+            parts.extend(_chunk_item(m) for m in memories[at : at + STEP_MEMORIES])
+            yield
+        atomic_write_bytes(self.archive.staging_dir / name, _chunk_bytes(parts))
         self.renames.append([name, f"{MEMORY_DIR}/{name}"])
         self.last_number = max(self.last_number, number)
 

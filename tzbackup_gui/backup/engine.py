@@ -27,7 +27,7 @@ import asyncio
 import contextlib
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -151,6 +151,35 @@ async def _blocking(fn: Callable[..., T], *args: Any) -> T:
     if cancelled:
         raise asyncio.CancelledError
     return result
+
+
+def _advance(steps: Generator[None, None, T]) -> tuple[bool, T | None]:
+    """Run one step of ``steps``: (True, its result) once it has finished. StopIteration cannot cross
+    into a Future, so it is turned into a value here."""
+    try:
+        next(steps)
+    except StopIteration as stop:
+        return True, stop.value
+    return False, None
+
+
+async def _blocking_steps(steps: Generator[None, None, T]) -> T | None:
+    """Like :func:`_blocking` for work cut into steps: each step in a thread, the event loop free between
+    steps (a GUI thread gets the GIL back). A cancel lets every remaining step run, then propagates."""
+    cancelled = False
+    while True:
+        task = asyncio.ensure_future(asyncio.to_thread(_advance, steps))
+        while not task.done():
+            try:
+                await asyncio.shield(task)
+            except asyncio.CancelledError:
+                cancelled = True
+        finished, value = task.result()
+        if finished:
+            break
+    if cancelled:
+        raise asyncio.CancelledError
+    return value
 
 
 def owner_ids(profile: dict[str, Any]) -> list[str]:
@@ -555,7 +584,7 @@ class BackupEngine:
             meta["runs"] = _append_run(metadata.get("runs"), record)
             return meta
 
-        await _blocking(archive.commit, journal, index, chunk_size, _iso(now), make_metadata)
+        await _blocking_steps(archive.commit_steps(journal, index, chunk_size, _iso(now), make_metadata))
 
     def _metadata(
         self,
@@ -708,6 +737,8 @@ class _Walk:
             record = await self._fetch(page)
             if before is not None and record.total is not None and record.total < before and page > 1:
                 await self._reread_before(page, before - record.total)
+            elif record.total is None and page > 1 and self.journal.mode == "full" and record.count:
+                await self._check_boundary(page)
             if self.journal.mode == "incremental" and any(mid in self.index for mid in record.ids):
                 return "known"
             if self._at_end(record):
@@ -729,6 +760,17 @@ class _Walk:
             if latest is None or total_now is None or latest >= total_now:
                 return
             dropped = total_now - latest
+
+    async def _check_boundary(self, page: int) -> None:
+        """Without a server total, a deletion upstream during the walk is invisible in the page numbers:
+        everything below it moves up and the memories at the page boundary would be skipped. Reading the
+        previous page again after each page shows it: memories we have not met yet there moved up across the
+        boundary. Keep going back while re-read pages bring unseen memories (a deletion of more than a
+        page). Costs one extra request per page, only on full walks of services that report no total."""
+        for earlier in range(page - 1, max(0, page - 6), -1):
+            record = await self._fetch(earlier, extra=True)
+            if not record.unseen:
+                return
 
     async def _top_up(self) -> None:
         """Pick up memories added upstream since the walk began: from page 1 to the first known id."""

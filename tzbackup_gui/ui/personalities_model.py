@@ -25,6 +25,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor, QIcon, QPalette
 from PySide6.QtWidgets import QApplication
 
+from ..app import display_path
 from .progress import RowProgress
 
 __all__ = [
@@ -334,13 +335,7 @@ class PersonalitiesModel(QAbstractTableModel):
         if col == COL_LAST:
             return relative_time(row.last_backup)
         if col == COL_MEMORIES:
-            if row.total_memories is None and row.server_total is None:
-                return "—"
-            stored = "—" if row.total_memories is None else f"{row.total_memories:,}"
-            server = "?" if row.server_total is None else f"{row.server_total:,}"
-            if row.local_only:
-                return stored
-            return f"{stored} / {server}"
+            return self._memories_text(row)
         if col == COL_STATUS:
             progress = self.progress.get(row.slug)
             if progress is not None and progress.state != "idle":
@@ -354,13 +349,31 @@ class PersonalitiesModel(QAbstractTableModel):
             return row.last_status or ("not backed up yet" if row.last_backup is None else "")
         return ""
 
+    def _memory_counts(self, row: PersonalityRow) -> tuple[int | None, int | None]:
+        """(stored, on the server): live while a run syncs this row, else from the archive."""
+        progress = self.progress.get(row.slug)
+        live = progress is not None and (progress.busy or progress.state == "done")
+        if progress is not None and live and progress.stored is not None:
+            server = progress.expected if progress.expected is not None else row.server_total
+            return progress.stored, server
+        return row.total_memories, row.server_total
+
+    def _memories_text(self, row: PersonalityRow) -> str:
+        stored, server = self._memory_counts(row)
+        if stored is None and server is None:
+            return "—"
+        stored_text = "—" if stored is None else f"{stored:,}"
+        if row.local_only:
+            return stored_text
+        return f"{stored_text} / {'?' if server is None else f'{server:,}'}"
+
     def _tooltip(self, row: PersonalityRow, col: int) -> str | None:
         if col == COL_LAST:
             if row.last_backup is None:
                 return "Never backed up"
             return row.last_backup.astimezone().strftime("Last successful backup: %Y-%m-%d %H:%M:%S %Z")
         if col == COL_NAME:
-            where = str(row.folder) if row.folder else "no local backup yet"
+            where = display_path(row.folder) if row.folder else "no local backup yet"
             extra = "\nNo longer on your account (kept from an earlier backup)" if row.local_only else ""
             return f"{row.display_name} (@{row.slug})\n{where}{extra}\nDouble-click to open the backup"
         if col == COL_STATUS:
@@ -369,6 +382,9 @@ class PersonalitiesModel(QAbstractTableModel):
                 return f"{progress.text}\n{progress.hint}"
             return self._display(row, col) or None
         if col == COL_MEMORIES:
+            progress = self.progress.get(row.slug)
+            if progress is not None and progress.busy and progress.stored is not None:
+                return "Memories the backup will hold when this run is saved / memories the service reports"
             return "Memories stored in the local backup / memories the service reports"
         return None
 
@@ -390,15 +406,13 @@ class PersonalitiesModel(QAbstractTableModel):
         if col == COL_LAST:
             return row.last_backup.timestamp() if row.last_backup else 0.0
         if col == COL_MEMORIES:
-            return row.total_memories or 0
+            return self._memory_counts(row)[0] or 0
         return self._display(row, col)
 
     def _progress_value(self, row: PersonalityRow) -> float | None:
         progress = self.progress.get(row.slug)
-        if progress is None or not (progress.busy or progress.state == "done"):
-            return None
-        if progress.state == "done":
-            return 1.0
+        if progress is None or not progress.busy:
+            return None  # a finished row shows its outcome as (coloured) text, not a full bar
         fraction = progress.fraction()
         return -1.0 if fraction is None else fraction
 

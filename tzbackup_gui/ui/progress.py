@@ -55,6 +55,8 @@ class RowProgress:
     done: int = 0
     expected: int | None = None
     hint: str = ""
+    #: memories the backup will hold once this run is saved (stored before + new so far); None until known
+    stored: int | None = None
 
     @property
     def busy(self) -> bool:
@@ -257,6 +259,7 @@ def _on_page(t: RunTracker, e: BackupEvent) -> set[str]:
     assert isinstance(e, MemoryPageFetched)
     row = t._row(e.slug)
     row.state, row.done = "active", e.memories_done
+    row.stored = t.prior.get(e.slug, (0, None))[0] + e.new_so_far
     if e.expected is not None and e.expected != row.expected:
         row.expected = e.expected
         work = t._work[e.slug]
@@ -313,7 +316,7 @@ def _on_request(t: RunTracker, e: BackupEvent) -> set[str]:
 def _on_finished(t: RunTracker, e: BackupEvent) -> set[str]:
     assert isinstance(e, PersonalityFinished)
     row = t._row(e.slug)
-    row.state, row.done = "done", e.total
+    row.state, row.done, row.stored = "done", e.total, e.total
     row.expected = e.server_total if e.server_total is not None else e.total
     parts = [f"{e.new:,} new"]
     if e.edited:

@@ -29,6 +29,8 @@ __all__ = ["SignInDialog"]
 SignInFn = Callable[[SessionCredential, bool], Awaitable["SignInResult"]]
 
 STEPS = f"""
+<p>tzbackup signs in with the <b>session cookie</b> of your browser (it never sees your password).
+To find it:</p>
 <ol style="margin-left: -20px">
 <li>Open <b>https://shapes.inc</b> in your browser and sign in.</li>
 <li>Open the developer tools (F12), then <b>Application</b> (Chrome, Edge) or <b>Storage</b> (Firefox)

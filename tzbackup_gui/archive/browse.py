@@ -1,0 +1,224 @@
+"""Qt-free reading helpers of the offline browser (and of ``tzbackup search`` / ``show``).
+
+Everything here only reads. A damaged file is reported for that file alone (the rest stays readable); a
+folder written by a newer tzbackup (or an older tool) is refused with the message of
+:func:`~tzbackup_gui.archive.personality.check_format`, never misread. Memory files are loaded one at a time
+through a small LRU cache, so browsing a 100,000-memory archive never holds all of it in RAM.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import CorruptBackupError, TzBackupError, UnsupportedFormatError
+from .layout import METADATA_NAME, STATE_DIR, personalities_root
+from .memories import memory_id, memory_ts
+from .personality import PersonalityArchive, check_format
+from .reader import LocalBackup, read_backup_status
+from .store import read_json
+
+__all__ = [
+    "INDEX_FILE_NAME",
+    "BackupSource",
+    "ChunkCache",
+    "MemoryFields",
+    "PersonalityDetails",
+    "format_ts",
+    "load_personality",
+    "memory_fields",
+    "resolve_source",
+]
+
+INDEX_FILE_NAME = ".tzbackup-index.sqlite3"
+AVATAR_NAMES = ("avatar.png", "avatar.jpg", "avatar.jpeg", "avatar.webp", "avatar.gif")
+
+
+@dataclass
+class BackupSource:
+    """What an opened folder holds: its personality folders and where their search index lives."""
+
+    root: Path
+    folders: list[Path]
+    index_path: Path
+
+
+def resolve_source(path: Path) -> BackupSource:
+    """Accept a data dir (holding ``personalities/``), a ``personalities/`` folder itself, or one
+    personality folder (holding ``.backup-metadata.json``), e.g. a copy from another machine."""
+    path = path.expanduser().resolve()
+    if (path / METADATA_NAME).is_file():
+        return BackupSource(path, [path], path / STATE_DIR / "search-index.sqlite3")
+    root = personalities_root(path)
+    if not root.is_dir() and path.name == "personalities" and path.is_dir():
+        root, path = path, path.parent
+    folders = (
+        sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        if root.is_dir()
+        else []
+    )
+    return BackupSource(path, folders, path / INDEX_FILE_NAME)
+
+
+@dataclass
+class PersonalityDetails:
+    """One personality as the browser shows it: status, profile, run history, problems."""
+
+    folder: Path
+    status: LocalBackup
+    profile: dict[str, Any] | None = None
+    profile_error: str = ""
+    refused: str = ""  # non-empty: the folder's format is not one we can read
+    avatar: Path | None = None
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    deleted_upstream: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def title(self) -> str:
+        return self.status.display_name or self.status.slug or self.folder.name
+
+
+def load_personality(folder: Path) -> PersonalityDetails:
+    """Read metadata and profile of one folder; problems are reported in the result, never raised."""
+    status = read_backup_status(folder)
+    details = PersonalityDetails(folder=folder, status=status)
+    meta = status.metadata
+    if meta:
+        try:
+            check_format(meta, folder)
+        except UnsupportedFormatError as err:
+            details.refused = f"{err} {err.hint or ''}".strip()
+    elif status.problem:
+        details.refused = status.problem
+    runs = meta.get("runs")
+    details.runs = [r for r in runs if isinstance(r, dict)] if isinstance(runs, list) else []
+    deleted = meta.get("deletedUpstream")
+    if isinstance(deleted, dict):
+        details.deleted_upstream = {str(k): str(v) for k, v in deleted.items()}
+    archive = PersonalityArchive(folder)
+    try:
+        profile = read_json(archive.profile_path)
+        if isinstance(profile, dict):
+            details.profile = profile
+        else:
+            details.profile_error = f"{archive.profile_path.name} is not a JSON object."
+    except FileNotFoundError:
+        details.profile_error = "No profile file was saved."
+    except TzBackupError as err:
+        details.profile_error = str(err)
+    details.avatar = next((folder / n for n in AVATAR_NAMES if (folder / n).is_file()), None)
+    return details
+
+
+class ChunkCache:
+    """The last few memory files parsed, least recently used dropped first. A damaged file is cached as
+    its error, so a view asking for each of its rows does not parse it again and again."""
+
+    def __init__(self, max_files: int = 8) -> None:
+        self.max_files = max_files
+        self._files: OrderedDict[Path, list[dict[str, Any]] | CorruptBackupError] = OrderedDict()
+        self.loads = 0
+
+    def memories(self, path: Path) -> list[dict[str, Any]]:
+        """The memories of one chunk file; raises :class:`CorruptBackupError` for a damaged one."""
+        hit = self._files.get(path)
+        if hit is None:
+            hit = self._load(path)
+            self._files[path] = hit
+            while len(self._files) > self.max_files:
+                self._files.popitem(last=False)
+        else:
+            self._files.move_to_end(path)
+        if isinstance(hit, CorruptBackupError):
+            raise hit
+        return hit
+
+    def memory(self, path: Path, pos: int) -> dict[str, Any] | None:
+        """One memory by position, or None when the file is damaged or shorter than expected."""
+        try:
+            items = self.memories(path)
+        except CorruptBackupError:
+            return None
+        return items[pos] if 0 <= pos < len(items) else None
+
+    def _load(self, path: Path) -> list[dict[str, Any]] | CorruptBackupError:
+        self.loads += 1
+        try:
+            data = read_json(path)
+        except FileNotFoundError:
+            return CorruptBackupError(f"The memory file {path} has disappeared.", path=str(path))
+        except CorruptBackupError as err:
+            return err
+        items = data.get("memories") if isinstance(data, dict) else None
+        if not isinstance(items, list) or not all(isinstance(m, dict) for m in items):
+            return CorruptBackupError(
+                f"The memory file {path} does not hold a 'memories' list of objects.", path=str(path)
+            )
+        return items
+
+    def clear(self) -> None:
+        self._files.clear()
+
+
+@dataclass
+class MemoryFields:
+    """The parts of a raw memory the browser shows (the raw object stays available for the JSON tree)."""
+
+    id: str
+    text: str
+    summary_type: str
+    senders: list[str]
+    deleted: bool
+    created: float
+    start: float | None
+    end: float | None
+    msg_ids: list[str]
+
+
+def _num(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+def _strings(value: object) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def memory_fields(memory: Mapping[str, Any]) -> MemoryFields:
+    """Pick the displayed fields out of a raw memory, tolerating missing or odd values."""
+    meta = memory.get("metadata")
+    meta = meta if isinstance(meta, Mapping) else {}
+    text = memory.get("result")
+    if not isinstance(text, str):
+        text = memory.get("content") if isinstance(memory.get("content"), str) else ""
+    senders = _strings(memory.get("senders")) or _strings(meta.get("senders"))
+    return MemoryFields(
+        id=memory_id(memory),
+        text=str(text),
+        summary_type=str(memory.get("summary_type") or ""),
+        senders=senders,
+        deleted=memory.get("deleted") is True,
+        created=memory_ts(memory),
+        start=_num(meta.get("start_ts")),
+        end=_num(meta.get("end_ts")),
+        msg_ids=_strings(meta.get("msg_ids")),
+    )
+
+
+def format_ts(ts: float | None, *, seconds: bool = False) -> str:
+    """A Unix timestamp as local date and time ("" for none / zero)."""
+    if not ts:
+        return ""
+    try:
+        when = dt.datetime.fromtimestamp(ts)
+    except (OverflowError, OSError, ValueError):
+        return str(ts)
+    return when.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")

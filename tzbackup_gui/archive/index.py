@@ -1,0 +1,454 @@
+"""The on-disk search index of the offline browser: SQLite FTS5 over memories and profile text.
+
+The JSON files stay the source of truth; the index (``DATA_DIR/.tzbackup-index.sqlite3``) is a cache that
+can be deleted at any time. Each indexed file is recorded with its ``mtime_ns`` and size; :meth:`update`
+re-reads only files whose signature changed (after a backup that is the last chunk file or two) and drops
+rows of files that disappeared. A missing, damaged or older-schema index is rebuilt from scratch.
+
+Besides full-text search the index gives the memory list of a personality in chronological order as compact
+``(file, position)`` records, so the browser can show 100,000 memories while parsing only the files on screen.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import sqlite3
+import tempfile
+import time
+from array import array
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import CorruptBackupError, TzBackupError, UnsupportedFormatError
+from .browse import BackupSource, memory_fields, resolve_source
+from .layout import METADATA_NAME, chunk_number, profile_file_name
+from .memories import memory_id, memory_ts
+from .personality import check_format
+from .store import read_json
+
+__all__ = [
+    "HIT_END",
+    "HIT_START",
+    "IndexUpdate",
+    "MemoryRows",
+    "SearchHit",
+    "SearchIndex",
+    "fts_query",
+    "update_index",
+]
+
+SCHEMA_VERSION = "1"
+HIT_START, HIT_END = "\x02", "\x03"  # snippet markers; callers turn them into <b> or brackets
+FLAG_DELETED, FLAG_UPSTREAM = 1, 2  # ``deleted: true`` in the memory; gone upstream (metadata)
+
+_SCHEMA = """
+CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE files(id INTEGER PRIMARY KEY, folder TEXT NOT NULL, rel TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,
+                   mtime_ns INTEGER, size INTEGER, error TEXT);
+CREATE TABLE docs(id INTEGER PRIMARY KEY, file_id INTEGER NOT NULL, folder TEXT NOT NULL, kind TEXT NOT NULL,
+                  pos INTEGER NOT NULL, memory_id TEXT NOT NULL, ts REAL NOT NULL, deleted INTEGER NOT NULL);
+CREATE INDEX docs_file ON docs(file_id);
+CREATE INDEX docs_order ON docs(folder, kind, ts, memory_id, file_id, pos, deleted);
+CREATE TABLE upstream(folder TEXT NOT NULL, memory_id TEXT NOT NULL, PRIMARY KEY(folder, memory_id))
+    WITHOUT ROWID;
+CREATE VIRTUAL TABLE fts USING fts5(text, tokenize='unicode61 remove_diacritics 2');
+"""
+
+
+@dataclass
+class IndexUpdate:
+    """What one :meth:`SearchIndex.update` did."""
+
+    indexed_files: int = 0
+    removed_files: int = 0
+    rebuilt: bool = False
+    seconds: float = 0.0
+    errors: dict[str, str] = field(default_factory=dict)  # relative path -> message
+
+
+@dataclass
+class SearchHit:
+    folder: str
+    kind: str  # "memory" or "profile"
+    memory_id: str
+    ts: float
+    path: Path
+    pos: int
+    snippet: str  # with HIT_START / HIT_END around the matches
+    flags: int
+
+
+@dataclass
+class MemoryRows:
+    """A personality's memories in chronological order, a few bytes per row."""
+
+    paths: list[Path]
+    file_idx: array[int] = field(default_factory=lambda: array("I"))
+    pos: array[int] = field(default_factory=lambda: array("I"))
+    ts: array[float] = field(default_factory=lambda: array("d"))
+    flags: array[int] = field(default_factory=lambda: array("B"))
+
+    def __len__(self) -> int:
+        return len(self.pos)
+
+    def find(self, path: Path, pos: int) -> int:
+        """Row of the memory at ``pos`` in ``path``, or -1."""
+        try:
+            want = self.paths.index(path)
+        except ValueError:
+            return -1
+        for row, (f, p) in enumerate(zip(self.file_idx, self.pos, strict=True)):
+            if f == want and p == pos:
+                return row
+        return -1
+
+
+_TERM_RE = re.compile(r'"([^"]*)"|(\S+)')
+
+
+def fts_query(text: str) -> str:
+    """Turn what a user typed into a safe FTS5 query: words are ANDed, ``"quoted phrases"`` kept together,
+    the last word matches as a prefix (search-as-you-type); FTS5 operators typed by accident are quoted."""
+    parts: list[str] = []
+    for match in _TERM_RE.finditer(text):
+        phrase, word = match.group(1), match.group(2)
+        value = (phrase if phrase is not None else word).strip()
+        if value:
+            parts.append('"' + value.replace('"', '""') + '"')
+    if parts and not text.rstrip().endswith('"'):
+        parts[-1] += "*"
+    return " ".join(parts)
+
+
+def _profile_text(profile: dict[str, Any]) -> str:
+    """The searchable text of a profile: every non-empty string field, as ``key: value`` lines."""
+    lines = []
+    for key, value in profile.items():
+        if isinstance(value, str) and value.strip() and not value.startswith(("http://", "https://")):
+            lines.append(f"{key.replace('_', ' ')}: {value}")
+    return "\n".join(lines)
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(str(path), isolation_level=None)
+    conn.execute("PRAGMA synchronous=OFF")  # a cache: a crash means a rebuild, never lost data
+    conn.execute("PRAGMA temp_store=MEMORY")
+    return conn
+
+
+def _fallback_path(source: BackupSource) -> Path:
+    """Where the index goes when the backup folder is read-only (a copy on a DVD, a mounted share)."""
+    digest = hashlib.sha256(str(source.root).encode("utf-8", errors="surrogatepass")).hexdigest()[:12]
+    name = f"tzbackup-index-{digest}.sqlite3"
+    return Path(tempfile.gettempdir()) / name
+
+
+class SearchIndex:
+    """The index of one :class:`BackupSource`. Blocking; one instance per thread."""
+
+    def __init__(self, source: BackupSource) -> None:
+        self.source = source
+        self.path = source.index_path
+        self.rebuilt = False
+        self.conn = self._open()
+
+    @classmethod
+    def for_path(cls, path: Path) -> SearchIndex:
+        return cls(resolve_source(path))
+
+    # --- opening and rebuilding --------------------------------------------------------------------------
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = _connect(self.path)
+        except (OSError, sqlite3.OperationalError):
+            self.path = _fallback_path(self.source)
+            try:
+                conn = _connect(self.path)
+            except sqlite3.DatabaseError:
+                return self._create()
+        except sqlite3.DatabaseError:
+            return self._create()
+        try:
+            row = conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            conn.execute("SELECT count(*) FROM files").fetchone()
+            if row is not None and row[0] == SCHEMA_VERSION:
+                return conn
+        except sqlite3.DatabaseError:
+            pass
+        conn.close()
+        return self._create()
+
+    def _create(self) -> sqlite3.Connection:
+        """A fresh, empty index (the old file, if any, is damaged or from another version); in a temp
+        folder when the backup folder cannot be written."""
+        try:
+            return self._create_at()
+        except (OSError, sqlite3.OperationalError):
+            if self.path == _fallback_path(self.source):
+                raise
+            self.path = _fallback_path(self.source)
+            return self._create_at()
+
+    def _create_at(self) -> sqlite3.Connection:
+        for suffix in ("", "-journal", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(f"{self.path}{suffix}")
+        conn = _connect(self.path)
+        conn.executescript(_SCHEMA)
+        conn.execute("INSERT INTO meta VALUES('schema', ?)", (SCHEMA_VERSION,))
+        self.rebuilt = True
+        return conn
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> SearchIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- incremental update ------------------------------------------------------------------------------
+
+    def update(self) -> IndexUpdate:
+        """Bring the index in line with the files; cheap (a few ``stat`` calls) when nothing changed."""
+        started = time.perf_counter()
+        try:
+            report = self._update()
+        except sqlite3.DatabaseError:
+            self.conn.close()
+            self.conn = self._create()
+            report = self._update()
+        report.rebuilt = self.rebuilt
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _update(self) -> IndexUpdate:
+        report = IndexUpdate()
+        known = {
+            rel: (fid, mtime, size, err)
+            for fid, rel, mtime, size, err in self.conn.execute(
+                "SELECT id, rel, mtime_ns, size, error FROM files"
+            )
+        }
+        seen: set[str] = set()
+        self.conn.execute("BEGIN")
+        try:
+            for folder in self.source.folders:
+                for kind, path in self._folder_files(folder, report):
+                    rel = self._rel(path)
+                    seen.add(rel)
+                    try:
+                        st = path.stat()
+                    except OSError:
+                        continue
+                    old = known.get(rel)
+                    if old is not None and old[1] == st.st_mtime_ns and old[2] == st.st_size:
+                        if old[3]:
+                            report.errors[rel] = old[3]
+                        continue
+                    if old is not None:
+                        self._drop_file(old[0])
+                    error = self._index_file(folder, kind, path, rel, st)
+                    report.indexed_files += 1
+                    if error:
+                        report.errors[rel] = error
+            for rel, (fid, *_rest) in known.items():
+                if rel not in seen:
+                    self._drop_file(fid)
+                    report.removed_files += 1
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        return report
+
+    def _rel(self, path: Path) -> str:
+        return path.relative_to(self.source.root).as_posix()
+
+    def _folder_files(self, folder: Path, report: IndexUpdate) -> Iterator[tuple[str, Path]]:
+        """Metadata, profile and memory files of one folder (memory files only when the format is ours)."""
+        meta_path = folder / METADATA_NAME
+        yield "metadata", meta_path
+        try:
+            meta = read_json(meta_path)
+            check_format(meta if isinstance(meta, dict) else {}, folder)
+        except FileNotFoundError:
+            return
+        except (UnsupportedFormatError, CorruptBackupError):
+            return  # recorded as the metadata file's error by _index_file
+        yield "profile", folder / profile_file_name(folder.name)
+        memory_dir = folder / "memory"
+        if memory_dir.is_dir():
+            for entry in sorted(os.listdir(memory_dir)):
+                if chunk_number(entry, folder.name) is not None:
+                    yield "memory", memory_dir / entry
+
+    def _drop_file(self, file_id: int) -> None:
+        self.conn.execute("DELETE FROM fts WHERE rowid IN (SELECT id FROM docs WHERE file_id=?)", (file_id,))
+        self.conn.execute("DELETE FROM docs WHERE file_id=?", (file_id,))
+        row = self.conn.execute("SELECT folder, kind FROM files WHERE id=?", (file_id,)).fetchone()
+        if row is not None and row[1] == "metadata":
+            self.conn.execute("DELETE FROM upstream WHERE folder=?", (row[0],))
+        self.conn.execute("DELETE FROM files WHERE id=?", (file_id,))
+
+    def _index_file(self, folder: Path, kind: str, path: Path, rel: str, st: os.stat_result) -> str:
+        """Index one file; returns the error message for a damaged / refused one ("" when fine)."""
+        error = ""
+        docs: list[tuple[int, str, float, int, str]] = []  # pos, id, ts, deleted, text
+        upstream: Iterable[str] = ()
+        try:
+            data = read_json(path)
+            if kind == "metadata":
+                check_format(data if isinstance(data, dict) else {}, folder)
+                deleted = data.get("deletedUpstream")
+                upstream = [str(k) for k in deleted] if isinstance(deleted, dict) else []
+            elif kind == "profile":
+                if isinstance(data, dict):
+                    docs.append((-1, "", 0.0, 0, _profile_text(data)))
+            else:
+                items = data.get("memories") if isinstance(data, dict) else None
+                if not isinstance(items, list):
+                    raise CorruptBackupError(f"The memory file {path} has no 'memories' list.")
+                for pos, raw in enumerate(items):
+                    if isinstance(raw, dict):
+                        fields = memory_fields(raw)
+                        docs.append((pos, memory_id(raw), memory_ts(raw), int(fields.deleted), fields.text))
+        except TzBackupError as err:
+            error = str(err)
+        cur = self.conn.execute(
+            "INSERT INTO files(folder, rel, kind, mtime_ns, size, error) VALUES(?,?,?,?,?,?)",
+            (folder.name, rel, kind, st.st_mtime_ns, st.st_size, error or None),
+        )
+        file_id = cur.lastrowid
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO upstream VALUES(?, ?)", ((folder.name, mid) for mid in upstream)
+        )
+        for pos, mid, ts, deleted, text in docs:
+            cur = self.conn.execute(
+                "INSERT INTO docs(file_id, folder, kind, pos, memory_id, ts, deleted) VALUES(?,?,?,?,?,?,?)",
+                (file_id, folder.name, kind, pos, mid, ts, deleted),
+            )
+            self.conn.execute("INSERT INTO fts(rowid, text) VALUES(?, ?)", (cur.lastrowid, text))
+        return error
+
+    # --- queries -----------------------------------------------------------------------------------------
+
+    def file_errors(self, folder: str | None = None) -> list[tuple[str, str]]:
+        """``(relative path, message)`` of every damaged or refused file (of one folder, or all)."""
+        sql = "SELECT rel, error FROM files WHERE error IS NOT NULL"
+        args: tuple[str, ...] = ()
+        if folder is not None:
+            sql += " AND folder=?"
+            args = (folder,)
+        return list(self.conn.execute(sql + " ORDER BY rel", args))
+
+    def count(self, folder: str) -> int:
+        row = self.conn.execute(
+            "SELECT count(*) FROM docs WHERE folder=? AND kind='memory'", (folder,)
+        ).fetchone()
+        return int(row[0])
+
+    def locate(self, folder: str, memory_id: str) -> list[tuple[Path, int]]:
+        """Where a memory lives: an exact id, else every memory whose id starts with ``memory_id``."""
+        sql = "SELECT f.rel, d.pos FROM docs d JOIN files f ON f.id = d.file_id WHERE d.folder=? AND "
+        found = self.conn.execute(sql + "d.memory_id=?", (folder, memory_id)).fetchall()
+        if not found and memory_id:
+            like = memory_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            found = self.conn.execute(
+                sql + "d.kind='memory' AND d.memory_id LIKE ? ESCAPE '\\' LIMIT 20", (folder, like)
+            ).fetchall()
+        return [(self.source.root / rel, pos) for rel, pos in found]
+
+    def memory_rows(self, folder: str) -> MemoryRows:
+        """All memories of one folder in chronological order, as compact (file, position) records."""
+        files: dict[int, int] = {}
+        rows = MemoryRows(paths=[])
+        cursor = self.conn.execute(
+            "SELECT d.file_id, f.rel, d.pos, d.ts, d.deleted, u.memory_id IS NOT NULL "
+            "FROM docs d JOIN files f ON f.id = d.file_id "
+            "LEFT JOIN upstream u ON u.folder = d.folder AND u.memory_id = d.memory_id "
+            "WHERE d.folder=? AND d.kind='memory' ORDER BY d.ts, d.memory_id",
+            (folder,),
+        )
+        for file_id, rel, pos, ts, deleted, gone in cursor:
+            at = files.get(file_id)
+            if at is None:
+                at = files[file_id] = len(rows.paths)
+                rows.paths.append(self.source.root / rel)
+            rows.file_idx.append(at)
+            rows.pos.append(pos)
+            rows.ts.append(ts)
+            rows.flags.append((FLAG_DELETED if deleted else 0) | (FLAG_UPSTREAM if gone else 0))
+        return rows
+
+    def search(
+        self,
+        text: str,
+        *,
+        folder: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int = 200,
+    ) -> list[SearchHit]:
+        """Best matches first; ``since`` / ``until`` (Unix time, until exclusive) filter memories by date
+        (profile text has no date and is left out when a date filter is set)."""
+        query = fts_query(text)
+        if not query:
+            return []
+        sql = (
+            "SELECT d.folder, d.kind, d.memory_id, d.ts, f.rel, d.pos, d.deleted, "
+            f"u.memory_id IS NOT NULL, snippet(fts, 0, '{HIT_START}', '{HIT_END}', '…', 16) "
+            "FROM fts JOIN docs d ON d.id = fts.rowid JOIN files f ON f.id = d.file_id "
+            "LEFT JOIN upstream u ON u.folder = d.folder AND u.memory_id = d.memory_id "
+            "WHERE fts MATCH ?"
+        )
+        args: list[Any] = [query]
+        if folder is not None:
+            sql += " AND d.folder = ?"
+            args.append(folder)
+        if since is not None:
+            sql += " AND d.kind = 'memory' AND d.ts >= ?"
+            args.append(since)
+        if until is not None:
+            sql += " AND d.kind = 'memory' AND d.ts < ?"
+            args.append(until)
+        sql += " ORDER BY rank LIMIT ?"
+        args.append(limit)
+        try:
+            found = self.conn.execute(sql, args).fetchall()
+        except sqlite3.OperationalError:
+            return []  # a query FTS5 cannot parse even after quoting: no results rather than a crash
+        return [
+            SearchHit(
+                folder=fol,
+                kind=kind,
+                memory_id=mid,
+                ts=ts,
+                path=self.source.root / rel,
+                pos=pos,
+                snippet=snip,
+                flags=(FLAG_DELETED if deleted else 0) | (FLAG_UPSTREAM if gone else 0),
+            )
+            for fol, kind, mid, ts, rel, pos, deleted, gone, snip in found
+        ]
+
+    def size_bytes(self) -> int:
+        try:
+            return self.path.stat().st_size
+        except OSError:
+            return 0
+
+
+def update_index(data_dir: Path) -> IndexUpdate:
+    """Open (or rebuild) the index of ``data_dir`` and bring it up to date; for the CLI after a backup."""
+    with SearchIndex.for_path(data_dir) as index:
+        return index.update()
+
