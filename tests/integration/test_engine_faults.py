@@ -191,3 +191,53 @@ def test_corrupt_memory_file(sandbox: SandboxServer, tmp_path: Path) -> None:
     assert report.exit_code == 1 and res.status == "refused" and res.error_kind == "CorruptBackupError"
     assert bad.name in res.error
     assert bad.exists() and len(bad.read_bytes()) == 500  # never deleted or rewritten silently
+
+
+def test_io_error_fails_one_personality_and_the_others_still_run(
+    sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for slug in ("io-a", "io-b"):
+        sandbox.state.add_personality(slug, memories=30)
+    runner = Runner(sandbox, tmp_path)
+    assert runner.run(["io-a", "io-b"]).exit_code == 0
+    for slug in ("io-a", "io-b"):
+        sandbox.state.add_memories(slug, 5)
+    before = stored_ids(runner.folder("io-a"))
+    real_write, calls = os.write, {"n": 0}
+
+    def failing_write(fd: int, data: Any) -> int:
+        calls["n"] += 1
+        if calls["n"] == 3:  # somewhere inside io-a's run
+            raise OSError(errno.EIO, "Input/output error")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(store.os, "write", failing_write)
+    report = runner.run(["io-a", "io-b"])
+    monkeypatch.setattr(store.os, "write", real_write)
+    first, second = report.results
+    assert report.exit_code == 1
+    assert first.status == "failed" and first.error_kind == "ArchiveError"
+    assert "Could not write" in first.error
+    assert second.status == "ok" and second.new == 5
+    assert stored_ids(runner.folder("io-a")) == before  # the previous backup is intact
+    report = runner.run(["io-a"])
+    assert report.exit_code == 0 and stored_ids(runner.folder("io-a")) == upstream_ids(sandbox, "io-a")
+
+
+@pytest.mark.parametrize("damage", ["truncated", "missing"])
+def test_damaged_metadata_is_refused_and_kept(sandbox: SandboxServer, tmp_path: Path, damage: str) -> None:
+    sandbox.state.add_personality("meta-x", memories=30)
+    runner = Runner(sandbox, tmp_path)
+    assert runner.run(["meta-x"]).exit_code == 0
+    meta = runner.folder("meta-x") / ".backup-metadata.json"
+    if damage == "truncated":
+        meta.write_text('{"formatVers', "utf-8")
+    else:
+        meta.unlink()
+    files_before = sorted(p.name for p in (runner.folder("meta-x") / "memory").iterdir())
+    report = runner.run(["meta-x"])
+    res = report.results[0]
+    assert report.exit_code == 1 and res.status == "refused" and res.error_kind == "CorruptBackupError"
+    assert ".backup-metadata.json" in res.error and "earlier backup tool" not in res.error
+    assert sorted(p.name for p in (runner.folder("meta-x") / "memory").iterdir()) == files_before
+    assert (meta.read_text("utf-8") == '{"formatVers') if damage == "truncated" else not meta.exists()

@@ -105,7 +105,8 @@ def check_format(metadata: dict[str, Any], folder: Path) -> None:
         raise UnsupportedFormatError(
             f"The backup in {folder} has no formatVersion: it was written by an earlier backup tool "
             "(page-numbered files). tzbackup will not reinterpret it silently.",
-            hint="Convert it with 'tzbackup migrate', or move the folder away and back up again.",
+            hint="Move that folder out of the personalities folder (keep it: it is your old backup), "
+            "then back up again; tzbackup makes a fresh backup in its own format beside it.",
         )
     if version > FORMAT_VERSION:
         raise UnsupportedFormatError(

@@ -42,6 +42,17 @@ def _disk_full(err: OSError, path: Path) -> DiskFullError:
     return DiskFullError(f"The disk is full: could not write {path.name} in {path.parent}.")
 
 
+def write_error(err: OSError, path: Path) -> ArchiveError:
+    """A user-facing error for a failed write: disk full, or any other OS error (EIO, EACCES, EROFS...)."""
+    if err.errno in _DISK_FULL:
+        return _disk_full(err, path)
+    return ArchiveError(
+        f"Could not write {path.name} in {path.parent}: {err.strerror or err}. The previous backup files are "
+        "intact.",
+        hint="Check that the data folder is writable and the disk is healthy, then run the backup again.",
+    )
+
+
 def _write_all(fd: int, data: bytes) -> None:
     """``os.write`` until every byte is out (it may write less than asked)."""
     view = memoryview(data)
@@ -91,8 +102,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except BaseException as err:
         with contextlib.suppress(OSError):
             tmp.unlink()
-        if isinstance(err, OSError) and err.errno in _DISK_FULL:
-            raise _disk_full(err, path) from err
+        if isinstance(err, OSError):
+            raise write_error(err, path) from err
         raise
     fsync_dir(path.parent)
 
@@ -161,9 +172,7 @@ def append_line(path: Path, record: Any) -> int:
         finally:
             os.close(fd)
     except OSError as err:
-        if err.errno in _DISK_FULL:
-            raise _disk_full(err, path) from err
-        raise
+        raise write_error(err, path) from err
     return size
 
 

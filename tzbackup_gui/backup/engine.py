@@ -37,6 +37,7 @@ from ..archive.layout import (
     CHUNK_SIZE,
     FORMAT_VERSION,
     MEMORY_DIR,
+    METADATA_NAME,
     STATE_DIR,
     personalities_root,
     personality_path,
@@ -44,11 +45,12 @@ from ..archive.layout import (
 )
 from ..archive.lock import DataDirLock
 from ..archive.personality import CommitResult, MemoryIndex, PersonalityArchive, check_format
-from ..archive.store import ensure_dir
+from ..archive.store import ensure_dir, write_error
 from ..errors import (
     ArchiveError,
     AuthError,
     BotWallError,
+    CorruptBackupError,
     DataDirLockedError,
     DiskFullError,
     DriftError,
@@ -344,17 +346,25 @@ class BackupEngine:
             result.error = "Cancelled; the next run resumes where this one stopped."
             self._finish(result, archive, started, before)
             raise
-        except TzBackupError as err:
-            refused = isinstance(err, _REFUSED) or (
-                isinstance(err, ArchiveError) and not isinstance(err, DiskFullError | DataDirLockedError)
+        except (TzBackupError, OSError) as caught:
+            if isinstance(caught, TzBackupError):
+                problem: TzBackupError = caught
+            else:  # an OS error the archive layer did not name (EIO, EACCES...): this personality failed
+                problem = write_error(caught, Path(caught.filename or "?"))
+            # A folder we must not touch (someone else's, a newer format, damaged) is refused; a plain I/O
+            # failure, a full disk or a lock is a failure.
+            refused = isinstance(problem, _REFUSED) or (
+                isinstance(problem, ArchiveError)
+                and type(problem) is not ArchiveError
+                and not isinstance(problem, DiskFullError | DataDirLockedError)
             )
             result.status = "refused" if refused else "failed"
-            result.error, result.error_kind, result.hint = str(err), type(err).__name__, err.hint
+            result.error, result.error_kind, result.hint = str(problem), type(problem).__name__, problem.hint
             self._finish(result, archive, started, before)
-            if isinstance(err, AuthError):
-                raise _Stop(err, 3) from err
-            if isinstance(err, BotWallError | DiskFullError):
-                raise _Stop(err, 4) from err
+            if isinstance(problem, AuthError):
+                raise _Stop(problem, 3) from caught
+            if isinstance(problem, BotWallError | DiskFullError):
+                raise _Stop(problem, 4) from caught
             return
         self._finish(result, archive, started, before)
 
@@ -416,16 +426,25 @@ class BackupEngine:
         folders = sorted(e for e in os.listdir(root) if (root / e).is_dir())
         owner_of: dict[str, str] = {}
         metas: dict[str, dict[str, Any] | None] = {}
+        damaged: dict[str, TzBackupError] = {}
         for name in folders:
             try:
                 meta = PersonalityArchive(root / name).read_metadata()
-            except TzBackupError:
-                meta = None
+            except TzBackupError as err:
+                meta, damaged[name] = None, err
             metas[name] = meta
             if meta and isinstance(meta.get("shapeId"), str):
                 owner_of[meta["shapeId"]] = name
         folder = owner_of.get(shape_id)
         if folder is None:
+            if safe_folder_name(slug) in damaged:  # our folder, but its metadata cannot be read: never guess
+                raise CorruptBackupError(
+                    f"The backup of {slug!r} cannot be used: {damaged[safe_folder_name(slug)]} "
+                    "Nothing was changed.",
+                    path=str(root / safe_folder_name(slug) / METADATA_NAME),
+                    hint="Restore that file from a copy, or move the folder aside and back up again; "
+                    "'tzbackup verify' shows details.",
+                )
             folder = self._new_folder_name(slug, folders, metas)
         else:
             meta = metas[folder] or {}
@@ -460,6 +479,13 @@ class BackupEngine:
             path = personalities_root(self.data_dir) / plain
             if meta is None and not _has_foreign_files(path):
                 return plain  # our own folder, left by a run that died before writing any metadata
+            if meta is None and (path / STATE_DIR).is_dir():
+                raise CorruptBackupError(
+                    f"The backup of {slug!r} in {path} has lost its {METADATA_NAME} (the memory files are "
+                    "still there). Nothing was changed.",
+                    path=str(path / METADATA_NAME),
+                    hint="Restore that file from a copy, or move the folder aside and back up again.",
+                )
             check_format(meta or {}, path)
             return safe_folder_name(slug, taken=folders)
         return safe_folder_name(slug, taken=[f for f in folders if f != plain])
