@@ -27,7 +27,7 @@ import asyncio
 import contextlib
 import math
 import os
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -576,12 +576,13 @@ class BackupEngine:
         now = _now()
         deleted: dict[str, str] = dict(metadata.get("deletedUpstream") or {})
         full = journal.mode == "full"
-        newly_deleted = 0
         if full:
-            for entry in index.entries:
-                if entry.id not in journal.items and entry.id not in deleted:
-                    deleted[entry.id] = _iso(now)
-                    newly_deleted += 1
+            gone = [e.id for e in index.entries if e.id not in journal.items and e.id not in deleted]
+        else:
+            gone = window_deletions(index, journal, deleted)
+        for mid in gone:
+            deleted[mid] = _iso(now)
+        newly_deleted = len(gone)
         for mid in list(deleted):
             if mid in journal.items:
                 del deleted[mid]  # it is back upstream
@@ -652,6 +653,25 @@ def _has_foreign_files(path: Path) -> bool:
             continue
         return True
     return False
+
+
+def window_deletions(index: MemoryIndex, journal: Journal, already: Iterable[str]) -> list[str]:
+    """Stored memories that an early-stop walk proves deleted upstream, at no extra request.
+
+    Pages 1..q are one contiguous newest-first window of the server's list. A stored memory strictly newer
+    than the oldest memory of that window must have been in it; when it was not, it is gone upstream. (Ties
+    on the boundary timestamp are left alone: the service may order them differently.)"""
+    if not journal.items:
+        return []
+    oldest = min(item.ts for item in journal.items.values())
+    known_deleted = set(already)
+    gone: list[str] = []
+    for entry in reversed(index.entries):  # chronological: walk back from the newest
+        if entry.ts <= oldest:
+            break
+        if entry.id not in journal.items and entry.id not in known_deleted:
+            gone.append(entry.id)
+    return gone
 
 
 def _run_record(
@@ -832,6 +852,7 @@ class _Walk:
         if total is None:
             return False
         live = sum(1 for e in self.index.entries if e.id not in self.deleted)
+        live -= len(window_deletions(self.index, self.journal, self.deleted))
         new = self.journal.new_count
         offset = int(self.metadata.get("totalOffset") or 0)
         return live + new + offset != total
