@@ -342,8 +342,9 @@ class BackupEngine:
             await self._sync(archive, result, profile, owned, started)
             result.status = "ok"
         except asyncio.CancelledError:
-            result.status = "cancelled"
-            result.error = "Cancelled; the next run resumes where this one stopped."
+            if result.status != "ok":  # a cancel that came while the commit finished leaves a complete backup
+                result.status = "cancelled"
+                result.error = "Cancelled; the next run resumes where this one stopped."
             self._finish(result, archive, started, before)
             raise
         except (TzBackupError, OSError) as caught:
