@@ -23,7 +23,7 @@ No message, ``repr`` or attribute ever contains the session secret.
     └── ArchiveError                    the local backup cannot be read or written safely
         ├── UnsafeNameError             a personality name that cannot be made into a safe folder
         ├── CorruptBackupError          a backup file does not parse or contradicts the metadata
-        ├── UnsupportedFormatError      written by a newer tzbackup, or by an older tool (needs migrate)
+        ├── UnsupportedFormatError      written by a newer tzbackup, or by an older tool (moved aside)
         ├── OwnerMismatchError          the folder belongs to another signed-in user
         ├── NotOwnedError               the signed-in user does not own this personality
         ├── DiskFullError               ENOSPC / EDQUOT while writing; the previous backup is intact

@@ -49,7 +49,7 @@ def read_backup_status(folder: Path) -> LocalBackup:
     backup.metadata = meta
     backup.format_version = version if isinstance(version, int) else None
     if backup.format_version is None:
-        backup.problem = "written by an earlier backup tool (no formatVersion); see 'tzbackup migrate'"
+        backup.problem = "written by an earlier backup tool (no formatVersion); move it aside to back up anew"
     backup.slug = str(meta.get("slug") or folder.name)
     backup.shape_id = str(meta.get("shapeId") or "")
     backup.display_name = str(meta.get("displayName") or "")
