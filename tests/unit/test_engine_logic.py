@@ -365,3 +365,19 @@ def test_unexplained_total_continues_as_full_walk(tmp_path: Path) -> None:
     assert svc.pages == [1, 2, 3, 4, 5, 6, 7]  # pages 2.. continue the same walk; page 1 is not read twice
     meta = json.loads((personalities_root(tmp_path) / "lilith" / ".backup-metadata.json").read_text())
     assert gone in meta["deletedUpstream"] and meta["totalMemories"] == 133
+
+
+def test_page_entries_without_an_id_are_counted_not_guessed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    svc = FakeService()
+    svc.add(30)
+    svc.memories.insert(10, {"result": "a memory object without an id", "metadata": {"created_at": 1.0}})
+    svc.memories.insert(20, {"id": "", "result": "an empty id", "metadata": {"created_at": 2.0}})
+    with caplog.at_level("WARNING", logger="tzbackup.engine"):
+        report = run(svc, tmp_path)
+    assert report.exit_code == 0
+    assert stored_ids(tmp_path) == [m["id"] for m in svc.memories if m.get("id")]
+    meta = json.loads((personalities_root(tmp_path) / "lilith" / ".backup-metadata.json").read_text())
+    assert meta["runs"][-1]["skippedWithoutId"] == 2
+    assert "2 page entries were not memory objects with an id" in caplog.text

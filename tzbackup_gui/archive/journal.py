@@ -57,6 +57,8 @@ class Journal:
     done: bool = False
     resumed: bool = False
     items: dict[str, JournalItem] = field(default_factory=dict)
+    #: page entries that were not memory objects with an id (counted for the run record; kept in the journal)
+    unreadable: int = 0
     pages: dict[int, PageRecord] = field(default_factory=dict)
     totals: list[int] = field(default_factory=list)
     top_up_pages: int = 0
@@ -155,10 +157,9 @@ class Journal:
         ids: list[str] = []
         unseen = 0
         for index, item in enumerate(raw_items):
-            if not isinstance(item, dict):
-                continue
-            mid = memory_id(item)
+            mid = memory_id(item) if isinstance(item, dict) else ""
             if not mid:
+                self.unreadable += 1  # not a memory object with an id: reported, never guessed at
                 continue
             if mid not in self.items:
                 unseen += 1

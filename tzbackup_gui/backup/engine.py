@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import os
 from collections.abc import Callable, Generator, Iterable, Sequence
@@ -78,6 +79,7 @@ __all__ = ["BackupEngine", "MemoryPageLike", "ShapesService"]
 
 T = TypeVar("T")
 MAX_RUNS_KEPT = 500
+log = logging.getLogger("tzbackup.engine")
 _REFUSED = (NotOwnedError, OwnerMismatchError, UnsupportedFormatError)
 
 
@@ -692,6 +694,14 @@ def _run_record(
     if journal is not None:
         record["walkReason"] = journal.reason or None
         record["resumed"] = journal.resumed
+        if journal.unreadable:
+            record["skippedWithoutId"] = journal.unreadable
+            log.warning(
+                "%s: %d page entries were not memory objects with an id; they were skipped (the service's "
+                "response format may have changed)",
+                result.slug,
+                journal.unreadable,
+            )
     return record
 
 
