@@ -327,6 +327,13 @@ def test_html_login_page_on_200_is_a_login_error(sandbox: SandboxServer) -> None
     assert err.status == 200 and h.logged() == 1
 
 
+def test_unbranded_html_wall_on_403_is_a_bot_wall(sandbox: SandboxServer) -> None:
+    sandbox.state.set_fault("bot_wall", count=None, vendor="html-challenge", path_contains=ME)
+    h = Harness(sandbox)
+    err = h.fails(_me, BotWallError)
+    assert err.vendor == "unknown" and err.status == 403 and h.logged() == 1 and not h.of(Retrying)
+
+
 def test_login_redirect(sandbox: SandboxServer) -> None:
     sandbox.state.set_fault("login_redirect", count=None, path_contains=ME)
     h = Harness(sandbox)

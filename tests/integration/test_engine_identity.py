@@ -81,7 +81,8 @@ def test_older_tool_layout_refused(sandbox: SandboxServer, tmp_path: Path) -> No
     )
     report = Runner(sandbox, tmp_path).run(["legacy"])
     res = report.results[0]
-    assert res.status == "refused" and res.error_kind == "UnsupportedFormatError" and "Move that folder" in res.hint
+    assert res.status == "refused" and res.error_kind == "UnsupportedFormatError"
+    assert "Move that folder" in res.hint
     assert (folder / "memory" / "legacy_memory_page_1.json").read_text() == "[]"
 
 

@@ -20,7 +20,7 @@ FAULT_NAMES = frozenset({
     "rate_limit", "server_error", "slow", "drop", "truncated_json", "bot_wall", "login_redirect",
     "expire_after",
 })
-BOT_WALL_VENDORS = ("cloudflare", "datadome", "perimeterx", "html")
+BOT_WALL_VENDORS = ("cloudflare", "datadome", "perimeterx", "html", "html-challenge")
 
 _PARAMS: dict[str, frozenset[str]] = {
     "rate_limit": frozenset({"retry_after"}),
@@ -106,6 +106,10 @@ _PX_HTML = """<!DOCTYPE html><html lang="en"><head><title>Access to this page ha
 <body><div class="px-captcha-container"><h1>Press &amp; Hold to confirm you are a human (and not a bot).</h1>
 <div id="px-captcha"></div></div><script>window._pxAppId='PXabc123';</script></body></html>"""
 
+_CHALLENGE_HTML = """<!DOCTYPE html><html lang="en"><head><title>Just a moment...</title></head>
+<body><h1>Checking your browser before accessing shapes.inc</h1><p>This process is automatic.</p>
+<noscript>Please enable JavaScript and cookies to continue.</noscript></body></html>"""
+
 _LOGIN_HTML = """<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Sign in | Shapes</title>
 </head><body><div id="__next"><main><h1>Welcome back</h1><form action="/api/auth/sign-in/email" method="post">
 <label>Email<input type="email" name="email"></label><label>Password<input type="password" name="password">
@@ -123,6 +127,8 @@ def _bot_wall(vendor: str) -> Response:
         ])
     if vendor == "perimeterx":
         return html_response(403, _PX_HTML, [("x-px-block", "1")])
+    if vendor == "html-challenge":  # an unbranded challenge page: HTML on 403, no vendor header at all
+        return html_response(403, _CHALLENGE_HTML)
     return html_response(200, _LOGIN_HTML)  # "html": a login-looking page served with 200
 
 
