@@ -281,9 +281,11 @@ def test_settings_remember_checks_and_columns(windows: Any, sandbox: Any, qtbot:
     assert again.table.horizontalHeader().sectionSize(1) == 211
 
 
-def test_double_click_opens_the_backup_folder(windows: Any, sandbox: Any, qtbot: Any) -> None:
+def test_double_click_opens_the_offline_browser_on_that_personality(
+    windows: Any, sandbox: Any, qtbot: Any
+) -> None:
     window = windows()
-    row = min(window.model.rows(), key=lambda r: len(sandbox.state.personalities[r.slug].memories))
+    row = min(window.model.rows(), key=lambda r: len(sandbox.state.personalities[r.slug].memories) or 10**9)
     check(window, {row.slug})
     click(qtbot, window.back_up_selected_button)
     wait_run_done(qtbot, window)
@@ -296,8 +298,15 @@ def test_double_click_opens_the_backup_folder(windows: Any, sandbox: Any, qtbot:
     viewport, where = window.table.viewport(), QPoint(rect.center())
     qtbot.mouseClick(viewport, Qt.MouseButton.LeftButton, pos=where)  # QTest needs a press first
     qtbot.mouseDClick(viewport, Qt.MouseButton.LeftButton, pos=where)
-    qtbot.waitUntil(lambda: len(windows.opened) == 1, timeout=15_000)
-    assert windows.opened[0] == window.model.row_for(row.slug).folder  # type: ignore[union-attr]
+    qtbot.waitUntil(lambda: getattr(window, "browser", None) is not None, timeout=15_000)
+    browser = window.browser
+    qtbot.waitUntil(lambda: browser.current is not None, timeout=15_000)
+    folder = window.model.row_for(row.slug).folder
+    assert browser.current.folder.name == folder.name
+    expected = len(sandbox.state.personalities[row.slug].memories)
+    assert browser.count_label.text().endswith(f"{expected} memories")
+    assert windows.opened == []  # no file manager was started
+    browser.close()
 
 
 async def _sleep(seconds: float) -> None:

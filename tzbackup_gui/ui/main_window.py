@@ -197,7 +197,7 @@ class MainWindow(QMainWindow):
         self.table.verticalHeader().setVisible(False)
         self.table.verticalHeader().setDefaultSectionSize(36)
         self.table.setItemDelegateForColumn(COL_STATUS, ProgressDelegate(self.table))
-        self.table.doubleClicked.connect(self._open_row)
+        self.table.doubleClicked.connect(self._browse_row)
         header = self.table.horizontalHeader()
         header.setStretchLastSection(True)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
