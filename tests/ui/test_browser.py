@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import shutil
 import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from PySide6.QtCore import QModelIndex, Qt
+from PySide6.QtCore import QDate, QModelIndex, Qt
 from PySide6.QtGui import QGuiApplication
 
-from tzbackup_gui.archive.index import FLAG_DELETED, FLAG_UPSTREAM, MemoryRows
+from tzbackup_gui.archive.index import FLAG_DELETED, FLAG_UPSTREAM, MemoryRows, SearchIndex
 from tzbackup_gui.ui.browser_window import BrowserWindow
 from tzbackup_gui.ui.json_tree_model import JsonTreeModel
 from tzbackup_gui.ui.memories_model import MemoriesModel
@@ -76,10 +78,17 @@ def data_dir(backup_template: Path, tmp_path: Path) -> Path:
     return target
 
 
+def open_window(qtbot: Any, data_dir: Path, **kw: Any) -> BrowserWindow:
+    """A browser on ``data_dir`` whose index update (worker thread) has finished."""
+    win = BrowserWindow(data_dir, **kw)
+    qtbot.addWidget(win)
+    qtbot.waitUntil(lambda: not win.indexing, timeout=30_000)
+    return win
+
+
 @pytest.fixture
 def window(qtbot: Any, data_dir: Path, offline: list[str]) -> Iterator[BrowserWindow]:
-    win = BrowserWindow(data_dir)
-    qtbot.addWidget(win)
+    win = open_window(qtbot, data_dir)
     win.show()
     yield win
     assert offline == [], "the browser tried to use the network"
@@ -163,8 +172,7 @@ def test_corrupted_file_is_reported_rest_loads(qtbot: Any, data_dir: Path, offli
     meta = json.loads(meta_path.read_text("utf-8"))
     meta["formatVersion"] = 7
     meta_path.write_text(json.dumps(meta), "utf-8")
-    win = BrowserWindow(data_dir)
-    qtbot.addWidget(win)
+    win = open_window(qtbot, data_dir)
     win.select_personality("lilith")
     assert win.banner.isVisibleTo(win) and "lilith_memory_3.json" in win.banner.text()
     assert win.model.rowCount() == 2600 - 250
@@ -179,8 +187,7 @@ def test_upstream_deleted_flag_from_metadata(qtbot: Any, data_dir: Path, offline
     meta = json.loads((folder / ".backup-metadata.json").read_text("utf-8"))
     meta["deletedUpstream"] = {mem["id"]: "2026-01-01T00:00:00Z"}
     (folder / ".backup-metadata.json").write_text(json.dumps(meta), "utf-8")
-    win = BrowserWindow(data_dir)
-    qtbot.addWidget(win)
+    win = open_window(qtbot, data_dir)
     win.select_personality("lilith")
     row = win.model.row_of(folder.resolve() / "memory" / "lilith_memory_2.json", 0)
     assert row >= 0 and win.model.flags_of(row) & FLAG_UPSTREAM
@@ -212,3 +219,91 @@ def test_memories_model_empty(qtmodeltester: Any) -> None:
     model.set_rows(MemoryRows(paths=[]))
     qtmodeltester.check(model)
     assert model.rowCount(QModelIndex()) == 0
+
+
+@pytest.fixture
+def slow_lilith(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
+    """The indexing thread stops before the first file of "lilith" until the event is set."""
+    release = threading.Event()
+    original = SearchIndex._index_file
+
+    def index_file(self: SearchIndex, folder: Path, *args: Any) -> str:
+        if folder.name == "lilith":
+            release.wait(20)
+        return original(self, folder, *args)
+
+    monkeypatch.setattr(SearchIndex, "_index_file", index_file)
+    yield release
+    release.set()
+
+
+def test_browsable_and_searchable_while_indexing(
+    qtbot: Any, data_dir: Path, offline: list[str], slow_lilith: threading.Event
+) -> None:
+    chunk = data_dir / "personalities" / "dr.ada.lovelace" / "memory" / "dr.ada.lovelace_memory_1.json"
+    ada = json.loads(chunk.read_text("utf-8"))["memories"]
+    win = BrowserWindow(data_dir)  # the first personality ("dr.ada.lovelace") is indexed first
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win.model.rowCount() == 130, timeout=15_000)
+    assert win.indexing and win.worker is not None and win.worker.is_running()
+    assert win.index_status.isVisibleTo(win) and "Indexing…" in win.index_status.text()
+    # the memories of the indexed personality can be read while the rest is being indexed
+    win.tabs.setCurrentIndex(1)
+    win.newest.setChecked(False)
+    win.table.selectRow(3)
+    qtbot.waitUntil(lambda: ada[3]["result"] in win.detail_text.toPlainText())
+    win.search_edit.setText(f'"{" ".join(ada[3]["result"].split()[:6])}"')
+    win.run_search()
+    assert ada[3]["id"] in [h.memory_id for h in win.results_model.hits]
+    assert "still indexing" in win.results_label.text()
+    # the personality still being indexed says so, and fills in by itself when its folder is done
+    win.select_personality("lilith")
+    assert win.model.rowCount() == 0 and win.current is None
+    assert "Indexing…" in win.count_label.text() and " of " in win.count_label.text()
+    slow_lilith.set()
+    qtbot.waitUntil(lambda: not win.indexing, timeout=30_000)
+    assert win.current is not None and win.current.folder.name == "lilith"
+    assert win.model.rowCount() == 2600 and win.count_label.text().endswith("2600 memories")
+    assert "still indexing" not in win.results_label.text()  # the search ran again over everything
+    assert not win.index_status.isVisibleTo(win)
+    assert offline == []
+
+
+def test_closing_while_indexing_stops_the_thread(
+    qtbot: Any, data_dir: Path, offline: list[str], slow_lilith: threading.Event
+) -> None:
+    win = BrowserWindow(data_dir)
+    qtbot.addWidget(win)
+    qtbot.waitUntil(lambda: win.model.rowCount() == 130, timeout=15_000)
+    worker = win.worker
+    assert worker is not None and worker.is_running()
+    slow_lilith.set()  # the thread notices the stop at the next file
+    win.close()
+    assert not worker.is_running() and win.index is None
+    again = open_window(qtbot, data_dir)  # what was committed stays; the rest is read now
+    assert again.last_update is not None and again.last_update.indexed_files < 20
+    again.select_personality("lilith")
+    assert again.model.rowCount() == 2600
+    assert offline == []
+
+
+def test_date_fields_start_at_the_scope_range(window: BrowserWindow) -> None:
+    def day(ts: float) -> QDate:
+        d = dt.date.fromtimestamp(ts)
+        return QDate(d.year, d.month, d.day)
+
+    assert window.index is not None
+    everything = window.index.date_range()
+    assert everything is not None
+    assert window.since_edit.date() == day(everything[0]) and window.until_edit.date() == day(everything[1])
+    window.select_personality("dr.ada.lovelace")
+    window.scope.setCurrentIndex(1)  # this personality
+    ada = window.index.date_range("dr.ada.lovelace")
+    assert ada is not None and ada != everything
+    assert window.since_edit.date() == day(ada[0]) and window.until_edit.date() == day(ada[1])
+    window.since_check.setChecked(True)
+    assert window.since_edit.isEnabled() and window.since_edit.date() == day(ada[0])
+    window.scope.setCurrentIndex(0)  # a checked field keeps what it holds
+    assert window.since_edit.date() == day(ada[0])
+    assert window.until_edit.date() == day(everything[1])

@@ -15,6 +15,8 @@ from tzbackup_gui.archive.index import (
     FLAG_UPSTREAM,
     HIT_END,
     HIT_START,
+    IndexCancelled,
+    IndexProgress,
     SearchIndex,
     fts_query,
     update_index,
@@ -134,6 +136,56 @@ def test_incremental_update_reads_only_changed_files(archive: Path) -> None:
     assert update_index(archive).removed_files == 1
     with SearchIndex.for_path(archive) as index:
         assert index.count("lilith") == 3
+
+
+def test_update_commits_folder_by_folder_first_one_first(archive: Path) -> None:
+    events: list[IndexProgress] = []
+    with SearchIndex.for_path(archive) as writer:
+        reader = SearchIndex(writer.source, reader_of=writer.path)
+        seen_by_reader: dict[str, int] = {}
+
+        def progress(event: IndexProgress) -> None:
+            events.append(event)
+            if event.folder is not None:  # the other connection already sees the committed folder
+                seen_by_reader[event.folder] = reader.count(event.folder)
+
+        writer.update(first="lilith", progress=progress)
+        reader.close()
+    assert [e.folder for e in events if e.folder] == ["lilith", "ada"]
+    assert seen_by_reader == {"lilith": 6, "ada": 4}
+    assert events[0] == IndexProgress(0, 8) and events[-1].done == events[-1].total == 8
+    assert [e.done for e in events if e.folder is None] == list(range(9))
+    again: list[IndexProgress] = []
+    update_index(archive)
+    with SearchIndex.for_path(archive) as index:
+        index.update(progress=again.append)
+    assert [(e.folder, e.changed) for e in again if e.folder] == [("ada", False), ("lilith", False)]
+
+
+def test_stopped_update_keeps_committed_folders(archive: Path) -> None:
+    calls = 0
+
+    def stop_after_first_folder() -> bool:
+        nonlocal calls
+        calls += 1
+        return calls > 4  # lilith's 4 files are read, then the stop is noticed in "ada"
+
+    with SearchIndex.for_path(archive) as index, pytest.raises(IndexCancelled):
+        index.update(first="lilith", should_stop=stop_after_first_folder)
+    with SearchIndex.for_path(archive) as index:
+        assert index.count("lilith") == 6 and index.count("ada") == 0
+        assert index.update().indexed_files == 4  # only ada's files are left to read
+        assert index.count("ada") == 4
+
+
+def test_date_range(archive: Path) -> None:
+    with SearchIndex.for_path(archive) as index:
+        assert index.date_range() is None
+        index.update()
+        assert index.date_range("lilith") == (T0, T0 + 5 * DAY)
+        assert index.date_range("ada") == (T0 + 100 * DAY, T0 + 103 * DAY)
+        assert index.date_range() == (T0, T0 + 103 * DAY)
+        assert index.date_range("nobody") is None
 
 
 def test_corrupt_index_is_rebuilt(archive: Path) -> None:

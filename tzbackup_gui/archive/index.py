@@ -19,7 +19,7 @@ import sqlite3
 import tempfile
 import time
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,8 @@ from .store import read_json
 __all__ = [
     "HIT_END",
     "HIT_START",
+    "IndexCancelled",
+    "IndexProgress",
     "IndexUpdate",
     "MemoryRows",
     "SearchHit",
@@ -69,6 +71,24 @@ class IndexUpdate:
     rebuilt: bool = False
     seconds: float = 0.0
     errors: dict[str, str] = field(default_factory=dict)  # relative path -> message
+
+
+@dataclass(frozen=True)
+class IndexProgress:
+    """Reported while :meth:`SearchIndex.update` runs: ``done`` of ``total`` files that needed reading;
+    ``folder`` names a personality whose rows were just committed (then readable by other connections)."""
+
+    done: int
+    total: int
+    folder: str | None = None
+    changed: bool = False  # the committed folder had files (re)read or dropped
+
+
+class IndexCancelled(TzBackupError):
+    """:meth:`SearchIndex.update` was asked to stop; folders committed before stay indexed."""
+
+
+ProgressCallback = Callable[[IndexProgress], None]
 
 
 @dataclass
@@ -138,7 +158,16 @@ def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(str(path), isolation_level=None)
     conn.execute("PRAGMA synchronous=OFF")  # a cache: a crash means a rebuild, never lost data
     conn.execute("PRAGMA temp_store=MEMORY")
+    conn.execute("PRAGMA busy_timeout=2000")
     return conn
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Write-ahead log: a reader (the browser's GUI thread) is never blocked by the writer (the indexing
+    thread) and sees each folder as soon as it is committed. Where WAL cannot be used the default journal
+    still works, readers just wait for commits (busy_timeout)."""
+    with contextlib.suppress(sqlite3.DatabaseError):
+        conn.execute("PRAGMA journal_mode=WAL")
 
 
 def _fallback_path(source: BackupSource) -> Path:
@@ -149,13 +178,22 @@ def _fallback_path(source: BackupSource) -> Path:
 
 
 class SearchIndex:
-    """The index of one :class:`BackupSource`. Blocking; one instance per thread."""
+    """The index of one :class:`BackupSource`. Blocking; one instance per thread.
 
-    def __init__(self, source: BackupSource) -> None:
+    ``SearchIndex(source)`` opens (creating or rebuilding when needed) the index and may write it;
+    ``SearchIndex(source, reader_of=path)`` only reads an index that another connection (e.g. an indexing
+    thread) has opened at ``path`` and keeps up to date."""
+
+    def __init__(self, source: BackupSource, *, reader_of: Path | None = None) -> None:
         self.source = source
-        self.path = source.index_path
+        self.path = source.index_path if reader_of is None else reader_of
         self.rebuilt = False
-        self.conn = self._open()
+        if reader_of is None:
+            self.conn = self._open()
+            _use_wal(self.conn)
+        else:
+            self.conn = _connect(reader_of)
+            self.conn.execute("PRAGMA query_only=ON")
 
     @classmethod
     def for_path(cls, path: Path) -> SearchIndex:
@@ -217,20 +255,33 @@ class SearchIndex:
 
     # --- incremental update ------------------------------------------------------------------------------
 
-    def update(self) -> IndexUpdate:
-        """Bring the index in line with the files; cheap (a few ``stat`` calls) when nothing changed."""
+    def update(
+        self,
+        *,
+        first: str | None = None,
+        progress: ProgressCallback | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> IndexUpdate:
+        """Bring the index in line with the files; cheap (a few ``stat`` calls) when nothing changed.
+
+        Each personality folder is committed on its own (``first`` is done first, so the one on screen
+        becomes readable soonest); ``progress`` hears about every file read and every folder committed;
+        ``should_stop`` is polled between files and ends the update with :class:`IndexCancelled`."""
         started = time.perf_counter()
         try:
-            report = self._update()
+            report = self._update(first, progress, should_stop)
         except sqlite3.DatabaseError:
             self.conn.close()
             self.conn = self._create()
-            report = self._update()
+            _use_wal(self.conn)
+            report = self._update(first, progress, should_stop)
         report.rebuilt = self.rebuilt
         report.seconds = time.perf_counter() - started
         return report
 
-    def _update(self) -> IndexUpdate:
+    def _update(
+        self, first: str | None, progress: ProgressCallback | None, should_stop: Callable[[], bool] | None
+    ) -> IndexUpdate:
         report = IndexUpdate()
         known = {
             rel: (fid, mtime, size, err)
@@ -239,36 +290,68 @@ class SearchIndex:
             )
         }
         seen: set[str] = set()
-        self.conn.execute("BEGIN")
-        try:
-            for folder in self.source.folders:
-                for kind, path in self._folder_files(folder, report):
-                    rel = self._rel(path)
-                    seen.add(rel)
-                    try:
-                        st = path.stat()
-                    except OSError:
-                        continue
-                    old = known.get(rel)
-                    if old is not None and old[1] == st.st_mtime_ns and old[2] == st.st_size:
-                        if old[3]:
-                            report.errors[rel] = old[3]
-                        continue
-                    if old is not None:
-                        self._drop_file(old[0])
+        folders = sorted(self.source.folders, key=lambda f: f.name != first)  # stable: `first` leads
+        plan = [(folder, self._changed_files(folder, known, seen, report)) for folder in folders]
+        gone = [fid for rel, (fid, *_rest) in known.items() if rel not in seen]
+        total, done = sum(len(todo) for _folder, todo in plan), 0
+        if progress is not None:
+            progress(IndexProgress(0, total))
+        for folder, todo in plan:
+            with self._transaction():
+                for kind, path, rel, st, old_id in todo:
+                    if should_stop is not None and should_stop():
+                        raise IndexCancelled("Indexing was stopped.")
+                    if old_id is not None:
+                        self._drop_file(old_id)
                     error = self._index_file(folder, kind, path, rel, st)
                     report.indexed_files += 1
+                    done += 1
                     if error:
                         report.errors[rel] = error
-            for rel, (fid, *_rest) in known.items():
-                if rel not in seen:
-                    self._drop_file(fid)
-                    report.removed_files += 1
+                    if progress is not None:
+                        progress(IndexProgress(done, total))
+            if progress is not None:
+                progress(IndexProgress(done, total, folder.name, changed=bool(todo)))
+        with self._transaction():
+            for fid in gone:
+                self._drop_file(fid)
+                report.removed_files += 1
+        return report
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self.conn.execute("BEGIN")
+        try:
+            yield
             self.conn.execute("COMMIT")
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise
-        return report
+
+    def _changed_files(
+        self,
+        folder: Path,
+        known: dict[str, tuple[int, int, int, str | None]],
+        seen: set[str],
+        report: IndexUpdate,
+    ) -> list[tuple[str, Path, str, os.stat_result, int | None]]:
+        """Files of one folder whose signature differs from the indexed one (stat only, nothing read):
+        ``(kind, path, relative path, stat, id of the stale indexed version or None)``."""
+        todo: list[tuple[str, Path, str, os.stat_result, int | None]] = []
+        for kind, path in self._folder_files(folder, report):
+            rel = self._rel(path)
+            seen.add(rel)
+            try:
+                st = path.stat()
+            except OSError:
+                continue
+            old = known.get(rel)
+            if old is not None and old[1] == st.st_mtime_ns and old[2] == st.st_size:
+                if old[3]:
+                    report.errors[rel] = old[3]
+                continue
+            todo.append((kind, path, rel, st, None if old is None else old[0]))
+        return todo
 
     def _rel(self, path: Path) -> str:
         return path.relative_to(self.source.root).as_posix()
@@ -331,12 +414,20 @@ class SearchIndex:
         self.conn.executemany(
             "INSERT OR IGNORE INTO upstream VALUES(?, ?)", ((folder.name, mid) for mid in upstream)
         )
-        for pos, mid, ts, deleted, text in docs:
-            cur = self.conn.execute(
-                "INSERT INTO docs(file_id, folder, kind, pos, memory_id, ts, deleted) VALUES(?,?,?,?,?,?,?)",
-                (file_id, folder.name, kind, pos, mid, ts, deleted),
+        if docs:  # explicit ids (docs.id = fts.rowid) so both tables take one executemany each
+            first = int(self.conn.execute("SELECT coalesce(max(id), 0) + 1 FROM docs").fetchone()[0])
+            self.conn.executemany(
+                "INSERT INTO docs(id, file_id, folder, kind, pos, memory_id, ts, deleted) "
+                "VALUES(?,?,?,?,?,?,?,?)",
+                (
+                    (first + i, file_id, folder.name, kind, pos, mid, ts, deleted)
+                    for i, (pos, mid, ts, deleted, _text) in enumerate(docs)
+                ),
             )
-            self.conn.execute("INSERT INTO fts(rowid, text) VALUES(?, ?)", (cur.lastrowid, text))
+            self.conn.executemany(
+                "INSERT INTO fts(rowid, text) VALUES(?, ?)",
+                ((first + i, doc[4]) for i, doc in enumerate(docs)),
+            )
         return error
 
     # --- queries -----------------------------------------------------------------------------------------
@@ -356,6 +447,20 @@ class SearchIndex:
         ).fetchone()
         return int(row[0])
 
+    def date_range(self, folder: str | None = None) -> tuple[float, float] | None:
+        """Time of the first and the last memory (of one folder, or all); None when there are none.
+        One ``min`` and one ``max`` per folder, each a single seek in the ordered index."""
+        folders = [folder] if folder is not None else [f.name for f in self.source.folders]
+        lows, highs = [], []
+        for name in folders:
+            args = (name,)
+            where = "FROM docs WHERE folder=? AND kind='memory' AND ts > 0"
+            low = self.conn.execute(f"SELECT min(ts) {where}", args).fetchone()[0]
+            if low is not None:
+                lows.append(float(low))
+                highs.append(float(self.conn.execute(f"SELECT max(ts) {where}", args).fetchone()[0]))
+        return (min(lows), max(highs)) if lows else None
+
     def locate(self, folder: str, memory_id: str) -> list[tuple[Path, int]]:
         """Where a memory lives: an exact id, else every memory whose id starts with ``memory_id``."""
         sql = "SELECT f.rel, d.pos FROM docs d JOIN files f ON f.id = d.file_id WHERE d.folder=? AND "
@@ -368,25 +473,39 @@ class SearchIndex:
         return [(self.source.root / rel, pos) for rel, pos in found]
 
     def memory_rows(self, folder: str) -> MemoryRows:
-        """All memories of one folder in chronological order, as compact (file, position) records."""
-        files: dict[int, int] = {}
-        rows = MemoryRows(paths=[])
-        cursor = self.conn.execute(
-            "SELECT d.file_id, f.rel, d.pos, d.ts, d.deleted, u.memory_id IS NOT NULL "
-            "FROM docs d JOIN files f ON f.id = d.file_id "
-            "LEFT JOIN upstream u ON u.folder = d.folder AND u.memory_id = d.memory_id "
-            "WHERE d.folder=? AND d.kind='memory' ORDER BY d.ts, d.memory_id",
-            (folder,),
+        """All memories of one folder in chronological order, as compact (file, position) records.
+
+        Runs on the GUI thread when a personality is opened, so the per-row work stays in C: a covering
+        index gives the order, ``zip`` splits the columns, and the (usually empty) deleted-upstream set is
+        joined only when the folder has one."""
+        paths = {
+            fid: self.source.root / rel
+            for fid, rel in self.conn.execute(
+                "SELECT id, rel FROM files WHERE folder=? AND kind='memory'", (folder,)
+            )
+        }
+        upstream = "SELECT 1 FROM upstream WHERE folder=? LIMIT 1"
+        has_upstream = self.conn.execute(upstream, (folder,)).fetchone()
+        gone = (
+            "EXISTS(SELECT 1 FROM upstream u WHERE u.folder = d.folder AND u.memory_id = d.memory_id)"
+            if has_upstream
+            else "0"
         )
-        for file_id, rel, pos, ts, deleted, gone in cursor:
-            at = files.get(file_id)
-            if at is None:
-                at = files[file_id] = len(rows.paths)
-                rows.paths.append(self.source.root / rel)
-            rows.file_idx.append(at)
-            rows.pos.append(pos)
-            rows.ts.append(ts)
-            rows.flags.append((FLAG_DELETED if deleted else 0) | (FLAG_UPSTREAM if gone else 0))
+        found = self.conn.execute(
+            f"SELECT d.file_id, d.pos, d.ts, d.deleted * {FLAG_DELETED} + {gone} * {FLAG_UPSTREAM} "
+            "FROM docs d WHERE d.folder=? AND d.kind='memory' ORDER BY d.ts, d.memory_id",
+            (folder,),
+        ).fetchall()
+        rows = MemoryRows(paths=[])
+        if not found:
+            return rows
+        file_ids, positions, times, flags = zip(*found, strict=True)
+        order = {fid: at for at, fid in enumerate(sorted(set(file_ids)))}
+        rows.paths = [paths[fid] for fid in sorted(order)]
+        rows.file_idx = array("I", map(order.__getitem__, file_ids))
+        rows.pos = array("I", positions)
+        rows.ts = array("d", times)
+        rows.flags = array("B", flags)
         return rows
 
     def search(

@@ -2,12 +2,16 @@
 
 It only reads files (never the service client): the personality list comes from the folder, memories from
 the chunk files through :class:`MemoriesModel`, search from the on-disk FTS5 index, which is brought up to
-date (only changed files re-read) whenever a folder is opened or refreshed.
+date (only changed files re-read) whenever a folder is opened or refreshed. That update runs on a worker
+thread (:class:`IndexWorker`): the window stays usable, shows "Indexing… N of M files", lists each
+personality's memories as soon as its folder is committed (the selected one first) and searches what is
+indexed so far.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import hashlib
 import json
 from html import escape
@@ -63,7 +67,17 @@ from ..archive.browse import (
     memory_fields,
     resolve_source,
 )
-from ..archive.index import FLAG_DELETED, FLAG_UPSTREAM, HIT_END, HIT_START, SearchHit, SearchIndex
+from ..archive.index import (
+    FLAG_DELETED,
+    FLAG_UPSTREAM,
+    HIT_END,
+    HIT_START,
+    IndexUpdate,
+    MemoryRows,
+    SearchHit,
+    SearchIndex,
+)
+from .index_worker import IndexWorker
 from .json_tree_model import JsonTreeModel
 from .memories_model import MemoriesModel
 from .profile_view import ProfileView
@@ -159,8 +173,14 @@ class BrowserWindow(QMainWindow):
         self.source: BackupSource | None = None
         self.index: SearchIndex | None = None
         self.details: dict[str, PersonalityDetails] = {}
-        self.current: PersonalityDetails | None = None
+        self.selected: PersonalityDetails | None = None  # highlighted in the list
+        self.current: PersonalityDetails | None = None  # whose memories the table shows
         self.cache = ChunkCache(max_files=8)
+        self.worker: IndexWorker | None = None
+        self.indexing = False
+        self.index_progress = (0, 0)  # files read, files to read
+        self.last_update: IndexUpdate | None = None
+        self._pending: set[str] = set()  # folders the running update has not committed yet
         self._build_ui()
         self._build_menu()
         if data_dir is not None:
@@ -200,6 +220,10 @@ class BrowserWindow(QMainWindow):
         layout.addWidget(self.banner)
         layout.addWidget(split, 1)
         self.setCentralWidget(central)
+        self.index_status = QLabel()
+        self.index_status.setObjectName("indexStatus")
+        self.index_status.hide()
+        self.statusBar().addPermanentWidget(self.index_status)
         self.count_label = QLabel()
         self.count_label.setObjectName("memoryCount")
         self.statusBar().addPermanentWidget(self.count_label)
@@ -216,7 +240,7 @@ class BrowserWindow(QMainWindow):
         self.scope = QComboBox()
         self.scope.setObjectName("searchScope")
         self.scope.addItems(["All personalities", "This personality"])
-        self.scope.currentIndexChanged.connect(lambda _i: self.run_search())
+        self.scope.currentIndexChanged.connect(self._on_scope_changed)
         self.since_check, self.since_edit = QCheckBox("From"), QDateEdit()
         self.until_check, self.until_edit = QCheckBox("To"), QDateEdit()
         self.since_edit.setObjectName("sinceDate")
@@ -224,7 +248,7 @@ class BrowserWindow(QMainWindow):
         for check, edit in ((self.since_check, self.since_edit), (self.until_check, self.until_edit)):
             edit.setCalendarPopup(True)
             edit.setDisplayFormat("yyyy-MM-dd")
-            edit.setDate(QDate.currentDate())
+            edit.setDate(QDate.currentDate())  # until the index says when the first / last memory was
             edit.setEnabled(False)
             check.toggled.connect(edit.setEnabled)
             check.toggled.connect(lambda _c: self.run_search())
@@ -354,30 +378,19 @@ class BrowserWindow(QMainWindow):
             self.open_folder(Path(path))
 
     def open_folder(self, path: Path, select: str | None = None) -> None:
-        """Show the backups in ``path`` (a data dir, its ``personalities/``, or one personality folder)."""
-        if self.index is not None:
-            self.index.close()
+        """Show the backups in ``path`` (a data dir, its ``personalities/``, or one personality folder).
+
+        The list and profiles appear at once; the search index is updated on a worker thread."""
+        self._stop_indexing()
         self.source = resolve_source(path)
-        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-        try:
-            self.index = SearchIndex(self.source)
-            update = self.index.update()
-            self.details = {f.name: load_personality(f) for f in self.source.folders}
-        finally:
-            QApplication.restoreOverrideCursor()
+        self.details = {f.name: load_personality(f) for f in self.source.folders}
         self.setWindowTitle(f"tzbackup: Backup Browser — {self.source.root}")
-        self.statusBar().showMessage(
-            f"Index up to date ({update.indexed_files} files read in {update.seconds:.2f} s)", 8000
-        )
+        self.selected = self.current = None
+        self.model.set_rows(MemoryRows(paths=[]))
         self.list.blockSignals(True)
         self.list.clear()
         for name, details in self.details.items():
-            count = self.index.count(name)
-            item = QListWidgetItem(
-                f"{details.title}\n{count} memories"
-                if not details.refused
-                else f"{details.title}\ncannot be read"
-            )
+            item = QListWidgetItem(self._list_text(details, details.status.total_memories))
             item.setData(Qt.ItemDataRole.UserRole, name)
             item.setToolTip(str(details.folder))
             self.list.addItem(item)
@@ -386,12 +399,108 @@ class BrowserWindow(QMainWindow):
         if not self.details:
             self._show_banner([f"No backups found in {self.source.root}."])
         names = list(self.details)
-        if names:
-            self.list.setCurrentRow(names.index(select) if select in names else 0)
+        first = select if select in names else (names[0] if names else None)
+        self._start_indexing(first)
+        if first is not None:
+            self.list.setCurrentRow(names.index(first))
+
+    @staticmethod
+    def _list_text(details: PersonalityDetails, count: int) -> str:
+        return f"{details.title}\n" + (f"{count} memories" if not details.refused else "cannot be read")
+
+    # --- indexing (worker thread) ------------------------------------------------------------------------
+
+    def _start_indexing(self, first: str | None) -> None:
+        assert self.source is not None
+        self.indexing = True
+        self.index_progress = (0, 0)
+        self._pending = set(self.details)
+        self.worker = IndexWorker(self.source, first=first, parent=self)
+        self.worker.opened.connect(self._on_index_opened)
+        self.worker.progress.connect(self._on_index_progress)
+        self.worker.folder_ready.connect(self._on_folder_ready)
+        self.worker.finished.connect(self._on_index_finished)
+        self.index_status.setText("Opening the search index…")
+        self.index_status.show()
+        self.worker.start()
+
+    def _stop_indexing(self) -> None:
+        """Stop a running update (it commits folder by folder, so what it did stays) and drop the reader."""
+        if self.worker is not None:
+            worker, self.worker = self.worker, None
+            for signal in (worker.opened, worker.progress, worker.folder_ready, worker.finished):
+                signal.disconnect()
+            worker.cancel()
+            worker.deleteLater()
+        self.indexing = False
+        if self.index is not None:
+            self.index.close()
+            self.index = None
+
+    def _from_worker(self) -> bool:
+        """Signals of a worker that was replaced (another folder opened) may still be queued: ignore them."""
+        sender = self.sender()
+        return sender is None or sender is self.worker
+
+    def _on_index_opened(self, path: str) -> None:
+        if not self._from_worker() or self.source is None:
+            return
+        if self.index is not None:
+            self.index.close()
+        self.index = SearchIndex(self.source, reader_of=Path(path))
+        if self.selected is not None:
+            self._show_memories(self.selected)
+
+    def _on_index_progress(self, done: int, total: int) -> None:
+        if not self._from_worker():
+            return
+        self.index_progress = (done, total)
+        text = f"Indexing… {done} of {total} files" if total else "Checking the search index…"
+        self.index_status.setText(text)
+        if self.selected is not None and self.current is None:
+            self.count_label.setText(f"{self.selected.title}: {text}")
+
+    def _on_folder_ready(self, name: str, changed: bool, rows: MemoryRows | None) -> None:
+        if not self._from_worker() or self.index is None:
+            return
+        self._pending.discard(name)
+        details = self.details.get(name)
+        if details is None:
+            return
+        for row in range(self.list.count()):
+            item = self.list.item(row)
+            if item.data(Qt.ItemDataRole.UserRole) == name:
+                item.setText(self._list_text(details, self.index.count(name)))
+        if self.selected is details and (changed or self.current is None):
+            self._show_memories(details, keep_selection=True, rows=rows)
+        self._refresh_date_defaults()
+
+    def _on_index_finished(self, result: object) -> None:
+        if not self._from_worker():
+            return
+        self.indexing = False
+        self._pending.clear()
+        if isinstance(result, IndexUpdate):
+            self.last_update = result
+            self.index_status.setText("")
+            self.index_status.hide()
+            self.statusBar().showMessage(
+                f"Index up to date ({result.indexed_files} files read in {result.seconds:.2f} s)", 8000
+            )
+        elif isinstance(result, Exception):
+            self.index_status.setText(f"Search unavailable: {result}")
+        if self.selected is not None and self.current is None and self.index is not None:
+            self._show_memories(self.selected)
+        if self.search_edit.text().strip():
+            self.run_search(switch_tab=False)
+        # Everything loaded so far lives as long as the window: take it out of the garbage collector's
+        # full passes, which otherwise rescan it every few chunk files while scrolling (20+ ms stalls).
+        gc.collect()
+        gc.freeze()
 
     def reload(self) -> None:
         if self.source is not None:
-            self.open_folder(self.source.root, select=self.current.folder.name if self.current else None)
+            self.open_folder(self.source.root, select=self.selected.folder.name if self.selected else None)
 
     def select_personality(self, folder_name: str) -> bool:
         for row in range(self.list.count()):
@@ -401,24 +510,51 @@ class BrowserWindow(QMainWindow):
         return False
 
     def _on_personality_row(self, row: int) -> None:
-        if row < 0 or self.index is None:
+        if row < 0:
             return
         name = self.list.item(row).data(Qt.ItemDataRole.UserRole)
         details = self.details[name]
-        self.current = details
+        self.selected = details
         self._show_avatar_from_cache(details)
         self.profile.show_details(details)
+        self._show_memories(details)
+        if self.scope.currentIndex() == 1 and self.search_edit.text().strip():
+            self.run_search()
+
+    def _show_memories(
+        self, details: PersonalityDetails, *, keep_selection: bool = False, rows: MemoryRows | None = None
+    ) -> None:
+        """Fill the table from the index (or ``rows`` read by the indexing thread); while the folder is not
+        indexed yet, say so and wait for it."""
+        name = details.folder.name
+        if self.worker is not None:
+            self.worker.wanted = name
+        selected = self._selected_location() if keep_selection and self.current is details else None
+        waiting = self.index is None or (name in self._pending and self.index.count(name) == 0)
+        if waiting or self.index is None:
+            self.current = None
+            self.model.set_rows(MemoryRows(paths=[]))
+            done, total = self.index_progress
+            state = f"Indexing… {done} of {total} files" if total else "Opening the search index…"
+            self.count_label.setText(f"{details.title}: {state}")
+            self._show_banner([details.refused] if details.refused else [])
+            self._show_memory(None)
+            return
         problems = [details.refused] if details.refused else []
         problems += [f"{rel}: {msg}" for rel, msg in self.index.file_errors(name) if not details.refused]
         if details.profile_error and not details.refused:
             problems.append(details.profile_error)
-        self._show_banner(problems)
-        rows = self.index.memory_rows(name) if not details.refused else self.index.memory_rows("\x00")
+        if details.refused:
+            rows = MemoryRows(paths=[])
+        elif rows is None:
+            rows = self.index.memory_rows(name)
         self.model.set_rows(rows, owner_id=details.status.owner_id)
+        self._show_banner(problems)
+        self.current = details
         self.count_label.setText(f"{details.title}: {len(rows)} memories")
-        self._show_memory(None)
-        if self.scope.currentIndex() == 1 and self.search_edit.text().strip():
-            self.run_search()
+        self._refresh_date_defaults()
+        if selected is None or not self.select_memory(*selected):
+            self._show_memory(None)
 
     def _show_avatar_from_cache(self, details: PersonalityDetails) -> None:
         """Use the picture the main window cached (``<data dir>/.cache/avatars``) when none is saved."""
@@ -503,7 +639,7 @@ class BrowserWindow(QMainWindow):
                 else "",
             ),
             ("Type", f.summary_type),
-            ("Senders", ", ".join(f.senders)),
+            ("Senders", ", ".join(self._sender_name(x) for x in f.senders)),
             ("Memory id", f.id),
             ("Message ids", "<br>".join(escape(m) for m in f.msg_ids)),
         ]
@@ -519,6 +655,11 @@ class BrowserWindow(QMainWindow):
         )
         self.json_model.load(raw)
         self.json_view.expandToDepth(0)
+
+    def _sender_name(self, sender: str) -> str:
+        """The owner reads as "you" (as in the table), with the id kept for reference."""
+        owner = self.current.status.owner_id if self.current else ""
+        return f"you ({sender})" if sender and sender == owner else sender
 
     def current_raw(self) -> dict[str, Any] | None:
         row = self.table.currentIndex().row()
@@ -546,21 +687,54 @@ class BrowserWindow(QMainWindow):
         until = ts(self.until_edit, 1) if self.until_check.isChecked() else None
         return since, until
 
-    def run_search(self) -> None:
+    def _on_scope_changed(self, _index: int) -> None:
+        self._refresh_date_defaults()
+        self.run_search()
+
+    def _search_folder(self) -> str | None:
+        """The folder searched: the selected personality's with scope "This personality", else all."""
+        return self.selected.folder.name if self.scope.currentIndex() == 1 and self.selected else None
+
+    def _refresh_date_defaults(self) -> None:
+        """Unchecked From / To fields show the first / last memory day of the current scope, so enabling one
+        starts from the archive's real range rather than today."""
+        if self.index is None:
+            return
+        span = self.index.date_range(self._search_folder())
+        if span is None:
+            return
+        fields = ((self.since_check, self.since_edit, span[0]), (self.until_check, self.until_edit, span[1]))
+        for check, edit, ts in fields:
+            if not check.isChecked():
+                day = dt.date.fromtimestamp(ts)
+                edit.blockSignals(True)
+                edit.setDate(QDate(day.year, day.month, day.day))
+                edit.blockSignals(False)
+
+    def run_search(self, switch_tab: bool = True) -> None:
         self._search_timer.stop()
         text = self.search_edit.text().strip()
-        if self.index is None or not text:
+        if not text:
             self.results_model.set_hits([], {})
             self.results_label.setText("Type in the search box above.")
             return
-        folder = self.current.folder.name if self.scope.currentIndex() == 1 and self.current else None
+        if self.index is None:
+            self.results_model.set_hits([], {})
+            self.results_label.setText("Opening the search index… the search runs as soon as it is ready.")
+            return
+        folder = self._search_folder()
         since, until = self._date_bounds()
         hits = self.index.search(text, folder=folder, since=since, until=until, limit=200)
         self.results_model.set_hits(hits, {k: v.title for k, v in self.details.items()})
-        scope = self.current.title if folder and self.current else "all personalities"
+        scope = self.selected.title if folder and self.selected else "all personalities"
         more = "+" if len(hits) >= 200 else ""
-        self.results_label.setText(f"{len(hits)}{more} results for “{escape(text)}” in {escape(scope)}")
-        self.tabs.setCurrentIndex(2)
+        summary = f"{len(hits)}{more} results for “{escape(text)}” in {escape(scope)}"
+        if self.indexing:
+            done, total = self.index_progress
+            summary += f" (still indexing: {done} of {total} files read, results so far)"
+        self.results_label.setText(summary)
+        if switch_tab:
+            self.tabs.setCurrentIndex(2)
 
     def _open_hit(self, index: QModelIndex) -> None:
         if not index.isValid():
@@ -577,7 +751,5 @@ class BrowserWindow(QMainWindow):
             self.select_memory(hit.path, hit.pos)
 
     def closeEvent(self, event: Any) -> None:
-        if self.index is not None:
-            self.index.close()
-            self.index = None
+        self._stop_indexing()
         super().closeEvent(event)
