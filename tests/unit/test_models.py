@@ -103,12 +103,6 @@ def test_content_hash_is_stable_and_detects_edits() -> None:
     assert content_hash(m) != content_hash({**m, "deleted": True})
 
 
-def test_content_hash_matches_the_archive_side() -> None:
-    from tzbackup_gui.archive.memories import content_hash as archive_hash
-
-    assert content_hash(M1) == archive_hash(M1)
-
-
 def test_shape_summary_from_raw() -> None:
     raw = {"id": "s1", "name": "Lilith", "username": "lilith", "avatar": "https://f/a.png", "x": 1}
     s = ShapeSummary.from_raw(raw)

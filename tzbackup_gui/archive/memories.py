@@ -1,11 +1,16 @@
-"""Small pure helpers over raw memory objects: id, chronological key, content hash."""
+"""Small pure helpers over raw memory objects: id, chronological key, content hash.
+
+The timestamp rule and the content hash are the service layer's (``service/models.py``), so what the client
+parses and what the archive stores can never disagree; this module adds what the archive needs on top.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
 from typing import Any
+
+from ..service.models import content_hash
+from ..service.models import memory_created_at as memory_ts
 
 __all__ = ["content_hash", "memory_id", "memory_ts", "sort_key"]
 
@@ -16,36 +21,6 @@ def memory_id(memory: Mapping[str, Any]) -> str:
     return value if isinstance(value, str) else ("" if value is None else str(value))
 
 
-def _as_float(value: object) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return None
-
-
-def memory_ts(memory: Mapping[str, Any]) -> float:
-    """``metadata.created_at``, else top-level ``created_at``, else ``metadata.end_ts``, else 0."""
-    meta = memory.get("metadata")
-    meta = meta if isinstance(meta, Mapping) else {}
-    for value in (meta.get("created_at"), memory.get("created_at"), meta.get("end_ts")):
-        number = _as_float(value)
-        if number is not None:
-            return number
-    return 0.0
-
-
 def sort_key(memory: Mapping[str, Any]) -> tuple[float, str]:
     """Chronological order (oldest first); ties broken by id so the order is total and stable."""
     return (memory_ts(memory), memory_id(memory))
-
-
-def content_hash(memory: Mapping[str, Any]) -> str:
-    """A stable hash of the whole raw object: any change upstream (text, flags, metadata) shows."""
-    canonical = json.dumps(memory, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]

@@ -159,11 +159,8 @@ def memory_sort_key(memory: Mapping[str, Any]) -> tuple[float, str]:
 
 
 def content_hash(memory: Mapping[str, Any]) -> str:
-    """SHA-256 of the canonical JSON of the whole memory: any edit upstream changes it.
-
-    Same canonical form (and 32-hex-digit prefix) as ``archive.memories.content_hash``, so hashes computed
-    on either side compare equal.
-    """
+    """SHA-256 (first 32 hex digits) of the canonical JSON of the whole memory: any edit upstream changes
+    it. The archive stores this value, so changing the canonical form would flag every memory as edited."""
     canonical = json.dumps(memory, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
 
