@@ -13,33 +13,11 @@ from typing import Any
 
 import keyring
 import pytest
-from keyring.backend import KeyringBackend
-from keyring.errors import PasswordDeleteError
 
+from tests.fake_keyring import MemoryKeyring
 from tzbackup_gui.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-class MemoryKeyring(KeyringBackend):
-    """An in-memory keyring so CLI tests never touch a real one."""
-
-    priority = 1  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.entries: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.entries.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.entries[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        if (service, username) not in self.entries:
-            raise PasswordDeleteError("not found")
-        del self.entries[(service, username)]
 
 
 @pytest.fixture

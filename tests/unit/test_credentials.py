@@ -8,10 +8,10 @@ from pathlib import Path
 
 import keyring
 import pytest
-from keyring.backend import KeyringBackend
 from keyring.backends import fail
-from keyring.errors import KeyringLocked, PasswordDeleteError
+from keyring.errors import KeyringLocked
 
+from tests.fake_keyring import MemoryKeyring
 from tzbackup_gui.credentials import (
     ACTIVE_ACCOUNT,
     KEYRING_SERVICE,
@@ -23,27 +23,6 @@ from tzbackup_gui.service.auth import DEFAULT_COOKIE_NAME, SessionCredential
 
 SECRET = "s3cr3t%2Fvalue+with~chars/abcdefghijklmnopqrstuvwxyz0123=="
 ROTATED = "r0tated-value-abcdefghijklmnopqrstuvwxyz-0123456789"
-
-
-class MemoryKeyring(KeyringBackend):
-    """A keyring backend that keeps entries in a dict (stands in for the Secret Service)."""
-
-    priority = 1  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.entries: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.entries.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.entries[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        if (service, username) not in self.entries:
-            raise PasswordDeleteError("not found")
-        del self.entries[(service, username)]
 
 
 class LockedKeyring(MemoryKeyring):
