@@ -146,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("names", nargs="*", metavar="NAME")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
-    p = add("verify", "check backups on disk against the layout contract")
+    p = add("verify", "check backups on disk against the layout contract (or an exported FILE.zip)")
     p.add_argument("names", nargs="*", metavar="NAME")
     p.add_argument("--all", action="store_true", help="every local backup")
     p.add_argument("--online", action="store_true",
@@ -165,6 +165,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", metavar="NAME")
     p.add_argument("--memory", metavar="ID", help="show this memory (an id or a unique start of one)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = add("export", "export a saved personality as a zip, a Markdown file or a character card (no network)")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--format", choices=("zip", "markdown", "card"), default="zip",
+                   help="zip (the backup folder + manifest), markdown (one readable document), card "
+                        "(Character Card V2 JSON + PNG); default zip")
+    p.add_argument("--output", type=Path, default=None, metavar="PATH",
+                   help="file to write, or a folder to write it in (default: the current folder)")
+
+    p = add("import", "import an exported zip into the data dir (verified; never overwrites newer data)")
+    p.add_argument("file", type=Path, metavar="FILE.zip")
 
     p = add("sandbox", "run the local sandbox service (for trying things out) until Ctrl+C")
     p.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default 8765; 0 = any free)")
@@ -650,7 +661,10 @@ async def cmd_verify(ctx: Context) -> int:
         raise UsageError("Give personality names or --all, not both.")
     if not args.all and not args.names:
         raise UsageError("Name the backups to verify, or use --all.")
-    chosen, missing = _select(ctx, [] if args.all else args.names)
+    from .cli_export import split_zip_names
+
+    zips, names = split_zip_names(args.names)
+    chosen, missing = _select(ctx, [] if args.all else names) if names or args.all else ([], [])
     server_totals: dict[str, int | None] = {}
     if args.online and chosen:
         client = ctx.client()
@@ -666,6 +680,10 @@ async def cmd_verify(ctx: Context) -> int:
     for name in missing:
         results.append({"username": name, "folder": None, "ok": False,
                         "problems": [f"no local backup named {name!r}"], "checked_files": 0, "memories": 0})
+    if zips:
+        from .cli_export import verify_zip_result
+
+        results += [await asyncio.to_thread(verify_zip_result, z) for z in zips]
     bad = [r for r in results if not r["ok"]]
     if args.json:
         ctx.say(json.dumps({"ok": not bad, "results": results}, indent=2, ensure_ascii=False))
@@ -692,6 +710,19 @@ async def cmd_search(ctx: Context) -> int:
                                    a.until, a.limit, a.json)
 
 
+async def cmd_export(ctx: Context) -> int:
+    from .cli_export import run_export
+
+    a = ctx.settings.args
+    return await asyncio.to_thread(run_export, ctx, ctx.settings.data_dir, a.name, a.format, a.output)
+
+
+async def cmd_import(ctx: Context) -> int:
+    from .cli_export import run_import
+
+    return await asyncio.to_thread(run_import, ctx, ctx.settings.data_dir, ctx.settings.args.file)
+
+
 async def cmd_show(ctx: Context) -> int:
     from .cli_browse import run_show
 
@@ -709,6 +740,8 @@ COMMANDS: dict[str, Callable[[Context], Awaitable[int]]] = {
     "verify": cmd_verify,
     "search": cmd_search,
     "show": cmd_show,
+    "export": cmd_export,
+    "import": cmd_import,
 }
 NETWORK_COMMANDS = {"login", "whoami", "list", "backup", "verify"}
 
