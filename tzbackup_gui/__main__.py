@@ -121,6 +121,7 @@ async def _amain(app: Any, args: argparse.Namespace) -> int:
     from .ui.avatars import initials_icon
     from .ui.main_window import MainWindow
     from .ui.notifier import make_notifier
+    from .ui.settings_dialog import apply_saved_preferences
 
     icon_path = app_icon_path()
     icon = QIcon(str(icon_path)) if icon_path else initials_icon("tzbackup", 64)
@@ -148,15 +149,20 @@ async def _amain(app: Any, args: argparse.Namespace) -> int:
                 delay=1.0 if args.delay is None else args.delay,
             )
             store = CredentialStore()
+        settings = QSettings()
+        explicit = {name for name in ("data_dir", "delay") if getattr(args, name) is not None}
+        apply_saved_preferences(config, settings, explicit=explicit)  # Settings dialog values
         config.data_dir.mkdir(parents=True, exist_ok=True)
         http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=15.0), follow_redirects=False)
         ctx = AppContext(config, http, store, credential=credential)
         if args.demo:
             ctx.location = "demo session"
-        window = MainWindow(ctx, settings=QSettings(), icon=icon)
-        window.notifier = make_notifier(icon, window)
+        window = MainWindow(ctx, settings=settings, icon=icon)
+        window.notifier = make_notifier(icon, window, tray=window.tray.icon if window.tray else None)
         closed = asyncio.Event()
-        app.lastWindowClosed.connect(closed.set)
+        # hidden in the tray (a schedule is on) the app keeps running; Quit there ends it
+        app.lastWindowClosed.connect(lambda: None if window.in_tray else closed.set())
+        window.quit_requested.connect(closed.set)
         window.show()
         start = asyncio.ensure_future(window.start())
         await closed.wait()

@@ -8,11 +8,13 @@ The GUI only renders and forwards; everything here is plain asyncio so it could 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -27,16 +29,44 @@ from .service.auth import SessionCredential
 __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_FILES_BASE_URL",
+    "MIN_REMOTE_DELAY",
     "AppConfig",
     "AppContext",
     "BackupBusyError",
     "display_path",
+    "is_loopback_url",
+    "spacing_problem",
 ]
 
 log = logging.getLogger("tzbackup.app")
 
 DEFAULT_BASE_URL = "https://shapes.inc"
 DEFAULT_FILES_BASE_URL = "https://files.shapes.inc"
+#: Request spacing below this is only for a local service, unless the user says they know what they do.
+MIN_REMOTE_DELAY = 0.5
+
+
+def is_loopback_url(url: str) -> bool:
+    """True for http(s)://localhost / 127.x / ::1 (the sandbox), where any spacing is harmless."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def spacing_problem(delay: float, base_url: str, *, allow_fast: bool) -> str:
+    """Why ``delay`` (seconds between request starts) is refused for ``base_url``; "" when it is fine."""
+    if delay < 0:
+        return "The spacing cannot be negative."
+    if delay < MIN_REMOTE_DELAY and not allow_fast and not is_loopback_url(base_url):
+        return (
+            f"Below {MIN_REMOTE_DELAY:g} s between requests risks rate limits and bot protection on "
+            "shapes.inc. Tick “I know what I'm doing” to use it anyway."
+        )
+    return ""
 
 
 class BackupBusyError(DataDirLockedError):
@@ -54,6 +84,7 @@ class AppConfig:
     files_base_url: str = DEFAULT_FILES_BASE_URL
     delay: float = 1.0
     demo: bool = False
+    reconcile_age_days: float = 7.0  # a full walk when the last one is older (Settings)
 
 
 @dataclass
@@ -261,6 +292,15 @@ class AppContext:
 
     # --- backups ------------------------------------------------------------------------------------
 
+    def set_delay(self, delay: float) -> None:
+        """New request spacing (Settings): applies from the next request; personalities 2 × apart."""
+        if delay < 0:
+            raise ValueError("delay must be >= 0")
+        self.config.delay = delay
+        if isinstance(self.pacer, Pacer):
+            self.pacer.delay = float(delay)
+            self.pacer.personality_delay = float(2 * delay)
+
     def pacer_delay(self) -> float:
         """Seconds between request starts (for the ETA)."""
         return float(getattr(self.pacer, "delay", self.config.delay))
@@ -274,7 +314,8 @@ class AppContext:
         if self.running:
             raise BackupBusyError("A backup is already running.")
         client = self.client()
-        engine = BackupEngine(client, self.config.data_dir, options=BackupOptions(), on_event=on_event)
+        options = BackupOptions(reconcile_age_days=self.config.reconcile_age_days)
+        engine = BackupEngine(client, self.config.data_dir, options=options, on_event=on_event)
         self._listener = on_event
         self._run_task = asyncio.ensure_future(engine.run(slugs=slugs))
         try:

@@ -8,6 +8,7 @@ stop, close, ``set_event_loop(None)``) so no running loop leaks into later tests
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +30,21 @@ class FakeNotifier:
 
     def notify(self, title: str, message: str, *, error: bool = False) -> None:
         self.messages.append((title, message, error))
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage_on_the_gui_thread() -> Iterator[None]:
+    """No automatic garbage collection during a UI test; one full collection after it, on the GUI thread.
+
+    An automatic collection runs in whichever thread allocates; inside a worker (``asyncio.to_thread``)
+    it would free the Qt objects of an earlier test's windows there, with their timers still registered
+    on the GUI thread, and the next timer event crashes the interpreter."""
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.collect()
+        gc.enable()
 
 
 @pytest.fixture

@@ -7,7 +7,9 @@ import gc
 import itertools
 import logging
 import time
+import weakref
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,7 @@ from ..events import (
     Retrying,
     Waiting,
 )
+from ..schedule import Clock, system_clock
 from ..service.auth import SessionCredential
 from .avatars import AVATAR_SIZE, AvatarCache, initials_icon
 from .log_pane import LogPane, PaneHandler
@@ -60,6 +63,7 @@ from .personalities_model import (
 )
 from .progress import RunTracker, format_duration
 from .progress_delegate import ProgressDelegate
+from .scheduler import BackupScheduler
 from .sign_in_dialog import SignInDialog
 
 __all__ = ["MainWindow"]
@@ -85,10 +89,23 @@ ERROR_TITLES = {
 LONG_RUN_SECONDS = 20.0
 
 
+@dataclass(frozen=True)
+class RunOutcome:
+    """How a run ended (emitted once per run, before any dialog it opens): the scheduler records it."""
+
+    ok: bool
+    cancelled: bool
+    reason: str  # "" when ok; else what stopped it or the first failure
+    summary: str  # the tracker's one-line summary
+    scheduled: bool
+
+
 class MainWindow(QMainWindow):
     """Thin face over :class:`AppContext`: renders rows, forwards clicks, shows what the engine reports."""
 
     run_finished = Signal()
+    run_outcome = Signal(object)  # RunOutcome
+    quit_requested = Signal()  # an explicit Quit (menu, tray): the app ends even when hidden in the tray
 
     def __init__(
         self,
@@ -98,6 +115,8 @@ class MainWindow(QMainWindow):
         notifier: Notifier | None = None,
         open_folder: Callable[[Path], None] | None = None,
         icon: QIcon | None = None,
+        clock: Clock = system_clock,
+        tray: bool = True,
     ) -> None:
         super().__init__()
         self.setObjectName("mainWindow")
@@ -121,7 +140,14 @@ class MainWindow(QMainWindow):
         self._close_after_run = False
         self._restore_checked: set[str] | None = None
         self._failures: list[PersonalityFailed] = []
+        self._remote: list[Any] = []  # the last account list (ShapeSummary), merged with local backups
+        self._account_ready = False  # the account list has arrived (the Back Up buttons wait for it)
         self.last_error: str = ""
+        self._scheduled_run = False
+        self._quitting = False
+        self.in_tray = False  # hidden to the tray (closing the window keeps scheduled backups running)
+        self.settings_dialog: Any = None
+        self.tray: Any = None
         self.setWindowTitle("tzbackup" + (" — demo" if ctx.config.demo else ""))
         if icon is not None:
             self.setWindowIcon(icon)
@@ -129,7 +155,16 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._install_log_handler()
         self._restore_settings()
-        self.ctx.on_credential_changed = self._update_account
+        self.scheduler = BackupScheduler(self, settings, clock=clock)
+        self.scheduler.status_changed.connect(self._show_schedule_status)
+        if tray:
+            from .tray import make_tray
+
+            self.tray = make_tray(self, icon or self.windowIcon())
+        # a weak reference: no window <-> context cycle, so the window is never freed by a garbage
+        # collection that happens to run in a worker thread (Qt objects must die on the GUI thread)
+        update = weakref.WeakMethod(self._update_account)
+        self.ctx.on_credential_changed = lambda: _call_weak(update)
         self._update_account()
         self._update_buttons()
 
@@ -242,6 +277,15 @@ class MainWindow(QMainWindow):
         self.back_up_all_button.clicked.connect(lambda: self.back_up_all())
         self.cancel_button.clicked.connect(lambda: self.cancel_backup())
         buttons.addWidget(self.log_toggle)
+        self.schedule_label = QLabel(objectName="scheduleLabel")
+        self.schedule_label.setToolTip("Scheduled backups run Back Up All (File → Settings…)")
+        self.resume_schedule_button = QPushButton("&Resume", objectName="resumeScheduleButton")
+        self.resume_schedule_button.setToolTip("Resume scheduled backups")
+        self.resume_schedule_button.clicked.connect(lambda: self.scheduler.resume())
+        self.resume_schedule_button.setVisible(False)
+        buttons.addSpacing(12)
+        buttons.addWidget(self.schedule_label)
+        buttons.addWidget(self.resume_schedule_button)
         buttons.addStretch(1)
         buttons.addWidget(self.back_up_selected_button)
         buttons.addWidget(self.back_up_all_button)
@@ -295,8 +339,13 @@ class MainWindow(QMainWindow):
             "browseAction",
         )
         file_menu.addSeparator()
+        self.settings_action = self._action(
+            file_menu, "Se&ttings…", self.open_settings, QKeySequence("Ctrl+,"), "settingsAction"
+        )
+        self.settings_action.setMenuRole(QAction.MenuRole.PreferencesRole)
+        file_menu.addSeparator()
         self.quit_action = self._action(
-            file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit, "quitAction"
+            file_menu, "&Quit", self.quit_app, QKeySequence.StandardKey.Quit, "quitAction"
         )
         self.quit_action.setShortcut(QKeySequence("Ctrl+Q"))
         self.refresh_action.setShortcut(QKeySequence("F5"))
@@ -402,15 +451,32 @@ class MainWindow(QMainWindow):
     # ================================================================================================
 
     async def start(self) -> None:
-        """Load the saved credential (or ask for one), then fill the table."""
+        """Show the local backups at once, then load the saved credential (or ask for one) and merge the
+        account list when the service answers: a slow network never leaves the table empty."""
         _freeze_startup_heap()
-        signed_in = await self.ctx.load_saved_credential()
+        credential = asyncio.ensure_future(self.ctx.load_saved_credential())
+        try:
+            local = await self._read_local()
+            self._show_local(local, provisional=self._maybe_signed_in(credential))
+            signed_in = await credential
+        finally:
+            if not credential.done():
+                credential.cancel()
+        self.scheduler.start()
         if not signed_in:
-            await self._load(account=False)
+            await self._load(account=False, local=local)
             self.overall_label.setText("Not signed in. Sign in to see your personalities.")
             await self._ask_sign_in()
             return
-        await self._load(account=True)
+        await self._load(account=True, local=local)
+
+    def _maybe_signed_in(self, loading: asyncio.Future[bool]) -> bool:
+        """While the keyring is read: is a sign-in likely (a credential set, or one may be stored)?"""
+        if self.ctx.credential is not None:
+            return True
+        if loading.done():
+            return not loading.cancelled() and loading.exception() is None and bool(loading.result())
+        return not self.ctx.config.demo and self.ctx.store.available()
 
     def _update_account(self) -> None:
         ctx = self.ctx
@@ -487,45 +553,95 @@ class MainWindow(QMainWindow):
             return
         await self._load(account=self.ctx.credential is not None)
 
-    async def _load(self, *, account: bool) -> None:
-        """Account list (when signed in) merged with the local archive."""
-        remote: list[Any] = []
-        self.overall_label.setText("Loading…")
-        if account and self.ctx.credential is not None:
-            try:
-                if self.ctx.user is None:
-                    await self.ctx.fetch_user()
-                    self._update_account()
-                remote = await self.ctx.list_account()
-            except AuthError as err:
-                log.warning("The service did not accept the saved session: %s", err.message)
-                self.overall_label.setText("Your session has ended. Sign in again.")
-                await self._set_rows(remote)
-                await self._ask_sign_in()
-                return
-            except TzBackupError as err:
-                log.warning("Could not list your personalities: %s", err.message)
-                self._show_error(type(err).__name__, err.message, err.hint)
-        await self._set_rows(remote)
-        n = len(self.model.owned_slugs())
-        self.overall_label.setText(
-            f"{n} personalit{'y' if n == 1 else 'ies'} on your account." if account else "Not signed in."
-        )
+    async def _load(self, *, account: bool, local: list[Any] | None = None) -> None:
+        """Local backups first (read off the GUI thread), then the account list merged in when it arrives.
 
-    async def _set_rows(self, remote: list[Any]) -> None:
+        The two reads run at the same time; the table shows the local rows as soon as they are read, so
+        a slow service delays only the merge, never the list.
+        """
+        account = account and self.ctx.credential is not None
+        self.overall_label.setText("Loading…")
+        remote_task = asyncio.ensure_future(self._fetch_account()) if account else None
         try:
-            local = await self.ctx.list_local()
+            if local is None:
+                local = await self._read_local()
+            if remote_task is None or not remote_task.done():
+                self._show_local(local, provisional=account)
+            if remote_task is None:
+                self._remote = []
+                self._account_ready = False
+                self._apply_rows(merge_rows([], local))
+                self.overall_label.setText("Not signed in.")
+                return
+            remote = await remote_task
+        except AuthError as err:
+            log.warning("The service did not accept the saved session: %s", err.message)
+            self.overall_label.setText("Your session has ended. Sign in again.")
+            self._account_ready = False
+            self._apply_rows(merge_rows([], local or []))
+            await self._ask_sign_in()
+            return
+        except TzBackupError as err:
+            log.warning("Could not list your personalities: %s", err.message)
+            self._account_ready = False
+            self._apply_rows(merge_rows([], local or []))
+            self.overall_label.setText("Could not reach your account; showing the local backups.")
+            self._show_error(type(err).__name__, err.message, err.hint)
+            return
+        finally:
+            if remote_task is not None and not remote_task.done():
+                remote_task.cancel()
+        self._remote = remote
+        self._account_ready = True
+        self._apply_rows(merge_rows(remote, local))
+        n = len(self.model.owned_slugs())
+        self.overall_label.setText(f"{n} personalit{'y' if n == 1 else 'ies'} on your account.")
+
+    async def _fetch_account(self) -> list[Any]:
+        """The signed-in user (once) and the account's personalities: two requests."""
+        if self.ctx.user is None:
+            await self.ctx.fetch_user()
+            self._update_account()
+        return await self.ctx.list_account()
+
+    async def _read_local(self) -> list[Any]:
+        """The local backups' metadata (``list_backups`` in a worker thread)."""
+        try:
+            return await self.ctx.list_local()
         except TzBackupError as err:
             log.warning("Could not read the local backups: %s", err.message)
-            local = []
-        rows = merge_rows(remote, local)
+            return []
+
+    def _show_local(self, local: list[Any], *, provisional: bool) -> None:
+        """Rows from the local metadata while the account list is on its way.
+
+        ``provisional``: a sign-in is (probably) in place, so the backed-up personalities are shown as
+        the account's until the service says otherwise (after a refresh, the last known account list is
+        merged instead). The Back Up buttons wait for the real list.
+        """
+        if provisional and not self._remote:
+            rows = merge_rows([], local)
+            for row in rows:
+                row.on_account = True
+            self._account_ready = False
+        else:
+            rows = merge_rows(self._remote if provisional else [], local)
+        self._apply_rows(rows, fetch_avatars=False)
+        if provisional:
+            n = len(rows)
+            self.overall_label.setText(
+                f"{n} local backup{'' if n == 1 else 's'} shown · checking your account…"
+            )
+
+    def _apply_rows(self, rows: list[Any], *, fetch_avatars: bool = True) -> None:
         self.model.set_rows(rows)
         for row in rows:
             self.model.set_avatar(row.slug, initials_icon(row.display_name))
-        if self._restore_checked is not None and rows:
+        if self._restore_checked is not None and any(r.on_account for r in rows):
             self.model.set_checked(self._restore_checked)
             self._restore_checked = None
-        self._start_avatars()
+        if fetch_avatars:
+            self._start_avatars()
         self._update_buttons()
 
     async def _reload_local(self) -> None:
@@ -591,7 +707,7 @@ class MainWindow(QMainWindow):
     def back_up_all(self) -> None:
         self.start_backup(None)
 
-    def start_backup(self, slugs: list[str] | None) -> bool:
+    def start_backup(self, slugs: list[str] | None, *, scheduled: bool = False) -> bool:
         """Start a run as a task; a second run while one is in flight is refused."""
         if self.running:
             self.statusBar().showMessage("A backup is already running.", 5000)
@@ -602,6 +718,7 @@ class MainWindow(QMainWindow):
         if self._avatar_task is not None and not self._avatar_task.done():
             self._avatar_task.cancel()
         self._busy = True
+        self._scheduled_run = scheduled
         self._prepare_run(slugs)
         self._run_task = asyncio.ensure_future(self._run(slugs))
         self._update_buttons()
@@ -623,6 +740,11 @@ class MainWindow(QMainWindow):
         """True from the click until the run has settled (rows, buttons), before its task returns."""
         return self._busy
 
+    @property
+    def settling(self) -> bool:
+        """The last run's task is still finishing (reloading rows, showing its outcome, asking to sign in)."""
+        return self._run_task is not None and not self._run_task.done()
+
     def cancel_backup(self) -> None:
         if self.running:
             self._cancel_requested = True
@@ -632,6 +754,7 @@ class MainWindow(QMainWindow):
 
     async def _run(self, slugs: list[str] | None) -> None:
         rows = slugs if slugs is not None else self.model.owned_slugs()
+        scheduled = self._scheduled_run
         self._set_running(True)
         log.info("Backup started: %s", ", ".join(rows) if slugs is not None else "all personalities")
         started = time.monotonic()
@@ -656,8 +779,22 @@ class MainWindow(QMainWindow):
         cancelled = cancelled or bool(getattr(report, "cancelled", False))
         stopped = _Stopped.from_outcome(fatal, report)
         self._finish_run(cancelled=cancelled)
+        outcome = self._outcome(stopped, cancelled, scheduled)  # before any await: a new run may start
         await self._reload_local()
-        await self._after_run(slugs, stopped, cancelled, time.monotonic() - started)
+        self.run_outcome.emit(outcome)
+        await self._after_run(slugs, stopped, cancelled, time.monotonic() - started, scheduled=scheduled)
+
+    def _outcome(self, stopped: _Stopped | None, cancelled: bool, scheduled: bool) -> RunOutcome:
+        reason = ""
+        if stopped is not None:
+            reason = stopped.message
+        elif self._failures:
+            first = self._failures[0]
+            reason = f"{first.slug}: {first.error}" if first.slug else first.error
+            if len(self._failures) > 1:
+                reason += f" (and {len(self._failures) - 1} more)"
+        ok = not cancelled and stopped is None and not self._failures
+        return RunOutcome(ok, cancelled, reason, self.tracker.summary(), scheduled)
 
     def _finish_run(self, *, cancelled: bool) -> None:
         self._busy = False
@@ -666,10 +803,17 @@ class MainWindow(QMainWindow):
         self._set_running(False)
         summary = self.tracker.summary()
         self.overall_label.setText(summary)
+        self._update_tray(summary)
         log.info(summary)
 
     async def _after_run(
-        self, slugs: list[str] | None, stopped: _Stopped | None, cancelled: bool, seconds: float
+        self,
+        slugs: list[str] | None,
+        stopped: _Stopped | None,
+        cancelled: bool,
+        seconds: float,
+        *,
+        scheduled: bool = False,
     ) -> None:
         auth = (stopped is not None and stopped.kind in AUTH_KINDS) or any(
             f.kind in AUTH_KINDS for f in self._failures
@@ -697,7 +841,9 @@ class MainWindow(QMainWindow):
             self.run_finished.emit()
             self.close()
             return
-        if seconds >= LONG_RUN_SECONDS or not self.isActiveWindow():
+        if scheduled:
+            pass  # the scheduler notifies about its own runs (finished, failed, paused)
+        elif seconds >= LONG_RUN_SECONDS or not self.isActiveWindow():
             error = stopped is not None or bool(self._failures)
             self.notifier.notify("tzbackup", self.tracker.summary(), error=error)
         self.run_finished.emit()
@@ -790,8 +936,9 @@ class MainWindow(QMainWindow):
     def _update_buttons(self) -> None:
         signed_in = self.ctx.credential is not None
         running = self.running
-        can_selected = signed_in and not running and bool(self.model.checked_slugs())
-        can_all = signed_in and not running and bool(self.model.owned_slugs())
+        ready = signed_in and not running and self._account_ready
+        can_selected = ready and bool(self.model.checked_slugs())
+        can_all = ready and bool(self.model.owned_slugs())
         self.back_up_selected_button.setEnabled(can_selected)
         self.back_up_selected_action.setEnabled(can_selected) if hasattr(
             self, "back_up_selected_action"
@@ -803,6 +950,7 @@ class MainWindow(QMainWindow):
         self.cancel_button.setEnabled(running and not self._cancel_requested)
         self.refresh_button.setEnabled(not running)
         self.sign_out_button.setEnabled(not running)
+        self._update_tray()
 
     def _on_model_changed(
         self, top: QModelIndex, bottom: QModelIndex, roles: list[int] | None = None
@@ -813,6 +961,66 @@ class MainWindow(QMainWindow):
     # ================================================================================================
     # small actions
     # ================================================================================================
+
+    def _show_schedule_status(self, text: str) -> None:
+        """ "Next backup: …" / "Scheduled backups paused after 3 failures: … [Resume]" in the window."""
+        schedule = self.scheduler.schedule
+        paused = schedule.active and self.scheduler.state.paused
+        shown = text if schedule.active else ""
+        metrics = self.schedule_label.fontMetrics()
+        self.schedule_label.setText(metrics.elidedText(shown, Qt.TextElideMode.ElideRight, 520))
+        self.schedule_label.setToolTip(shown or "Scheduled backups run Back Up All (File → Settings…)")
+        self.schedule_label.setStyleSheet("QLabel { color: #b3261e; }" if paused else "")
+        self.resume_schedule_button.setVisible(paused)
+        self._update_tray()
+
+    def _update_tray(self, summary: str = "") -> None:
+        if self.tray is not None:
+            self.tray.update_status(summary)
+
+    def open_settings(self) -> None:
+        """File → Settings… (non-modal ``open``; changes apply when the dialog is accepted)."""
+        from .settings_dialog import SettingsDialog
+
+        if self.settings_dialog is not None:
+            self.settings_dialog.raise_()
+            self.settings_dialog.activateWindow()
+            return
+        dialog = SettingsDialog(self)
+        dialog.finished.connect(self._settings_closed)
+        self.settings_dialog = dialog
+        dialog.open()
+
+    def _settings_closed(self, _code: int) -> None:
+        dialog, self.settings_dialog = self.settings_dialog, None
+        if dialog is not None:
+            dialog.deleteLater()
+
+    def set_data_dir(self, data_dir: Path) -> None:
+        """Switch to another data folder (Settings): new avatar cache, status bar, rows reloaded."""
+        if self.running:
+            raise RuntimeError("cannot switch the data folder during a backup")
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.ctx.config.data_dir = data_dir
+        self.avatars = AvatarCache(data_dir / ".cache" / "avatars", self.ctx.download)
+        self.data_dir_label.setText(f"Data folder: {display_path(data_dir)}")
+        self.data_dir_label.setToolTip(str(data_dir))
+        log.info("Data folder: %s", display_path(data_dir))
+        self.refresh()
+
+    def show_from_tray(self) -> None:
+        """The tray's Open: bring the window back."""
+        self.in_tray = False
+        self.showNormal()
+        self.raise_()
+        self.activateWindow()
+
+    def quit_app(self) -> None:
+        """An explicit Quit (menu, Ctrl+Q, tray): close for good, also with a schedule and a tray."""
+        self._quitting = True
+        if self.in_tray and self.running:
+            self.show_from_tray()  # "Stop the backup?" needs the window
+        self.close()
 
     def set_log_visible(self, visible: bool) -> None:
         self.log_pane.setVisible(visible)
@@ -875,7 +1083,14 @@ class MainWindow(QMainWindow):
     # ================================================================================================
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        """Closing during a backup asks first, then cancels cleanly and closes when the run has stopped."""
+        """Closing during a backup asks first, then cancels cleanly and closes when the run has stopped.
+
+        With a schedule and a system tray, closing the window hides it to the tray (said once) so scheduled
+        backups keep running; Quit (menu, Ctrl+Q, tray) ends the app.
+        """
+        if not self._quitting and self._hide_to_tray():
+            event.ignore()
+            return
         if self.running:
             event.ignore()
             if self._close_after_run:
@@ -899,11 +1114,35 @@ class MainWindow(QMainWindow):
             if task is not None and not task.done():
                 task.cancel()
         self._clock_timer.stop()
+        self.scheduler.stop()
+        if self.tray is not None:
+            self.tray.hide()
         self.remove_log_handler()
+        self.in_tray = False
         event.accept()
+        if self._quitting:
+            self.quit_requested.emit()
+
+    def _hide_to_tray(self) -> bool:
+        """Hide instead of closing when a schedule is on and a tray icon exists; tell the user once."""
+        if self.tray is None or not self.scheduler.schedule.active or not self.tray.visible():
+            return False
+        self.save_settings()
+        self.in_tray = True
+        self.hide()
+        if str(self.settings.value("tray/told", "false")).lower() != "true":
+            self.settings.setValue("tray/told", True)
+            self.notifier.notify(
+                "tzbackup keeps running",
+                "Scheduled backups run while tzbackup is in the tray. Use Quit in the tray menu to stop.",
+            )
+        return True
 
     def _confirm_quit(self, code: int) -> None:
+        if code != QMessageBox.StandardButton.Yes.value:
+            self._quitting = False
         if code == QMessageBox.StandardButton.Yes.value:
+            self._quitting = True
             self._close_after_run = True
             self._cancel_requested = True
             self.ctx.cancel_backup()
@@ -955,6 +1194,12 @@ def _freeze_startup_heap() -> None:
     if not _heap_frozen:
         _heap_frozen = True
         gc.freeze()
+
+
+def _call_weak(method: weakref.WeakMethod[Callable[[], None]]) -> None:
+    bound = method()
+    if bound is not None:
+        bound()
 
 
 def _open_folder(path: Path) -> None:

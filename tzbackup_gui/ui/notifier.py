@@ -1,4 +1,7 @@
-"""Desktop notifications behind a small interface (Xvfb and some desktops have no tray)."""
+"""Desktop notifications behind a small interface (Xvfb and some desktops have no tray).
+
+The window and the scheduler only know :class:`Notifier`; tests pass a fake that records messages.
+"""
 
 from __future__ import annotations
 
@@ -24,20 +27,29 @@ class NullNotifier:
 
 
 class TrayNotifier:
-    """A tray icon's balloon / the desktop's notification daemon."""
+    """A tray icon's balloon / the desktop's notification daemon.
 
-    def __init__(self, icon: QIcon, parent: QWidget | None = None) -> None:
-        self.tray = QSystemTrayIcon(icon, parent)
-        self.tray.setToolTip("tzbackup")
-        self.tray.show()
+    Uses the app's tray icon when there is one (one icon in the tray, not two); else makes its own.
+    """
+
+    def __init__(
+        self, icon: QIcon, parent: QWidget | None = None, *, tray: QSystemTrayIcon | None = None
+    ) -> None:
+        if tray is None:
+            tray = QSystemTrayIcon(icon, parent)
+            tray.setToolTip("tzbackup")
+            tray.show()
+        self.tray = tray
 
     def notify(self, title: str, message: str, *, error: bool = False) -> None:
         kind = QSystemTrayIcon.MessageIcon.Warning if error else QSystemTrayIcon.MessageIcon.Information
         self.tray.showMessage(title, message, kind, 8000)
 
 
-def make_notifier(icon: QIcon, parent: QWidget | None = None) -> Notifier:
-    """A tray notifier when the platform has a tray, else a silent one."""
-    if QSystemTrayIcon.isSystemTrayAvailable():
-        return TrayNotifier(icon, parent)
+def make_notifier(
+    icon: QIcon, parent: QWidget | None = None, *, tray: QSystemTrayIcon | None = None
+) -> Notifier:
+    """A tray notifier when the platform has a tray (reusing ``tray`` when given), else a silent one."""
+    if tray is not None or QSystemTrayIcon.isSystemTrayAvailable():
+        return TrayNotifier(icon, parent, tray=tray)
     return NullNotifier()

@@ -1,0 +1,155 @@
+"""The Qt glue of scheduled backups: a timer that asks :mod:`tzbackup_gui.schedule` whether a run is due.
+
+The timer fires every ~30 s and compares against a *wall clock* (injectable for tests), not against the
+timer's own count, so after the machine sleeps the first tick on wake sees the missed slot and runs Back Up
+All once. A run never starts while another is in progress (it starts at the first tick after that one
+ends). The schedule and its state live in QSettings (``schedule/config``, ``schedule/state``, JSON text).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import tzinfo
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QObject, QSettings, QTimer, Signal
+
+from ..schedule import Clock, Schedule, ScheduleState, status_text, system_clock
+
+if TYPE_CHECKING:
+    from .main_window import MainWindow, RunOutcome
+
+__all__ = ["CHECK_INTERVAL_MS", "BackupScheduler"]
+
+log = logging.getLogger("tzbackup.schedule")
+
+CHECK_INTERVAL_MS = 30_000
+CONFIG_KEY, STATE_KEY = "schedule/config", "schedule/state"
+
+
+class BackupScheduler(QObject):
+    """Starts the window's Back Up All when the schedule says so and records each scheduled run's result."""
+
+    status_changed = Signal(str)
+    recorded = Signal(str)  # "ok" | "failed" | "cancelled": a scheduled run's result was recorded
+
+    def __init__(
+        self,
+        window: MainWindow,
+        settings: QSettings,
+        *,
+        clock: Clock = system_clock,
+        tz: tzinfo | None = None,
+        interval_ms: int = CHECK_INTERVAL_MS,
+    ) -> None:
+        super().__init__(window)
+        self.settings, self.clock, self.tz = settings, clock, tz
+        self.schedule = Schedule.from_json(_text(settings.value(CONFIG_KEY)))
+        self.state = ScheduleState.from_json(_text(settings.value(STATE_KEY)))
+        self.in_flight = False  # a scheduled run is in progress
+        self.runs_started = 0
+        self._timer = QTimer(self)
+        self._timer.setInterval(interval_ms)
+        self._timer.timeout.connect(self.check)
+        window.run_outcome.connect(self._on_outcome)
+
+    @property
+    def window(self) -> MainWindow:
+        """The window (our Qt parent; not stored, so no reference cycle keeps it alive)."""
+        return self.parent()  # type: ignore[return-value]
+
+    # --- control --------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Begin checking (after start-up has loaded the credential); checks once at once."""
+        self._timer.start()
+        self.check()
+
+    def stop(self) -> None:
+        self._timer.stop()
+
+    def set_check_interval(self, ms: int) -> None:
+        """How often the wall clock is checked (30 s in the app; tests use less)."""
+        self._timer.setInterval(ms)
+
+    def set_schedule(self, schedule: Schedule) -> None:
+        """The user chose a new schedule: store it and show when it runs next."""
+        if schedule != self.schedule:
+            log.info("Schedule: %s", schedule.describe())
+        self.schedule = schedule
+        self.settings.setValue(CONFIG_KEY, schedule.to_json())
+        self.settings.sync()
+        self.status_changed.emit(self.status())
+
+    def resume(self) -> None:
+        """The user resumes scheduled backups after they paused for repeated failures."""
+        self.state.resume()
+        self._save_state()
+        log.info("Scheduled backups resumed")
+        self.status_changed.emit(self.status())
+        self.check()
+
+    def status(self) -> str:
+        text = status_text(self.schedule, self.state, self.clock(), self.tz)
+        if self.in_flight:
+            return "Scheduled backup running…"
+        if self.schedule.active and not self.state.paused and self.window.ctx.credential is None:
+            text += " · sign in to let it run"
+        return text
+
+    # --- the tick -------------------------------------------------------------------------------
+
+    def check(self) -> bool:
+        """Start Back Up All when a scheduled run is due and nothing else runs. True when it started."""
+        started = False
+        now = self.clock()
+        if (
+            not self.in_flight
+            and self.state.due(self.schedule, now, self.tz)
+            and not self.window.running
+            and not self.window.settling
+            and self.window.ctx.credential is not None
+        ):
+            self.state.started(now)
+            self._save_state()
+            self.in_flight = self.window.start_backup(None, scheduled=True)
+            started = self.in_flight
+            if started:
+                self.runs_started += 1
+                log.info("Scheduled backup started (%s)", self.schedule.describe())
+        self.status_changed.emit(self.status())
+        return started
+
+    def _on_outcome(self, outcome: RunOutcome) -> None:
+        if not (self.in_flight and outcome.scheduled):
+            return
+        self.in_flight = False
+        finished = self.clock()
+        was_paused = self.state.paused
+        if outcome.cancelled:
+            self.state.record_cancelled(finished)
+        else:
+            self.state.record(outcome.ok, outcome.reason, finished)
+        self._save_state()
+        self._notify(outcome, paused_now=self.state.paused and not was_paused)
+        self.recorded.emit(self.state.last_result)
+        self.status_changed.emit(self.status())
+
+    def _notify(self, outcome: RunOutcome, *, paused_now: bool) -> None:
+        notifier: Any = self.window.notifier
+        if paused_now:
+            notifier.notify("Scheduled backups paused", self.status(), error=True)
+        elif outcome.cancelled:
+            return
+        elif outcome.ok:
+            notifier.notify("Scheduled backup finished", outcome.summary)
+        else:
+            notifier.notify("Scheduled backup failed", outcome.reason or outcome.summary, error=True)
+
+    def _save_state(self) -> None:
+        self.settings.setValue(STATE_KEY, self.state.to_json())
+        self.settings.sync()
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None

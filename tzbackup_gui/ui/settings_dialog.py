@@ -1,0 +1,360 @@
+"""File → Settings…: data folder, request spacing, schedule, reconcile age, keyring status.
+
+Everything is kept in QSettings (keys below) and applied when the dialog is accepted; a new data folder
+applies only after a confirmation, then the list reloads from it. Command-line options (``--data-dir``,
+``--delay``) win over the saved values for that start (see :func:`apply_saved_preferences`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QSettings, Qt, QTime
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+    QSpinBox,
+    QTimeEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..app import MIN_REMOTE_DELAY, AppConfig, display_path, is_loopback_url, spacing_problem, where_text
+from ..schedule import Schedule
+
+if TYPE_CHECKING:
+    from .main_window import MainWindow
+
+__all__ = ["DATA_DIR_KEY", "SettingsDialog", "apply_saved_preferences"]
+
+log = logging.getLogger("tzbackup.ui")
+
+DATA_DIR_KEY = "data/dir"
+DELAY_KEY = "network/delay"
+ALLOW_FAST_KEY = "network/allow_fast"
+RECONCILE_KEY = "backup/reconcile_age_days"
+SPIN_WIDTH = 140
+KINDS = (("off", "Off"), ("interval", "Every N hours"), ("daily", "Daily at a time"))
+
+
+def _bool(value: object) -> bool:
+    return str(value).lower() in ("true", "1")
+
+
+def apply_saved_preferences(config: AppConfig, settings: QSettings, *, explicit: set[str]) -> None:
+    """Fill ``config`` from QSettings, except for what the command line set (``explicit`` names)."""
+    data_dir = settings.value(DATA_DIR_KEY)
+    if "data_dir" not in explicit and isinstance(data_dir, str) and data_dir:
+        config.data_dir = Path(data_dir)
+    if "delay" not in explicit and settings.value(DELAY_KEY) is not None:
+        try:
+            delay = float(settings.value(DELAY_KEY))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            delay = config.delay
+        allow = _bool(settings.value(ALLOW_FAST_KEY, False))
+        if not spacing_problem(delay, config.base_url, allow_fast=allow):
+            config.delay = delay
+    reconcile = settings.value(RECONCILE_KEY)
+    if reconcile is not None:
+        with contextlib.suppress(TypeError, ValueError):
+            config.reconcile_age_days = max(1.0, float(reconcile))  # type: ignore[arg-type]
+
+
+class SettingsDialog(QDialog):
+    """The settings of one window; ``accept`` validates, confirms a data-folder change, then applies."""
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.settings: QSettings = window.settings
+        self.confirm_box: QMessageBox | None = None
+        self.setObjectName("settingsDialog")
+        self.setWindowTitle("Settings")
+        self.setMinimumWidth(560)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self._backups_box())
+        layout.addWidget(self._network_box())
+        layout.addWidget(self._schedule_box())
+        layout.addWidget(self._keyring_box())
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
+        )
+        self.buttons.setObjectName("settingsButtons")
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        layout.addWidget(self.buttons)
+        self._load()
+        self._validate()
+
+    @property
+    def window_(self) -> MainWindow:
+        """The main window (our Qt parent; not stored, so no reference cycle)."""
+        return self.parentWidget()  # type: ignore[return-value]
+
+    # --- construction -------------------------------------------------------------------------------
+
+    def _backups_box(self) -> QGroupBox:
+        box = QGroupBox("Backups")
+        form = QFormLayout(box)
+        self.data_dir_edit = QLineEdit(objectName="dataDirEdit")
+        self.browse_button = QPushButton("&Browse…", objectName="browseDataDirButton")
+        self.browse_button.clicked.connect(self._browse)
+        row = QHBoxLayout()
+        row.addWidget(self.data_dir_edit, 1)
+        row.addWidget(self.browse_button)
+        form.addRow("&Data folder:", _wrap(row))
+        self.data_dir_problem = QLabel(objectName="dataDirProblemLabel")
+        self.data_dir_problem.setWordWrap(True)
+        self.data_dir_problem.setStyleSheet("QLabel { color: #b3261e; }")
+        self.data_dir_problem.setVisible(False)
+        form.addRow("", self.data_dir_problem)
+        if self.window_.running:
+            self.data_dir_edit.setEnabled(False)
+            self.browse_button.setEnabled(False)
+            self.data_dir_edit.setToolTip("Wait for the backup to finish to change the data folder")
+        self.reconcile_spin = QSpinBox(objectName="reconcileSpin")
+        self.reconcile_spin.setRange(1, 365)
+        self.reconcile_spin.setSuffix(" days")
+        self.reconcile_spin.setToolTip(
+            "Quick backups fetch only the newest memories. Once in this many days a backup reads every "
+            "page, to notice edits and deletions of older memories."
+        )
+        self.reconcile_spin.setMaximumWidth(SPIN_WIDTH)
+        form.addRow("Full &check every:", self.reconcile_spin)
+        return box
+
+    def _network_box(self) -> QGroupBox:
+        box = QGroupBox("Network")
+        form = QFormLayout(box)
+        self.delay_spin = QDoubleSpinBox(objectName="delaySpin")
+        self.delay_spin.setRange(0.0, 60.0)
+        self.delay_spin.setDecimals(2)
+        self.delay_spin.setSingleStep(0.1)
+        self.delay_spin.setSuffix(" s")
+        self.delay_spin.setToolTip(
+            "Time between the starts of two requests (twice that between personalities)"
+        )
+        self.delay_spin.setMaximumWidth(SPIN_WIDTH)
+        self.delay_spin.valueChanged.connect(self._validate)
+        form.addRow("&Spacing between requests:", self.delay_spin)
+        self.allow_fast_check = QCheckBox(
+            f"I know what I'm doing: allow less than {MIN_REMOTE_DELAY:g} s", objectName="allowFastCheck"
+        )
+        self.allow_fast_check.toggled.connect(self._validate)
+        form.addRow("", self.allow_fast_check)
+        self.delay_problem = QLabel(objectName="delayProblemLabel")
+        self.delay_problem.setWordWrap(True)
+        self.delay_problem.setStyleSheet("QLabel { color: #b3261e; }")
+        form.addRow("", self.delay_problem)
+        return box
+
+    def _schedule_box(self) -> QGroupBox:
+        box = QGroupBox("Scheduled backups")
+        form = QFormLayout(box)
+        self.kind_combo = QComboBox(objectName="scheduleKind")
+        for kind, label in KINDS:
+            self.kind_combo.addItem(label, kind)
+        self.hours_spin = QSpinBox(objectName="scheduleHours")
+        self.hours_spin.setRange(1, 168)
+        self.hours_spin.setPrefix("every ")
+        self.hours_spin.setSuffix(" h")
+        self.time_edit = QTimeEdit(objectName="scheduleTime")
+        self.time_edit.setDisplayFormat("HH:mm")
+        row = QHBoxLayout()
+        row.addWidget(self.kind_combo)
+        row.addWidget(self.hours_spin)
+        row.addWidget(self.time_edit)
+        row.addStretch(1)
+        form.addRow("&Run Back Up All:", _wrap(row))
+        self.schedule_note = QLabel(
+            "Runs while tzbackup is open or in the tray; a run missed while the computer slept runs "
+            "once when it wakes. For computers where tzbackup is not running, see the systemd timer "
+            "and cron examples in packaging/.",
+            objectName="scheduleNote",
+        )
+        self.schedule_note.setWordWrap(True)
+        self.schedule_note.setStyleSheet("QLabel { color: palette(placeholder-text); }")
+        form.addRow(self.schedule_note)
+        self.kind_combo.currentIndexChanged.connect(self._kind_changed)
+        return box
+
+    def _keyring_box(self) -> QGroupBox:
+        box = QGroupBox("Session cookie")
+        form = QFormLayout(box)
+        self.keyring_label = QLabel(objectName="keyringLabel")
+        self.keyring_label.setWordWrap(True)
+        self.keyring_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.account_label = QLabel(objectName="storedAccountLabel")
+        self.sign_out_button = QPushButton("Sign &Out", objectName="settingsSignOutButton")
+        self.sign_out_button.clicked.connect(self._sign_out)
+        row = QHBoxLayout()
+        row.addWidget(self.account_label, 1)
+        row.addWidget(self.sign_out_button)
+        form.addRow("Keyring:", self.keyring_label)
+        form.addRow("Account:", _wrap(row))
+        return box
+
+    # --- values -------------------------------------------------------------------------------------
+
+    def _load(self) -> None:
+        ctx = self.window_.ctx
+        self.data_dir_edit.setText(display_path(ctx.config.data_dir))
+        self.data_dir_edit.setToolTip(str(ctx.config.data_dir))
+        self.data_dir_edit.setCursorPosition(0)
+        self.reconcile_spin.setValue(max(1, round(ctx.config.reconcile_age_days)))
+        self.delay_spin.setValue(ctx.pacer_delay())
+        self.allow_fast_check.setChecked(_bool(self.settings.value(ALLOW_FAST_KEY, False)))
+        self.allow_fast_check.setVisible(not is_loopback_url(ctx.config.base_url))
+        schedule = self.window_.scheduler.schedule
+        self.kind_combo.setCurrentIndex([k for k, _ in KINDS].index(schedule.kind))
+        self.hours_spin.setValue(schedule.hours)
+        at = schedule.time_of_day()
+        self.time_edit.setTime(QTime(at.hour, at.minute))
+        self._kind_changed()
+        self.refresh_keyring()
+
+    def refresh_keyring(self) -> None:
+        """Backend name (or why there is none), the account, and whether Sign Out makes sense."""
+        ctx = self.window_.ctx
+        store = ctx.store
+        if ctx.config.demo:
+            keyring = "not used in demo mode"
+        elif store.available():
+            keyring = store.describe_location() or store.backend_name
+        else:
+            keyring = f"none available: {store.unavailable_reason() or 'no keyring backend'}"
+        self.keyring_label.setText(keyring)
+        user = ctx.user or {}
+        if ctx.credential is None:
+            account = "not signed in"
+        else:
+            name = user.get("username") or user.get("displayName") or "signed in"
+            where = where_text(ctx.location)
+            account = f"@{name}" + (f" · cookie {where}" if where else "")
+        self.account_label.setText(account)
+        self.sign_out_button.setEnabled(ctx.credential is not None and not ctx.config.demo)
+
+    def schedule(self) -> Schedule:
+        kind = str(self.kind_combo.currentData())
+        t = self.time_edit.time()
+        return Schedule(kind, hours=self.hours_spin.value(), at=f"{t.hour():02d}:{t.minute():02d}")  # type: ignore[arg-type]
+
+    def chosen_data_dir(self) -> Path:
+        return Path(self.data_dir_edit.text().strip()).expanduser()
+
+    def _kind_changed(self) -> None:
+        kind = self.kind_combo.currentData()
+        self.hours_spin.setVisible(kind == "interval")
+        self.time_edit.setVisible(kind == "daily")
+
+    def _validate(self) -> bool:
+        problem = spacing_problem(
+            self.delay_spin.value(), self.window_.ctx.config.base_url,
+            allow_fast=self.allow_fast_check.isChecked(),
+        )
+        self.delay_problem.setText(problem)
+        self.delay_problem.setVisible(bool(problem))
+        if hasattr(self, "data_dir_problem"):
+            self.data_dir_problem.setVisible(False)
+        buttons = getattr(self, "buttons", None)
+        ok_button = buttons.button(QDialogButtonBox.StandardButton.Ok) if buttons is not None else None
+        if ok_button is not None:
+            ok_button.setEnabled(not problem)
+        return not problem
+
+    def _browse(self) -> None:
+        start = str(self.chosen_data_dir())
+        chosen = QFileDialog.getExistingDirectory(self, "Choose the data folder", start)
+        if chosen:
+            self.data_dir_edit.setText(display_path(Path(chosen)))
+
+    def _sign_out(self) -> None:
+        task: Any = self.window_.sign_out()
+        if task is not None and hasattr(task, "add_done_callback"):
+            task.add_done_callback(lambda _t: self.refresh_keyring())
+        else:
+            self.refresh_keyring()
+
+    # --- accept -------------------------------------------------------------------------------------
+
+    def accept(self) -> None:
+        """Validate; a new data folder is confirmed first (``open``, not ``exec``), then all applies."""
+        if not self._validate():
+            return
+        new_dir = self.chosen_data_dir()
+        if not self.data_dir_edit.text().strip():
+            self._refuse("Choose a data folder.")
+            return
+        if not new_dir.is_absolute():
+            self._refuse("Give the data folder as a full path (or use Browse…).")
+            return
+        if new_dir.exists() and not new_dir.is_dir():
+            self._refuse(f"{display_path(new_dir)} is a file, not a folder.")
+            return
+        if new_dir != self.window_.ctx.config.data_dir:
+            box = QMessageBox(
+                QMessageBox.Icon.Question,
+                "Change the data folder?",
+                f"Keep backups in {display_path(new_dir)} from now on? The list reloads from that "
+                "folder; backups in the old folder stay where they are.",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                self,
+            )
+            box.setObjectName("confirmDataDirBox")
+            box.setDefaultButton(QMessageBox.StandardButton.No)
+            box.finished.connect(lambda code: self._confirmed(code, new_dir))
+            self.confirm_box = box
+            box.open()
+            return
+        self._apply(None)
+        super().accept()
+
+    def _confirmed(self, code: int, new_dir: Path) -> None:
+        self.confirm_box = None
+        if code != QMessageBox.StandardButton.Yes.value:
+            self.data_dir_edit.setText(display_path(self.window_.ctx.config.data_dir))
+            return
+        self._apply(new_dir)
+        super().accept()
+
+    def _refuse(self, text: str) -> None:
+        self.data_dir_problem.setText(text)
+        self.data_dir_problem.setVisible(True)
+
+    def _apply(self, new_dir: Path | None) -> None:
+        window, ctx, s = self.window_, self.window_.ctx, self.settings
+        delay = self.delay_spin.value()
+        ctx.set_delay(delay)
+        s.setValue(DELAY_KEY, delay)
+        s.setValue(ALLOW_FAST_KEY, self.allow_fast_check.isChecked())
+        ctx.config.reconcile_age_days = float(self.reconcile_spin.value())
+        s.setValue(RECONCILE_KEY, self.reconcile_spin.value())
+        window.scheduler.set_schedule(self.schedule())
+        if new_dir is not None:
+            s.setValue(DATA_DIR_KEY, str(new_dir))
+            window.set_data_dir(new_dir)
+        s.sync()
+        log.info(
+            "Settings saved: spacing %.2f s, full check every %d days, schedule %s",
+            delay, self.reconcile_spin.value(), window.scheduler.schedule.describe(),
+        )
+
+
+def _wrap(layout: QHBoxLayout) -> QWidget:
+    layout.setContentsMargins(0, 0, 0, 0)
+    widget = QWidget()
+    widget.setLayout(layout)
+    return widget
