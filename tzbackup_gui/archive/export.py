@@ -52,18 +52,16 @@ Card V2 ``data`` field          taken from the profile
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import json
 import os
 import re
-import secrets
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from .. import __version__
 from ..errors import ArchiveError, CorruptBackupError, TzBackupError
@@ -71,7 +69,7 @@ from .layout import MEMORY_DIR, METADATA_NAME, STATE_DIR, chunk_number
 from .memories import memory_id, memory_ts
 from .personality import PersonalityArchive, check_format
 from .png_card import embed_card, read_card, solid_png
-from .store import FILE_MODE, fsync_dir, read_json, write_error
+from .store import FILE_MODE, atomic_output, read_json
 
 __all__ = [
     "CARD_V2_FIELDS",
@@ -114,27 +112,6 @@ class ExportResult:
 
 def utc_now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@contextlib.contextmanager
-def atomic_output(path: Path) -> Iterator[IO[bytes]]:
-    """A binary file that replaces ``path`` only when the block completes (temp + fsync + rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
-        with os.fdopen(fd, "wb") as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException as err:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        if isinstance(err, OSError):
-            raise write_error(err, path) from err
-        raise
-    fsync_dir(path.parent)
 
 
 def open_folder(folder: Path) -> tuple[PersonalityArchive, dict[str, Any]]:

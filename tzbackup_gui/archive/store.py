@@ -15,7 +15,7 @@ import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from ..errors import ArchiveError, CorruptBackupError, DiskFullError
 
@@ -23,6 +23,7 @@ __all__ = [
     "DIR_MODE",
     "FILE_MODE",
     "append_line",
+    "atomic_output",
     "atomic_write_bytes",
     "atomic_write_json",
     "dump_json",
@@ -31,6 +32,7 @@ __all__ = [
     "read_json",
     "read_jsonl",
     "remove_file",
+    "write_error",
 ]
 
 DIR_MODE = 0o700
@@ -88,16 +90,13 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` atomically (temp + fsync + rename + fsync dir), mode 0600."""
+@contextlib.contextmanager
+def _replacing(path: Path) -> Iterator[Path]:
+    """Yield a temp path beside ``path``; on success rename it over ``path`` and fsync the folder. On any
+    failure the temp file goes and ``path`` is untouched; OS errors become user-facing archive errors."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
-        try:
-            _write_all(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        yield tmp
         os.replace(tmp, path)
     except BaseException as err:
         with contextlib.suppress(OSError):
@@ -106,6 +105,29 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             raise write_error(err, path) from err
         raise
     fsync_dir(path.parent)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` atomically (temp + fsync + rename + fsync dir), mode 0600."""
+    with _replacing(path) as tmp:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        try:
+            _write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_output(path: Path) -> Iterator[IO[bytes]]:
+    """A binary file (for streamed output) that replaces ``path`` only when the block completes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _replacing(path) as tmp:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        with os.fdopen(fd, "wb") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
 
 
 def dump_json(obj: Any, *, indent: int | None = 2) -> bytes:
