@@ -74,6 +74,7 @@ from ..events import (
     ignore_events,
 )
 from .report import BackupOptions, PersonalityResult, RunReport
+from .sections import merge_metadata, sync_sections
 
 __all__ = ["BackupEngine", "MemoryPageLike", "ShapesService"]
 
@@ -343,6 +344,8 @@ class BackupEngine:
             await _blocking(archive.write_profile, profile)
             await self._sync(archive, result, profile, owned, started)
             result.status = "ok"
+            if owned:
+                await self._sync_sections(archive, result, shape_id)
         except asyncio.CancelledError:
             if result.status != "ok":  # a cancel that came while the commit finished leaves a complete backup
                 result.status = "cancelled"
@@ -370,6 +373,18 @@ class BackupEngine:
                 raise _Stop(problem, 4) from caught
             return
         self._finish(result, archive, started, before)
+
+    async def _sync_sections(
+        self, archive: PersonalityArchive, result: PersonalityResult, shape_id: str
+    ) -> None:
+        """Knowledge, training, personalization (``sections.py``): each fails alone, never the memories."""
+        self._emit(PhaseChanged(slug=result.slug, phase="sections"))
+        outcomes = await sync_sections(self.client, shape_id, archive.path, _blocking)
+        if not outcomes:
+            return
+        result.sections = {name: outcome.status for name, outcome in outcomes.items()}
+        metadata = await _blocking(archive.read_metadata) or {}
+        await _blocking(archive.write_metadata, merge_metadata(metadata, outcomes))
 
     def _counted(self, result: PersonalityResult) -> PersonalityResult:
         """Stamp the requests made for this personality so far (for the run history)."""

@@ -34,6 +34,8 @@ class PersonalityResult:
     error: str = ""
     error_kind: str = ""
     hint: str = ""
+    #: status per extra section ("knowledge", "training", "personalization"): "ok" | "failed"
+    sections: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
