@@ -304,7 +304,7 @@ def summary_table(results: Sequence[Any]) -> str:
     rows: list[Sequence[str]] = [("name", "new", "edited", "deleted upstream", "total", "status")]
     for r in results:
         rows.append((str(r.slug), str(r.new), str(r.edited), str(r.deleted_upstream), str(r.total),
-                     str(r.status)))
+                     str(getattr(r, "summary_status", r.status))))
     return format_table(rows, numeric={1, 2, 3, 4})
 
 

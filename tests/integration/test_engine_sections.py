@@ -91,6 +91,7 @@ def test_failing_section_is_reported_failed_and_keeps_previous_file(
     report = runner.run([SLUG])
     result = report.results[0]
     assert result.status == "ok" and result.new == 4  # the memories still complete
+    assert report.exit_code == 1 and result.summary_status == "ok (knowledge failed)"  # a partial failure
     assert result.sections == {"knowledge": "failed", "training": "ok", "personalization": "ok"}
     assert (folder / "knowledge.json").read_bytes() == before
     meta = runner.metadata(SLUG)

@@ -37,6 +37,17 @@ class PersonalityResult:
     #: status per extra section ("knowledge", "training", "personalization"): "ok" | "failed"
     sections: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def failed_sections(self) -> list[str]:
+        """Sections that failed in this run (the memories may still be fine): a partial failure."""
+        return [name for name, status in self.sections.items() if status != "ok"]
+
+    @property
+    def summary_status(self) -> str:
+        """``status``, plus the sections that failed: "ok (knowledge failed)"."""
+        failed = self.failed_sections
+        return f"{self.status} ({', '.join(failed)} failed)" if failed else self.status
+
 
 @dataclass
 class RunReport:
@@ -58,7 +69,7 @@ class RunReport:
     def compute_exit_code(self, fatal_code: int | None = None) -> int:
         if fatal_code is not None:
             self.exit_code = fatal_code
-        elif any(r.status != "ok" for r in self.results):
+        elif any(r.status != "ok" or r.failed_sections for r in self.results):
             self.exit_code = 1
         else:
             self.exit_code = 0
