@@ -494,15 +494,20 @@ def _table(rows: Sequence[Sequence[str]], *, numeric: Collection[int] = ()) -> s
     return format_table(rows, numeric=numeric)
 
 
+def _names_or_all(args: argparse.Namespace, what: str) -> None:
+    """``NAME... | --all``: exactly one of the two."""
+    if args.all and args.names:
+        raise UsageError("Give personality names or --all, not both.")
+    if not args.all and not args.names:
+        raise UsageError(f"Name {what}, or use --all.")
+
+
 async def cmd_backup(ctx: Context) -> int:
     from .backup import BackupEngine, BackupOptions
     from .cli_progress import ProgressDisplay
 
     args = ctx.settings.args
-    if args.all and args.names:
-        raise UsageError("Give personality names or --all, not both.")
-    if not args.all and not args.names:
-        raise UsageError("Name the personalities to back up, or use --all.")
+    _names_or_all(args, "the personalities to back up")
     if args.reconcile_days < 0:
         raise UsageError("--reconcile-days must be zero or more.")
     display = ProgressDisplay(ctx.out, ctx.err, quiet=ctx.settings.quiet, delay=ctx.settings.delay)
@@ -657,10 +662,7 @@ async def cmd_verify(ctx: Context) -> int:
     from .archive import verify_backup
 
     args = ctx.settings.args
-    if args.all and args.names:
-        raise UsageError("Give personality names or --all, not both.")
-    if not args.all and not args.names:
-        raise UsageError("Name the backups to verify, or use --all.")
+    _names_or_all(args, "the backups to verify")
     from .cli_export import split_zip_names
 
     zips, names = split_zip_names(args.names)

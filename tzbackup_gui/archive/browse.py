@@ -9,6 +9,7 @@ through a small LRU cache, so browsing a 100,000-memory archive never holds all 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,6 +22,15 @@ from .memories import memory_id, memory_ts
 from .personality import PersonalityArchive, check_format
 from .reader import LocalBackup, read_backup_status
 from .store import read_json
+
+
+def field_text(value: object) -> str:
+    """A raw profile / metadata value as one line of text: lists joined, objects as JSON, None as ""."""
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False)
+    return "" if value is None else str(value)
 
 __all__ = [
     "INDEX_FILE_NAME",

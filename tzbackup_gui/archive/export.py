@@ -65,6 +65,7 @@ from typing import Any
 
 from .. import __version__
 from ..errors import ArchiveError, CorruptBackupError, TzBackupError
+from .browse import field_text
 from .layout import MEMORY_DIR, METADATA_NAME, STATE_DIR, chunk_number
 from .memories import memory_id, memory_ts
 from .personality import PersonalityArchive, check_format
@@ -321,14 +322,6 @@ def _ts_text(value: object) -> str:
         return str(value)
 
 
-def _plain(value: object) -> str:
-    if isinstance(value, list):
-        return ", ".join(str(v) for v in value)
-    if isinstance(value, dict):
-        return json.dumps(value, ensure_ascii=False)
-    return "" if value is None else str(value)
-
-
 def _cell(text: str) -> str:
     """Text safe inside a Markdown table cell."""
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", "<br>")
@@ -350,21 +343,21 @@ def _label(key: str) -> str:
 
 
 def _profile_sections(profile: dict[str, Any]) -> Iterator[str]:
-    rows = [(label, _ts_text(profile.get(k)) if k.endswith("_ts") else _plain(profile.get(k)))
+    rows = [(label, _ts_text(profile.get(k)) if k.endswith("_ts") else field_text(profile.get(k)))
             for k, label in _IDENTITY if k in profile]
     if rows:
         yield "## Identity\n\n| | |\n|---|---|\n"
         yield "".join(f"| {label} | {_cell(value)} |\n" for label, value in rows) + "\n"
     for key, label in _PROMPTS:
-        text = _plain(profile.get(key)).strip()
+        text = field_text(profile.get(key)).strip()
         if text:
             yield f"## {label}\n\n{_para(text)}\n"
-    traits = [(k, _plain(v).strip()) for k, v in profile.items() if k.startswith("personality_")]
+    traits = [(k, field_text(v).strip()) for k, v in profile.items() if k.startswith("personality_")]
     traits = [(k, v) for k, v in traits if v]
     if traits:
         yield "## Personality\n\n"
         yield "".join(f"### {_label(k)}\n\n{_para(v)}\n" for k, v in traits)
-    settings = [(k, _plain(v)) for k, v in profile.items() if k.startswith(_SETTING_PREFIXES)]
+    settings = [(k, field_text(v)) for k, v in profile.items() if k.startswith(_SETTING_PREFIXES)]
     if settings:
         yield "## Engine settings\n\n| setting | value | setting | value |\n|---|---|---|---|\n"
         for at in range(0, len(settings), 2):
@@ -380,10 +373,10 @@ def _knowledge_section(knowledge: list[dict[str, Any]], problem: str) -> Iterato
         return
     yield f"## Knowledge ({len(knowledge)} entries)\n\n"
     for n, entry in enumerate(knowledge, 1):
-        title = _plain(entry.get("title")).strip() or f"Entry {n}"
-        kind = _plain(entry.get("story_type")).strip()
+        title = field_text(entry.get("title")).strip() or f"Entry {n}"
+        kind = field_text(entry.get("story_type")).strip()
         yield f"### {_cell(title)}" + (f" ({kind})" if kind else "") + "\n\n"
-        yield _para(_plain(entry.get("content"))) + "\n"
+        yield _para(field_text(entry.get("content"))) + "\n"
 
 
 def _memory_block(raw: dict[str, Any], upstream: dict[str, Any]) -> str:
@@ -392,7 +385,7 @@ def _memory_block(raw: dict[str, Any], upstream: dict[str, Any]) -> str:
     when = dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%H:%M") if ts else "--:--"
     tags = [str(raw.get("summary_type") or "")] if raw.get("summary_type") else []
     if mid in upstream:
-        tags.append(f"**deleted upstream** ({_plain(upstream[mid])})".replace(" ()", ""))
+        tags.append(f"**deleted upstream** ({field_text(upstream[mid])})".replace(" ()", ""))
     if raw.get("deleted") is True:
         tags.append("**deleted**")
     text = raw.get("result") if isinstance(raw.get("result"), str) else raw.get("content")
@@ -486,10 +479,10 @@ def _labelled(profile: dict[str, Any], keys: tuple[str, ...]) -> list[str]:
 def _book(knowledge: list[dict[str, Any]], name: str) -> dict[str, Any]:
     entries = []
     for n, entry in enumerate(knowledge):
-        title = _plain(entry.get("title")).strip()
+        title = field_text(entry.get("title")).strip()
         entries.append({
             "keys": [title] if title else [],
-            "content": _plain(entry.get("content")),
+            "content": field_text(entry.get("content")),
             "extensions": {"tzbackup": {"id": entry.get("id"), "story_type": entry.get("story_type")}},
             "enabled": True,
             "insertion_order": n,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from html import escape
 from typing import Any
 
@@ -20,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..archive.browse import PersonalityDetails, format_ts
+from ..archive.browse import PersonalityDetails, field_text, format_ts
 from .avatars import initials_icon
 from .json_tree_model import JsonTreeModel
 
@@ -52,14 +51,6 @@ PROMPTS = (
 RUN_COLUMNS = ("started", "finished", "status", "new", "edited", "deletedUpstream", "requests", "error")
 
 
-def _value(value: Any) -> str:
-    if isinstance(value, list):
-        return ", ".join(str(v) for v in value)
-    if isinstance(value, dict):
-        return json.dumps(value, ensure_ascii=False)
-    return "" if value is None else str(value)
-
-
 def _when(key: str, value: Any) -> Any:
     """``*_ts`` fields as a readable date."""
     if key.endswith("_ts") and isinstance(value, int | float) and not isinstance(value, bool):
@@ -70,9 +61,9 @@ def _when(key: str, value: Any) -> Any:
 def _section(title: str, rows: list[tuple[str, Any]]) -> str:
     cells = "".join(
         f"<tr><td style='color:#666;padding-right:12px;vertical-align:top'>{escape(k.replace('_', ' '))}"
-        f"</td><td>{escape(_value(v)).replace(chr(10), '<br>')}</td></tr>"
+        f"</td><td>{escape(field_text(v)).replace(chr(10), '<br>')}</td></tr>"
         for k, v in rows
-        if _value(v) != ""
+        if field_text(v) != ""
     )
     return f"<h3>{escape(title)}</h3><table cellspacing='2'>{cells}</table>" if cells else ""
 
@@ -168,5 +159,5 @@ class ProfileView(QWidget):
         self.runs.setRowCount(len(details.runs))
         for r, run in enumerate(reversed(details.runs)):
             for c, key in enumerate(RUN_COLUMNS):
-                self.runs.setItem(r, c, QTableWidgetItem(_value(run.get(key))))
+                self.runs.setItem(r, c, QTableWidgetItem(field_text(run.get(key))))
         self.runs.resizeColumnsToContents()
