@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["BackupOptions", "PersonalityResult", "RunReport"]
+__all__ = ["ALL_SECTIONS", "BackupOptions", "PersonalityResult", "RunReport"]
+
+#: Every section a backup can take, in the order a run takes them. ``profile`` is always taken (it identifies
+#: the personality and its folder); the others can be left out with ``BackupOptions.sections``.
+ALL_SECTIONS: tuple[str, ...] = (
+    "profile", "memories", "knowledge", "training", "personalization", "chat", "images",
+)
 
 
 @dataclass(frozen=True)
@@ -14,6 +20,12 @@ class BackupOptions:
     allow_not_owned: bool = False  # back up the public profile of a personality we do not own
     lock_wait: float = 0.0  # seconds to wait for another tzbackup writing the same data dir
     page_limit: int = 20  # memories per page (20 is the service's maximum)
+    #: sections to back up (names from ALL_SECTIONS); None = all of them. "profile" is implied.
+    sections: frozenset[str] | None = None
+
+    def wants(self, section: str) -> bool:
+        """Whether this run backs up ``section`` (the profile always)."""
+        return section == "profile" or self.sections is None or section in self.sections
 
 
 @dataclass

@@ -47,9 +47,20 @@ class SectionOutcome:
     status: str  # "ok" | "failed"
     count: int = 0
     error: str | None = None
+    #: entries new in this run (chat messages, ...), when the section counts them
+    new: int | None = None
+    #: further section-specific figures kept in the metadata summary (e.g. chunk files, newest ts)
+    extra: dict[str, Any] | None = None
 
     def summary(self, when: str) -> dict[str, Any]:
-        return {"count": self.count, "lastSync": when, "status": self.status, "error": self.error}
+        out: dict[str, Any] = {
+            "count": self.count, "lastSync": when, "status": self.status, "error": self.error,
+        }
+        if self.new is not None:
+            out["new"] = self.new
+        if self.extra:
+            out.update(self.extra)
+        return out
 
 
 def _iso_now() -> str:
