@@ -309,12 +309,15 @@ class AppContext:
     def running(self) -> bool:
         return self._run_task is not None and not self._run_task.done()
 
-    async def run_backup(self, slugs: list[str] | None, on_event: EventCallback) -> RunReport:
-        """Back up ``slugs`` (None = every owned one). Refuses a second run while one is in flight."""
+    async def run_backup(
+        self, slugs: list[str] | None, on_event: EventCallback, *, sections: frozenset[str] | None = None
+    ) -> RunReport:
+        """Back up ``slugs`` (None = every owned one), only ``sections`` when given (None = all of them).
+        Refuses a second run while one is in flight."""
         if self.running:
             raise BackupBusyError("A backup is already running.")
         client = self.client()
-        options = BackupOptions(reconcile_age_days=self.config.reconcile_age_days)
+        options = BackupOptions(reconcile_age_days=self.config.reconcile_age_days, sections=sections)
         engine = BackupEngine(client, self.config.data_dir, options=options, on_event=on_event)
         self._listener = on_event
         self._run_task = asyncio.ensure_future(engine.run(slugs=slugs))

@@ -18,6 +18,7 @@ import ipaddress
 import json
 import logging
 import os
+import shlex
 import signal
 import sys
 import tempfile
@@ -77,6 +78,16 @@ class UsageError(Exception):
 # --- argument parsing ----------------------------------------------------------------------------------
 
 
+def _sections_arg(text: str) -> frozenset[str] | None:
+    """``--sections``: a comma list of section names (unknown names are a usage error, exit 2)."""
+    from .backup.report import parse_sections
+
+    try:
+        return parse_sections(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def _add_global_options(parser: argparse.ArgumentParser, *, in_subcommand: bool) -> None:
     """The options accepted before *and* after the subcommand.
 
@@ -128,6 +139,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("login", "check a session cookie with the service and store it in the OS keyring")
     p.add_argument("--stdin", action="store_true", help="read the cookie from standard input (no prompt)")
+    p.add_argument("--from-browser", nargs="?", const="", default=None, metavar="BROWSER",
+                   help="take the shapes.inc session cookie from your browser profile (reads that one "
+                        "cookie, nothing else): firefox, librewolf, waterfox, floorp, zen, chrome, "
+                        "chromium, edge, brave, vivaldi, opera; without BROWSER the one profile that has it")
+    p.add_argument("--profile", default=None, metavar="NAME",
+                   help="with --from-browser: the profile's name or folder name, when there are several")
     add("logout", "remove the stored session cookie from the keyring")
     add("whoami", "show which shapes.inc account the cookie belongs to")
     p = add("list", "list your personalities with their local backup state")
@@ -141,6 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="back up the public part of personalities you do not own")
     p.add_argument("--reconcile-days", type=float, default=7.0, metavar="N",
                    help="do a full walk when the last one is older than N days (default 7)")
+    p.add_argument("--sections", type=_sections_arg, default=None, metavar="LIST",
+                   help="comma list of what to back up: profile, memories, knowledge, training, "
+                        "personalization, chat, images, or all (default all; the profile is always saved; "
+                        "sections left out keep their previous files)")
 
     p = add("status", "show what is backed up locally (no network)")
     p.add_argument("names", nargs="*", metavar="NAME")
@@ -176,6 +197,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("import", "import an exported zip into the data dir (verified; never overwrites newer data)")
     p.add_argument("file", type=Path, metavar="FILE.zip")
+
+    p = add("history", "show how a saved personality evolved: backup runs and profile versions (no network)")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--version", dest="profile_version", metavar="V",
+                   help="print this kept profile version as JSON (vN, previous, or a date/time: the "
+                        "version current then)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = add("diff", "unified diff of two saved profile versions, field by field (no network)")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--from", dest="from_ts", metavar="TS",
+                   help="older version: a date/time (the version current then; a day means its end, UTC), "
+                        "vN or previous (default: the version before --to)")
+    p.add_argument("--to", dest="to_ts", metavar="TS", help="newer version, same forms (default: current)")
 
     p = add("sandbox", "run the local sandbox service (for trying things out) until Ctrl+C")
     p.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default 8765; 0 = any free)")
@@ -381,6 +416,13 @@ class Context:
             return f"The cookie came from {COOKIE_ENV}: set it to a fresh cookie copied from your browser."
         if self.source.endswith(f"(${COOKIE_FILE_ENV})"):
             return f"The cookie came from {COOKIE_FILE_ENV}: put a fresh cookie in that file."
+        if self.source and "keyring" in self.source:
+            from .browser_cookies import load_remembered_source
+
+            remembered = load_remembered_source()
+            if remembered is not None:
+                return (f"Take a fresh cookie from the same browser ({remembered.label}): "
+                        f"tzbackup login {remembered.cli_args}")
         return ""
 
 
@@ -407,7 +449,80 @@ def _read_cookie(ctx: Context) -> str:
     return getpass.getpass("Session cookie: ")
 
 
+async def _credential_from_browser(ctx: Context) -> tuple[SessionCredential, Any]:
+    """``login --from-browser``: find the profile to use, then read its shapes.inc session cookie only.
+
+    No BROWSER: the single profile that has a usable cookie, else list them all and exit 2.
+    """
+    from .browser_cookies import (
+        BROWSERS,
+        BrowserCookieError,
+        browser_kind,
+        discover_profiles,
+        scan_profiles,
+        take_session_cookie,
+    )
+
+    args = ctx.settings.args
+    name = (args.from_browser or "").strip().lower()
+    kind = browser_kind(name) if name else None
+    if name and kind is None:
+        raise UsageError(f"unknown browser '{name}'; known: {', '.join(b.key for b in BROWSERS)}")
+    profiles = await asyncio.to_thread(discover_profiles)
+    if kind is not None:
+        profiles = [p for p in profiles if p.browser == kind.key]
+    if args.profile:
+        wanted = args.profile.strip().casefold()
+        profiles = [p for p in profiles if wanted in (p.name.casefold(), p.path.name.casefold())]
+    if not profiles:
+        what = f"No {kind.label} profile" if kind is not None else "No browser profile"
+        named = f" named '{args.profile}'" if args.profile else ""
+        raise CredentialError(
+            f"{what}{named} with a cookie database was found on this computer.",
+            hint="Sign in on https://shapes.inc in your browser first, name another browser, or run "
+            "'tzbackup login' and paste the cookie by hand.",
+        )
+    ctx.note(f"Looking for the shapes.inc session cookie in {len(profiles)} browser profile(s); "
+             "only that one cookie is read, nothing else.")
+    statuses = await asyncio.to_thread(scan_profiles, profiles)
+    usable = [s for s in statuses if s.usable]
+    if len(usable) == 1:
+        chosen = usable[0].profile
+    elif len(statuses) == 1:
+        raise BrowserCookieError(statuses[0])
+    else:
+        ctx.say("Browser profiles found:")
+        width = max(len(s.profile.label) for s in statuses)
+        for s in statuses:
+            mark = "ok" if s.usable else "--"
+            ctx.say(f"  [{mark}] {s.profile.label:<{width}}  {s.message}")
+            ctx.say(f"        {'':<{width}}  --from-browser {s.profile.browser} "
+                    f"--profile {shlex.quote(s.profile.path.name)}")
+        if usable:
+            raise UsageError("several profiles have a shapes.inc session cookie: choose one with "
+                             "--from-browser BROWSER --profile NAME (listed above)")
+        if kind is None:
+            raise UsageError("no profile has a usable shapes.inc session cookie (listed above, with what "
+                             "to do); or run 'tzbackup login' and paste the cookie by hand")
+        raise CredentialError(
+            f"No {kind.label} profile has a usable shapes.inc session cookie (listed above).",
+            hint=f"Sign in on https://shapes.inc in {kind.label} first, or paste the cookie with "
+            "'tzbackup login'.",
+        )
+    ctx.note(f"Reading one cookie for shapes.inc from {chosen.label}; nothing else.")
+    credential = await asyncio.to_thread(take_session_cookie, chosen)
+    return credential, chosen
+
+
 async def cmd_login(ctx: Context) -> int:
+    args = ctx.settings.args
+    from_browser = getattr(args, "from_browser", None) is not None
+    if from_browser and args.stdin:
+        raise UsageError("use either --stdin or --from-browser, not both")
+    if getattr(args, "profile", None) and not from_browser:
+        raise UsageError("--profile goes with --from-browser")
+    if from_browser and ctx.settings.demo:
+        raise UsageError("--from-browser reads your real browser's cookie; it cannot be used with --demo")
     if not ctx.settings.demo and not ctx.store.available():
         reason = ctx.store.unavailable_reason()
         raise KeyringUnavailableError(
@@ -417,7 +532,11 @@ async def cmd_login(ctx: Context) -> int:
             f"cookie in a file only you can read (chmod 600) and set {COOKIE_FILE_ENV}=/path/to/it, or "
             f"set {COOKIE_ENV} for a single run.",
         )
-    credential = parse_cookie_input(_read_cookie(ctx))
+    profile: Any = None
+    if from_browser:
+        credential, profile = await _credential_from_browser(ctx)
+    else:
+        credential = parse_cookie_input(_read_cookie(ctx))
     ctx.credential, ctx.source = credential, "login"
     ctx.remember_secret(credential)
     client = ctx.client()
@@ -430,6 +549,14 @@ async def cmd_login(ctx: Context) -> int:
     user_id, username = str(user.get("id") or ""), str(user.get("username") or "")
     where = await asyncio.to_thread(ctx.store.save, credential, user_id=user_id, username=username)
     ctx.say(f"Signed in as {_user_label(user)}. The session cookie is stored in {where}.")
+    from .browser_cookies import forget_source, remember_source
+
+    try:  # which profile it came from (not the secret): an expired session can take a fresh one there
+        await asyncio.to_thread(remember_source, profile) if profile is not None else forget_source()
+    except TzBackupError as exc:
+        log.info("Could not note the browser profile: %s", exc)
+    if profile is not None:
+        ctx.note(f"Read one cookie (the shapes.inc session cookie) from {profile.label}; nothing else.")
     if os.environ.get(COOKIE_ENV) or os.environ.get(COOKIE_FILE_ENV):
         ctx.warn(f"{COOKIE_ENV} / {COOKIE_FILE_ENV} is set and takes precedence over the keyring.")
     return EXIT_OK
@@ -513,7 +640,7 @@ async def cmd_backup(ctx: Context) -> int:
     display = ProgressDisplay(ctx.out, ctx.err, quiet=ctx.settings.quiet, delay=ctx.settings.delay)
     client = ctx.client(on_event=display)
     options = BackupOptions(full=args.full, reconcile_age_days=args.reconcile_days,
-                            allow_not_owned=args.allow_not_owned)
+                            allow_not_owned=args.allow_not_owned, sections=args.sections)
     engine = BackupEngine(client, ctx.settings.data_dir, options=options, on_event=display)
     task = asyncio.ensure_future(engine.run(None if args.all else list(args.names)))
     cancelled = await _await_cancellable(task, ctx, display)
@@ -623,6 +750,22 @@ def _status_dict(b: Any) -> dict[str, Any]:
         "pending_resume": b.pending_resume,
         "last_run": b.last_run,
         "problem": b.problem or None,
+        "sections": _section_summaries(Path(b.folder)),
+    }
+
+
+def _section_summaries(folder: Path) -> dict[str, Any]:
+    """Per-section ``{count, status, lastSync, error}`` from the metadata (``{}`` when unreadable/none)."""
+    try:
+        meta = json.loads((folder / ".backup-metadata.json").read_bytes())
+    except (OSError, ValueError):
+        return {}
+    sections = meta.get("sections") if isinstance(meta, dict) else None
+    if not isinstance(sections, dict):
+        return {}
+    keys = ("count", "status", "lastSync", "error")
+    return {
+        name: {k: entry.get(k) for k in keys} for name, entry in sections.items() if isinstance(entry, dict)
     }
 
 
@@ -732,6 +875,20 @@ async def cmd_show(ctx: Context) -> int:
     return await asyncio.to_thread(run_show, ctx, ctx.settings.data_dir, a.name, a.memory, a.json)
 
 
+async def cmd_history(ctx: Context) -> int:
+    from .cli_history import run_history
+
+    a = ctx.settings.args
+    return await asyncio.to_thread(run_history, ctx, ctx.settings.data_dir, a.name, a.json, a.profile_version)
+
+
+async def cmd_diff(ctx: Context) -> int:
+    from .cli_history import run_diff
+
+    a = ctx.settings.args
+    return await asyncio.to_thread(run_diff, ctx, ctx.settings.data_dir, a.name, a.from_ts, a.to_ts)
+
+
 COMMANDS: dict[str, Callable[[Context], Awaitable[int]]] = {
     "login": cmd_login,
     "logout": cmd_logout,
@@ -744,6 +901,8 @@ COMMANDS: dict[str, Callable[[Context], Awaitable[int]]] = {
     "show": cmd_show,
     "export": cmd_export,
     "import": cmd_import,
+    "history": cmd_history,
+    "diff": cmd_diff,
 }
 NETWORK_COMMANDS = {"login", "whoami", "list", "backup", "verify"}
 

@@ -81,6 +81,7 @@ __all__ = [
     "build_card",
     "export_card",
     "export_markdown",
+    "export_profile_json",
     "export_zip",
     "load_knowledge",
     "validate_card",
@@ -411,8 +412,16 @@ def _memory_sections(archive: PersonalityArchive, upstream: dict[str, Any]) -> I
             yield _memory_block(raw, upstream)
 
 
-def export_markdown(folder: Path, output: Path) -> ExportResult:
-    """Write one readable Markdown document of the personality (streamed, memories oldest first)."""
+def export_markdown(
+    folder: Path, output: Path, *, profile: dict[str, Any] | None = None, as_of: str | None = None
+) -> ExportResult:
+    """Write one readable Markdown document of the personality (streamed, memories oldest first).
+
+    With ``profile`` (an earlier version kept in the profile history, ``as_of`` saying which), the document
+    holds that profile as it was then, and neither the knowledge nor the memories (they are not versioned
+    with the profile; export the current backup for them)."""
+    if profile is not None:
+        return _export_markdown_version(folder, output, profile, as_of or "an earlier version")
     archive, meta = open_folder(folder)
     profile, problem = read_profile(archive)
     profile = redact_profile(profile)
@@ -446,6 +455,33 @@ def export_markdown(folder: Path, output: Path) -> ExportResult:
         for part in _memory_sections(archive, upstream):
             put(part)
     return result
+
+
+def _export_markdown_version(folder: Path, output: Path, profile: dict[str, Any], as_of: str) -> ExportResult:
+    _, meta = open_folder(folder)
+    profile = redact_profile(profile)
+    title = str(profile.get("name") or meta.get("displayName") or meta.get("slug") or folder.name)
+    slug = profile.get("username") or meta.get("slug") or folder.name
+    parts = [f"# {_cell(title)}\n\n",
+             f"*@{slug} · profile {_cell(as_of)}, as it was then · exported {utc_now()} by tzbackup "
+             f"{__version__}. Knowledge and memories are not part of a profile version: export the current "
+             "backup for them.*\n\n",
+             *_profile_sections(profile)]
+    data = "".join(parts).encode("utf-8")
+    with atomic_output(output) as fh:
+        fh.write(data)
+    return ExportResult(format="markdown", paths=[output], bytes=len(data), files=1,
+                        notes=[f"profile {as_of}"])
+
+
+def export_profile_json(folder: Path, output: Path, profile: dict[str, Any]) -> ExportResult:
+    """Write a raw profile (e.g. an earlier version from the profile history) as JSON, exactly as it was
+    saved: the same form as ``<folder>.json``, credential fields included (it is a restore, like the zip)."""
+    open_folder(folder)
+    data = (json.dumps(profile, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+    with atomic_output(output) as fh:
+        fh.write(data)
+    return ExportResult(format="json", paths=[output], bytes=len(data), files=1)
 
 
 # --- Character Card V2 ----------------------------------------------------------------------------------
@@ -634,13 +670,18 @@ def card_png_base(folder: Path, seed: str) -> tuple[bytes, str]:
 
 def export_card(
     folder: Path, json_path: Path, png_path: Path | None = None,
-    *, on_card: Callable[[dict[str, Any]], None] | None = None,
+    *, on_card: Callable[[dict[str, Any]], None] | None = None, profile: dict[str, Any] | None = None,
 ) -> ExportResult:
-    """Write the V2 card as JSON and, unless ``png_path`` is None, embedded in a PNG."""
+    """Write the V2 card as JSON and, unless ``png_path`` is None, embedded in a PNG. With ``profile`` (an
+    earlier version from the profile history) the card is that version, without a character book (the
+    knowledge is not versioned with the profile)."""
     archive, meta = open_folder(folder)
-    profile, problem = read_profile(archive)
+    if profile is None:
+        profile, problem = read_profile(archive)
+        knowledge, knowledge_problem = load_knowledge(folder)
+    else:
+        problem, knowledge, knowledge_problem = "", [], ""
     profile = redact_profile(profile)
-    knowledge, knowledge_problem = load_knowledge(folder)
     card = build_card(profile, meta, knowledge)
     problems = validate_card(card)
     if problems:  # a bug of ours, never the user's data: refuse to write a card others cannot read

@@ -17,6 +17,7 @@ import json
 import os
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -34,6 +35,7 @@ from .layout import (
     profile_file_name,
 )
 from .memories import content_hash, memory_id, memory_ts
+from .profile_history import FieldChanges, record_profile
 from .store import (
     append_line,
     atomic_write_bytes,
@@ -182,8 +184,11 @@ class PersonalityArchive:
         for path in (self.path, self.memory_dir, self.state_dir):
             ensure_dir(path)
 
-    def write_profile(self, profile: dict[str, Any]) -> None:
-        atomic_write_json(self.profile_path, profile)
+    def write_profile(self, profile: dict[str, Any], *, now: datetime | None = None) -> FieldChanges | None:
+        """Save the freshly fetched profile as ``<folder>.json``; when its content (anything but the
+        volatile counters) changed, the replaced version is kept first under ``history/profile/`` with a
+        change record (:mod:`.profile_history`). Returns the changes, None when there were none."""
+        return record_profile(self.path, self.profile_path, profile, now=now)
 
     def write_metadata(self, metadata: dict[str, Any]) -> None:
         atomic_write_json(self.metadata_path, metadata)

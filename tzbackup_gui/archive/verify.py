@@ -1,14 +1,24 @@
-"""``verify``: check one backup folder against the layout contract; problems as plain sentences."""
+"""``verify``: check one backup folder against the layout contract; problems as plain sentences.
+
+Besides the memory files: the section files (knowledge, training, personalization) parse and hold the counts
+the metadata records, ``.section-history.jsonl`` parses line by line, the saved images match their recorded
+SHA-256, and the chat history passes ``backup.chat.verify_chat`` when that module is installed.
+"""
 
 from __future__ import annotations
 
+import importlib
+import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..errors import TzBackupError
 from .layout import CHUNK_SIZE, FORMAT_VERSION
 from .memories import memory_id, sort_key
 from .personality import PersonalityArchive
+from .profile_history import ProfileHistory, history_dir
 
 __all__ = ["VerifyReport", "verify_backup"]
 
@@ -54,6 +64,8 @@ def verify_backup(folder: Path, *, server_total: int | None = None) -> VerifyRep
     if not archive.profile_path.exists():
         report.add(f"The profile file {archive.profile_path.name} is missing.")
     _check_chunks(archive, chunk_size, meta, report)
+    _check_sections(folder, meta, report)
+    _check_profile_history(folder, archive.profile_path, report)
     if server_total is not None and server_total != report.memories - len(meta.get("deletedUpstream") or {}):
         report.add(
             f"The service reports {server_total} memories; the backup holds {report.memories}, of which "
@@ -110,3 +122,103 @@ def _check_chunks(
         missing = [mid for mid in deleted if mid not in seen]
         if missing:
             report.add(f"{len(missing)} memories marked deleted upstream are not in the memory files.")
+
+
+#: section name -> file name (as ``backup.sections.SECTION_FILES`` writes them; kept here so that the archive
+#: layer does not import the engine)
+_SECTION_FILES = {
+    "knowledge": "knowledge.json",
+    "training": "training.json",
+    "personalization": "personalization.json",
+}
+_SECTION_HISTORY = ".section-history.jsonl"
+
+
+def _section_count(name: str, content: Any) -> int | None:
+    """Entries in a section file, or None when its shape is not the one the engine writes."""
+    if name == "personalization":
+        return (1 if content else 0) if isinstance(content, dict) else None
+    items = content.get("items") if isinstance(content, dict) else None
+    return len(items) if isinstance(items, list) else None
+
+
+def _check_sections(folder: Path, meta: dict[str, Any], report: VerifyReport) -> None:
+    sections = meta.get("sections")
+    sections = sections if isinstance(sections, dict) else {}
+    for name, file_name in _SECTION_FILES.items():
+        path = folder / file_name
+        summary = sections.get(name)
+        recorded = summary.get("count") if isinstance(summary, dict) else None
+        if not path.exists():
+            if isinstance(recorded, int) and recorded > 0:
+                report.add(f"The {name} file {file_name} is missing (the metadata records {recorded}).")
+            continue
+        try:
+            content = json.loads(path.read_bytes())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            report.add(f"The {name} file {file_name} is damaged: {err}")
+            continue
+        report.checked_files += 1
+        count = _section_count(name, content)
+        if count is None:
+            report.add(f"The {name} file {file_name} does not hold what tzbackup writes there.")
+        elif isinstance(recorded, int) and count != recorded:
+            report.add(f"The metadata records {recorded} {name} entries, but {file_name} holds {count}.")
+    _check_history(folder / _SECTION_HISTORY, report)
+    images = sections.get("images")
+    if images is not None:
+        from ..backup.images import verify_images  # Qt-free; imported late (the engine imports this layer)
+
+        for problem in verify_images(folder, images):
+            report.add(problem)
+    verify_chat = _chat_verifier()
+    if verify_chat is not None and "chat" in sections:
+        for problem in verify_chat(folder):
+            report.add(problem)
+
+
+def _check_history(path: Path, report: VerifyReport) -> None:
+    """Every line of the section history is a JSON object (a torn last line is the only excuse)."""
+    if not path.exists():
+        return
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        report.add(f"{path.name} cannot be read: {err.strerror or err}.")
+        return
+    report.checked_files += 1
+    lines = data.split(b"\n")
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            ok = isinstance(json.loads(line), dict)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            ok = False
+        if not ok:
+            torn = number == len(lines)  # no newline after it: a write cut short, ignored by readers
+            report.add(f"{path.name} line {number} is {'cut short' if torn else 'not a JSON record'}.")
+
+
+def _chat_verifier() -> Callable[[Path], list[str]] | None:
+    """``backup.chat.verify_chat`` when that module exists (it is built separately)."""
+    try:
+        module = importlib.import_module("tzbackup_gui.backup.chat")
+    except ImportError:
+        return None
+    fn = getattr(module, "verify_chat", None)
+    return fn if callable(fn) else None
+
+
+def _check_profile_history(folder: Path, profile_path: Path, report: VerifyReport) -> None:
+    """Every kept profile version can be rebuilt and matches its recorded hash."""
+    if not history_dir(folder).exists():
+        return
+    history = ProfileHistory(folder, profile_path)
+    for problem in history.problems:
+        report.add(problem)
+    for version in history.versions[:-1]:
+        try:
+            history.load(version)
+        except TzBackupError as err:
+            report.add(f"Profile version {version.number} cannot be rebuilt: {err}")

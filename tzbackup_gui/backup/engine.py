@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import math
 import os
-from collections.abc import Callable, Generator, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -73,8 +74,9 @@ from ..events import (
     RunStarted,
     ignore_events,
 )
-from .report import BackupOptions, PersonalityResult, RunReport
-from .sections import merge_metadata, sync_sections
+from .images import sync_images
+from .report import ALL_SECTIONS, BackupOptions, PersonalityResult, RunReport
+from .sections import SECTION_FILES, STOP_ERRORS, SectionOutcome, merge_metadata, sync_sections
 
 __all__ = ["BackupEngine", "MemoryPageLike", "ShapesService"]
 
@@ -121,6 +123,19 @@ class ShapesService(Protocol):
     async def get_profile(self, slug: str) -> dict[str, Any]: ...
 
     async def get_memory_page(self, shape_id: str, page: int, limit: int = 20) -> MemoryPageLike: ...
+
+
+ChatSync = Callable[..., Awaitable[SectionOutcome]]
+
+
+def load_chat_sync() -> ChatSync | None:
+    """``backup.chat.sync_chat`` when that module is installed (it is built separately), else ``None``."""
+    try:
+        module = importlib.import_module(f"{__package__}.chat")
+    except ImportError:
+        return None
+    fn = getattr(module, "sync_chat", None)
+    return fn if callable(fn) else None
 
 
 def _now() -> datetime:
@@ -341,11 +356,25 @@ class BackupEngine:
                 raise NotOwnedError(f"You are not an owner of {slug!r}, so its memories cannot be backed up.")
             archive = await _blocking(self._open_folder, shape_id, slug, profile)
             result.folder = archive.folder
-            await _blocking(archive.write_profile, profile)
-            await self._sync(archive, result, profile, owned, started)
+            changes = await _blocking(archive.write_profile, profile)
+            if changes:
+                result.profile_changes = {
+                    "added": list(changes.added),
+                    "removed": list(changes.removed),
+                    "changed": list(changes.changed),
+                }
+            if self.options.wants("memories") or not owned:
+                await self._sync(archive, result, profile, owned, started)
+            else:
+                await self._skip_memories(archive, result, profile, started)
             result.status = "ok"
-            if owned:
-                await self._sync_sections(archive, result, shape_id)
+            try:
+                await self._sync_sections(archive, result, shape_id, profile, owned)
+            except STOP_ERRORS as err:
+                # the memories are saved (status stays "ok", the section is marked failed): stop the run
+                result.error, result.error_kind, result.hint = str(err), type(err).__name__, err.hint
+                self._finish(result, archive, started, before)
+                raise _Stop(err, 3 if isinstance(err, AuthError) else 4) from err
         except asyncio.CancelledError:
             if result.status != "ok":  # a cancel that came while the commit finished leaves a complete backup
                 result.status = "cancelled"
@@ -375,16 +404,90 @@ class BackupEngine:
         self._finish(result, archive, started, before)
 
     async def _sync_sections(
-        self, archive: PersonalityArchive, result: PersonalityResult, shape_id: str
+        self,
+        archive: PersonalityArchive,
+        result: PersonalityResult,
+        shape_id: str,
+        profile: dict[str, Any],
+        owned: bool,
     ) -> None:
-        """Knowledge, training, personalization (``sections.py``): each fails alone, never the memories."""
-        self._emit(PhaseChanged(slug=result.slug, phase="sections"))
-        outcomes = await sync_sections(self.client, shape_id, archive.path, _blocking)
-        if not outcomes:
-            return
-        result.sections = {name: outcome.status for name, outcome in outcomes.items()}
+        """The sections after the memories, each only when wanted: knowledge, training, personalization
+        (``sections.py``) and chat (``chat.py``) for owned personalities, images (``images.py``, public) for
+        any. Each fails alone, never the memories; :data:`STOP_ERRORS` stop the run, after the outcomes
+        so far are saved (sections not wanted keep their files and summaries untouched)."""
+        wants = self.options.wants
+        outcomes: dict[str, SectionOutcome] = {}
+        try:
+            small = [name for name in SECTION_FILES if wants(name)] if owned else []
+            if small:
+                self._emit(PhaseChanged(slug=result.slug, phase="sections"))
+                await sync_sections(
+                    self.client, shape_id, archive.path, _blocking, names=small, outcomes=outcomes
+                )
+            # a client without the endpoint (a test double) has nothing to report, as in sync_sections
+            can_chat = callable(getattr(self.client, "get_chat_history", None))
+            chat = load_chat_sync() if owned and wants("chat") and can_chat else None
+            if chat is not None:
+                self._emit(PhaseChanged(slug=result.slug, phase="chat"))
+
+                def chat_progress(messages: int) -> None:
+                    self._emit(PhaseChanged(slug=result.slug, phase="chat", detail=f"{messages} messages"))
+
+                await self._section(
+                    outcomes, "chat",
+                    lambda: chat(
+                        self.client, shape_id, archive.path, _blocking, full=self.options.full,
+                        on_progress=chat_progress,
+                    ),
+                )
+            if wants("images") and callable(getattr(self.client, "download", None)):
+                self._emit(PhaseChanged(slug=result.slug, phase="images"))
+                current: dict[str, Any] | None = await _blocking(archive.read_metadata)
+                previous = ((current or {}).get("sections") or {}).get("images")
+                await self._section(
+                    outcomes, "images",
+                    lambda: sync_images(self.client, profile, archive.path, _blocking, previous),
+                )
+        finally:
+            if outcomes:
+                result.sections = {name: outcome.status for name, outcome in outcomes.items()}
+                metadata = await _blocking(archive.read_metadata) or {}
+                await _blocking(archive.write_metadata, merge_metadata(metadata, outcomes))
+
+    async def _section(
+        self,
+        outcomes: dict[str, SectionOutcome],
+        name: str,
+        start: Callable[[], Awaitable[SectionOutcome]],
+    ) -> None:
+        """Run one section; a run-stopping error is recorded as its failure, then re-raised."""
+        try:
+            outcomes[name] = await start()
+        except STOP_ERRORS as err:
+            outcomes[name] = SectionOutcome(name, "failed", 0, str(err) or type(err).__name__)
+            raise
+
+    async def _skip_memories(
+        self,
+        archive: PersonalityArchive,
+        result: PersonalityResult,
+        profile: dict[str, Any],
+        started: datetime,
+    ) -> None:
+        """Memories not wanted this run: no memory request; the metadata still names the personality (a
+        first backup is a valid folder with 0 memories) and keeps the memory counters as they were."""
         metadata = await _blocking(archive.read_metadata) or {}
-        await _blocking(archive.write_metadata, merge_metadata(metadata, outcomes))
+        total = metadata.get("totalMemories")
+        total = total if isinstance(total, int) else 0
+        meta = self._metadata(metadata, profile, result, started, index_total=total)
+        result.total = total
+        server_total = meta.get("serverTotal")
+        result.server_total = server_total if isinstance(server_total, int) else None
+        result.status = "ok"
+        record = _run_record(self._counted(result), started, _now())
+        record["skipped"] = [name for name in ALL_SECTIONS if not self.options.wants(name)]
+        meta["runs"] = _append_run(metadata.get("runs"), record)
+        await _blocking(archive.write_metadata, meta)
 
     def _counted(self, result: PersonalityResult) -> PersonalityResult:
         """Stamp the requests made for this personality so far (for the run history)."""
@@ -408,6 +511,7 @@ class BackupEngine:
                     server_total=result.server_total,
                     requests=result.requests,
                     full_walk=result.full_walk,
+                    extra={"sections": dict(result.sections)} if result.sections else {},
                 )
             )
         else:
@@ -706,6 +810,8 @@ def _run_record(
         "fullWalk": result.full_walk,
         "error": result.error or None,
     }
+    if result.profile_changes:
+        record["profileChanges"] = result.profile_changes
     if journal is not None:
         record["walkReason"] = journal.reason or None
         record["resumed"] = journal.resumed

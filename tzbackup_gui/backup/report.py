@@ -4,13 +4,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["ALL_SECTIONS", "BackupOptions", "PersonalityResult", "RunReport"]
+__all__ = ["ALL_SECTIONS", "BackupOptions", "PersonalityResult", "RunReport", "parse_sections"]
 
 #: Every section a backup can take, in the order a run takes them. ``profile`` is always taken (it identifies
 #: the personality and its folder); the others can be left out with ``BackupOptions.sections``.
 ALL_SECTIONS: tuple[str, ...] = (
     "profile", "memories", "knowledge", "training", "personalization", "chat", "images",
 )
+
+
+def parse_sections(text: str) -> frozenset[str] | None:
+    """A comma list of section names (``--sections``) as ``BackupOptions.sections``: ``None`` for ``all``
+    (or every name); ``profile`` is always added. Raises ``ValueError`` naming the valid names."""
+    names = [part.strip().casefold() for part in text.split(",") if part.strip()]
+    if not names:
+        raise ValueError(f"No section named. Valid sections: {', '.join(ALL_SECTIONS)} (or all).")
+    unknown = [name for name in names if name != "all" and name not in ALL_SECTIONS]
+    if unknown:
+        raise ValueError(
+            f"Unknown section{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}. "
+            f"Valid sections: {', '.join(ALL_SECTIONS)} (or all)."
+        )
+    chosen = frozenset(names) | {"profile"}
+    if "all" in chosen or chosen >= frozenset(ALL_SECTIONS):
+        return None
+    return chosen
 
 
 @dataclass(frozen=True)
@@ -46,8 +64,11 @@ class PersonalityResult:
     error: str = ""
     error_kind: str = ""
     hint: str = ""
-    #: status per extra section ("knowledge", "training", "personalization"): "ok" | "failed"
+    #: status per section run after the memories ("knowledge", "training", "personalization", "chat",
+    #: "images"): "ok" | "failed"; sections not wanted in this run are absent
     sections: dict[str, str] = field(default_factory=dict)
+    #: profile fields added / removed / changed by this run (volatile counters ignored); None = unchanged
+    profile_changes: dict[str, list[str]] | None = None
 
     @property
     def failed_sections(self) -> list[str]:

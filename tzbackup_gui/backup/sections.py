@@ -4,25 +4,28 @@ Each section is fetched whole (they are small), written atomically as its own fi
 and summarised under ``sections`` in the metadata (count, last sync, status, error). What a new version
 replaces (a changed or removed entry, a changed personalization) is first appended to
 ``.section-history.jsonl``, so nothing once saved is lost. A section that fails is reported as failed and its
-previous file stays untouched; the other sections still run. Qt-free, blocking parts run in a thread.
+previous file stays untouched; the other sections still run. An expired session, a bot wall or a full disk
+(:data:`STOP_ERRORS`) is not a section failure: it propagates and stops the whole run, as for memories.
+Qt-free, blocking parts run in a thread.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ..archive.store import append_line, atomic_write_json, read_json, read_jsonl
-from ..errors import TzBackupError
+from ..errors import AuthError, BotWallError, DiskFullError, TzBackupError
 
 __all__ = [
     "SECTION_FILES",
     "SECTION_HISTORY_NAME",
+    "STOP_ERRORS",
     "SectionOutcome",
     "history_records",
     "merge_metadata",
@@ -31,6 +34,8 @@ __all__ = [
 ]
 
 SECTION_HISTORY_NAME = ".section-history.jsonl"
+#: errors inside a section that stop the whole run (exit 3 / 4) instead of failing only that section
+STOP_ERRORS: tuple[type[TzBackupError], ...] = (AuthError, BotWallError, DiskFullError)
 #: section name -> (file name, client method name)
 SECTION_FILES: dict[str, tuple[str, str]] = {
     "knowledge": ("knowledge.json", "get_story"),
@@ -128,20 +133,32 @@ BlockingRunner = Callable[..., Awaitable[Any]]
 
 
 async def sync_sections(
-    client: object, shape_id: str, folder: Path, blocking: BlockingRunner
+    client: object,
+    shape_id: str,
+    folder: Path,
+    blocking: BlockingRunner,
+    *,
+    names: Iterable[str] | None = None,
+    outcomes: dict[str, SectionOutcome] | None = None,
 ) -> dict[str, SectionOutcome]:
-    """Fetch and save every section the client can fetch. Never raises a :class:`TzBackupError`: a failed
-    section is reported in its outcome (and its file is left as it was). Cancellation propagates."""
-    outcomes: dict[str, SectionOutcome] = {}
+    """Fetch and save the sections in ``names`` (default: all of :data:`SECTION_FILES`) that the client can
+    fetch, filling ``outcomes`` (returned). A failed section is reported in its outcome (its file is left as
+    it was). :data:`STOP_ERRORS` are recorded as that section's failure in ``outcomes`` and re-raised, so the
+    caller keeps what completed before; cancellation propagates."""
+    outcomes = {} if outcomes is None else outcomes
+    chosen = set(SECTION_FILES) if names is None else set(names)
     for name, (_, method) in SECTION_FILES.items():
         fetch = getattr(client, method, None)
-        if not callable(fetch):
-            continue  # a client without this endpoint (e.g. a test double): nothing to report
+        if name not in chosen or not callable(fetch):
+            continue  # not asked for, or a client without this endpoint (e.g. a test double)
         try:
             payload = await fetch(shape_id)
             count = await blocking(save_section, folder, name, payload, _iso_now())
             outcomes[name] = SectionOutcome(name, "ok", count)
         except asyncio.CancelledError:
+            raise
+        except STOP_ERRORS as err:
+            outcomes[name] = SectionOutcome(name, "failed", 0, str(err) or type(err).__name__)
             raise
         except (TzBackupError, OSError) as err:
             outcomes[name] = SectionOutcome(name, "failed", 0, str(err) or type(err).__name__)

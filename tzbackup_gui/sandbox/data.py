@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "BANNER_SLUGS",
     "DEMO_USER_ID",
     "OTHER_USER_ID",
     "SandboxPersonality",
+    "add_banner",
     "build_personality",
     "demo_user",
     "make_memories",
@@ -195,6 +197,8 @@ class SandboxPersonality:
     chat: list[JSON] = field(default_factory=list)
     avatar_id: str = ""
     avatar_png: bytes = b""
+    #: further files served at ``/files/api/files/<name>``: name -> (bytes, content type), e.g. a banner
+    files: dict[str, tuple[bytes, str]] = field(default_factory=dict)
     #: high-water mark of memory timestamps: memories added later (also after a reset) are newer
     clock: float = BASE_TS + HISTORY_SPAN
     memory_index: dict[str, JSON] = field(default_factory=dict, repr=False)
@@ -482,4 +486,19 @@ def seed_personalities(rng: random.Random, files_base_url: str) -> dict[str, San
             rng, s.slug, s.name, owners=s.owners, files_base_url=files_base_url, memories=s.memories,
             story=s.story, training=s.training, user_data=s.user_data, chat=s.chat,
         )
+        if s.slug in BANNER_SLUGS:
+            add_banner(out[s.slug], files_base_url)
     return out
+
+
+#: seeded personalities whose profile has a ``banner`` image (the others have ``banner: ""``)
+BANNER_SLUGS = ("lilith", "captain-nemo")
+
+
+def add_banner(p: SandboxPersonality, files_base_url: str) -> str:
+    """Give *p* a banner (a PNG served by the files route); returns its URL. No rng: seeded data is stable."""
+    h = hashlib.sha256(f"banner:{p.id}".encode()).hexdigest()
+    name = f"banner_{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}.png"
+    p.files[name] = (png_bytes(f"banner:{p.id}", size=64), "image/png")
+    p.profile["banner"] = f"{files_base_url}/api/files/{name}"
+    return str(p.profile["banner"])

@@ -102,7 +102,7 @@ def _route(state: SandboxState, raw_path: str, query: dict[str, str]) -> Respons
         if rest == ["user"]:
             return _not_found() if p.user_data is None else json_response(200, p.user_data)
         if rest == ["chat", "history"]:
-            return _chat(p, query)
+            return _chat(p, query, state.variant)
     return _not_found()
 
 
@@ -215,8 +215,10 @@ def _envelope(entries: list[JSON], envelope: str, kind: str) -> Response:
     return json_response(200, {key: entries})
 
 
-def _chat(p: SandboxPersonality, query: dict[str, str]) -> Response:
-    """The newest ``limit`` messages older than ``before_ts`` (strictly), oldest first within the batch."""
+def _chat(p: SandboxPersonality, query: dict[str, str], variant: Variant) -> Response:
+    """The newest ``limit`` messages older than ``before_ts`` (strictly), oldest first within the batch.
+    Variants: ``chat_before_ts="ignored"`` always answers the newest batch; ``chat_ts="string"`` sends
+    each ``ts`` as a numeric string."""
     limit = _int_param(query, "limit", MAX_CHAT_LIMIT)
     if limit is None:
         return _bad_request("limit must be an integer")
@@ -228,8 +230,12 @@ def _chat(p: SandboxPersonality, query: dict[str, str]) -> Response:
             before = float(query["before_ts"])
         except ValueError:
             return _bad_request("before_ts must be a number")
-        end = bisect.bisect_left(msgs, before, key=lambda m: float(m["ts"]))
-    return json_response(200, msgs[max(0, end - limit) : end])
+        if variant.chat_before_ts == "honoured":
+            end = bisect.bisect_left(msgs, before, key=lambda m: float(m["ts"]))
+    batch = msgs[max(0, end - limit) : end]
+    if variant.chat_ts == "string":
+        batch = [{**m, "ts": str(float(m["ts"]))} for m in batch]
+    return json_response(200, batch)
 
 
 def _file(state: SandboxState, raw_path: str) -> Response:
@@ -240,4 +246,10 @@ def _file(state: SandboxState, raw_path: str) -> Response:
             if p.avatar_id == avatar_id:
                 return Response(200, p.avatar_png, [("Cache-Control", "public, max-age=31536000")],
                                 content_type="image/png")
+    if raw_path.startswith("/files/api/files/"):
+        for p in state.personalities.values():
+            if name in p.files:
+                data, content_type = p.files[name]
+                return Response(200, data, [("Cache-Control", "public, max-age=31536000")],
+                                content_type=content_type)
     return _not_found("file not found")

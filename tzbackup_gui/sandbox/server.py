@@ -33,6 +33,7 @@ CONTROL_OPS = frozenset({
     "add_memories", "edit_memory", "delete_memory", "reset_memories", "reset_all", "set_fault",
     "clear_faults", "set_variant", "add_personality", "remove_personality", "rename_personality",
     "new_session", "legacy_session", "clear_log", "set_rotation",
+    "add_chat", "edit_chat", "regenerate_chat", "tie_chat", "edit_profile", "tick_profile",
 })
 
 

@@ -15,11 +15,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .data import (
+    BASE_TS,
     DEMO_USER_ID,
+    HISTORY_SPAN,
     OTHER_USER_ID,
     SandboxPersonality,
     build_personality,
     demo_user,
+    make_chat,
     make_memories,
     other_user,
     seed_personalities,
@@ -37,6 +40,8 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "created_at": ("both", "metadata", "top"),
     "story_envelope": ("bare", "items", "story", "knowledge", "single"),
     "empty_memories": ("empty", "404"),
+    "chat_before_ts": ("honoured", "ignored"),
+    "chat_ts": ("float", "string"),
 }
 
 
@@ -72,6 +77,10 @@ class Variant:
     story_envelope: str = "bare"
     #: what the memory endpoint answers for a personality without memories: an empty page or 404
     empty_memories: str = "empty"
+    #: chat history: "ignored" answers the newest batch whatever ``before_ts`` says (a broken server)
+    chat_before_ts: str = "honoured"
+    #: chat history: ``ts`` as a JSON number ("float") or as a numeric string ("string")
+    chat_ts: str = "float"
 
     def __post_init__(self) -> None:
         for name, allowed in _CHOICES.items():
@@ -101,6 +110,8 @@ def _seeded(seed: int, files_base_url: str) -> tuple[dict[str, SandboxPersonalit
     personalities: dict[str, SandboxPersonality] = pickle.loads(blob)
     for p in personalities.values():
         p.profile["avatar"] = p.profile["avatar"].replace(_FILES_PLACEHOLDER, files_base_url)
+        if isinstance(p.profile.get("banner"), str):
+            p.profile["banner"] = p.profile["banner"].replace(_FILES_PLACEHOLDER, files_base_url)
         for msg in p.chat:
             if msg["voice_reply_url"]:
                 msg["voice_reply_url"] = msg["voice_reply_url"].replace(_FILES_PLACEHOLDER, files_base_url)
@@ -251,6 +262,89 @@ class SandboxState:
             p = self.get(slug)
             p.memories.clear()
             p.memory_index.clear()
+
+    # --------------------------------------------------------------------------------------- profile
+    def edit_profile(self, slug: str, changes: JSON | None = None, *,
+                     remove: list[str] | tuple[str, ...] = (), bump_updated: bool = True) -> JSON:
+        """An owner's edit in the shape editor: set fields (dotted names reach into objects, e.g.
+        ``shape_settings.status``), drop fields, and bump ``updated_ts`` as a save does. Returns the
+        profile."""
+        with self.lock:
+            p = self.get(slug)
+            for name, value in (changes or {}).items():
+                *parents, key = name.split(".")
+                target = p.profile
+                for part in parents:
+                    target = target.setdefault(part, {})
+                target[key] = value
+            for name in remove:
+                *parents, key = name.split(".")
+                target = p.profile
+                for part in parents:
+                    target = target.get(part, {})
+                target.pop(key, None)
+            if bump_updated:
+                previous = float(p.profile.get("updated_ts") or 0)
+                p.profile["updated_ts"] = round(max(time.time(), previous + 1), 6)
+            return p.profile
+
+    def tick_profile(self, slug: str, users: int = 1, messages: int = 17) -> None:
+        """Use of the personality between two fetches: its counters grow (``user_count``,
+        ``message_count``); nothing a creator edited changes. Tests call it from a hook to make every
+        profile fetch differ, as on the real service."""
+        with self.lock:
+            profile = self.get(slug).profile
+            profile["user_count"] = int(profile.get("user_count") or 0) + users
+            profile["message_count"] = int(profile.get("message_count") or 0) + messages
+
+    # ------------------------------------------------------------------------------------------ chat
+    def add_chat(self, slug: str, n: int) -> list[str]:
+        """Add *n* chat messages newer than every existing one; returns their ids, oldest first."""
+        with self.lock:
+            p = self.get(slug)
+            last = float(p.chat[-1]["ts"]) if p.chat else BASE_TS + HISTORY_SPAN
+            new = make_chat(self._rng, p.name, n, start=last, files_base_url=self.files_base_url,
+                            tie_at_batch=n)
+            p.chat.extend(new)
+            return [m["id"] for m in new]
+
+    def edit_chat(self, slug: str, message_id: str, *, message: str | None = None,
+                  reply: str | None = None) -> None:
+        """Change a stored chat message's text (``message`` and/or ``reply``; ``None`` = leave as is)."""
+        with self.lock:
+            msg = self._chat_message(slug, message_id)
+            if message is not None:
+                msg["message"] = message
+            if reply is not None:
+                msg["reply"] = reply
+
+    def regenerate_chat(self, slug: str, message_id: str, reply: str) -> None:
+        """A regenerated reply: the current reply joins ``regenerated_replies`` and *reply* replaces it."""
+        with self.lock:
+            msg = self._chat_message(slug, message_id)
+            if msg.get("reply") is not None:
+                msg["regenerated_replies"] = [*(msg.get("regenerated_replies") or []), msg["reply"]]
+            msg["reply"] = reply
+
+    def tie_chat(self, slug: str, start: int, count: int) -> float:
+        """Give the *count* messages from index *start* (chronological; negative counts from the end) one
+        shared ``ts`` (the newest of them), so the history stays sorted. Returns that ts."""
+        with self.lock:
+            chat = self.get(slug).chat
+            first = start if start >= 0 else len(chat) + start
+            group = chat[first : first + count]
+            if first < 0 or len(group) != count or count < 1:
+                raise ValueError(f"no {count} chat messages from index {start} in {slug!r}")
+            shared = float(group[-1]["ts"])
+            for msg in group:
+                msg["ts"] = shared
+            return shared
+
+    def _chat_message(self, slug: str, message_id: str) -> JSON:
+        for msg in reversed(self.get(slug).chat):  # edits are usually recent: search from the newest end
+            if msg["id"] == message_id:
+                return msg
+        raise KeyError(f"no chat message {message_id!r} in {slug!r}")
 
     def _memory(self, slug: str, memory_id: str) -> JSON:
         try:

@@ -77,10 +77,12 @@ from ..archive.index import (
     SearchHit,
     SearchIndex,
 )
+from .export_dialog import EXPORT_FORMATS, ExportImport
 from .index_worker import IndexWorker
 from .json_tree_model import JsonTreeModel
 from .memories_model import MemoriesModel
 from .profile_view import ProfileView
+from .timeline_view import TimelineView
 
 __all__ = ["BrowserWindow", "SearchResultsModel", "highlight_html"]
 
@@ -209,6 +211,8 @@ class BrowserWindow(QMainWindow):
         self.tabs.addTab(self.profile, "Profile")
         self.tabs.addTab(self._build_memories(), "Memories")
         self.tabs.addTab(self._build_search(), "Search")
+        self.timeline = TimelineView()
+        self.tabs.addTab(self.timeline, "Timeline")
         split = QSplitter()
         split.addWidget(self.list)
         split.addWidget(self.tabs)
@@ -367,7 +371,44 @@ class BrowserWindow(QMainWindow):
         for action in (open_action, reload_action, find_action):
             menu.addAction(action)
         menu.addSeparator()
+        self._build_export_menu(menu)
+        menu.addSeparator()
         menu.addAction(close_action)
+
+    def _build_export_menu(self, menu: Any) -> None:
+        """File → Export (the selected personality) and Import Backup… (into the opened data folder)."""
+        self.files = ExportImport(self, self._import_dir)
+        self.files.imported.connect(self._on_imported)
+        export_menu = menu.addMenu("&Export")
+        export_menu.setObjectName("browserExportMenu")
+        self.export_actions: dict[str, QAction] = {}
+        for fmt, (text, _label, _filter) in EXPORT_FORMATS.items():
+            action = QAction(text, self)
+            action.setObjectName(f"browserExport_{fmt}Action")
+            action.triggered.connect(lambda _checked=False, f=fmt: self.export_selected(f))
+            export_menu.addAction(action)
+            self.export_actions[fmt] = action
+        self.import_action = QAction("&Import Backup…", self)
+        self.import_action.setObjectName("browserImportAction")
+        self.import_action.triggered.connect(lambda _checked=False: self.files.import_zip())
+        menu.addAction(self.import_action)
+
+    def export_selected(self, fmt: str) -> bool:
+        """Export the highlighted personality as ``zip`` / ``markdown`` / ``card``."""
+        if self.selected is None:
+            self.statusBar().showMessage("Select the personality to export first.", 5000)
+            return False
+        return self.files.export(self.selected.folder, fmt, self.selected.title)
+
+    def _import_dir(self) -> Path | None:
+        """The data folder imports go to; None when one personality folder was opened on its own."""
+        if self.source is None or self.source.folders == [self.source.root]:
+            return None
+        return self.source.root
+
+    def _on_imported(self, result: Any) -> None:
+        if self.source is not None:
+            self.open_folder(self.source.root, select=result.folder.name)
 
     # --- opening -----------------------------------------------------------------------------------------
 
@@ -517,6 +558,7 @@ class BrowserWindow(QMainWindow):
         self.selected = details
         self._show_avatar_from_cache(details)
         self.profile.show_details(details)
+        self.timeline.show_details(details)
         self._show_memories(details)
         if self.scope.currentIndex() == 1 and self.search_edit.text().strip():
             self.run_search()

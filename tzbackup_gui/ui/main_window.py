@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QModelIndex, QSettings, QSize, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QByteArray, QEvent, QModelIndex, QSettings, QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -48,6 +48,7 @@ from ..events import (
 from ..schedule import Clock, system_clock
 from ..service.auth import SessionCredential
 from .avatars import AVATAR_SIZE, AvatarCache, initials_icon
+from .export_dialog import EXPORT_FORMATS, ExportImport
 from .log_pane import LogPane, PaneHandler
 from .notifier import Notifier, NullNotifier
 from .personalities_model import (
@@ -64,6 +65,7 @@ from .personalities_model import (
 from .progress import RunTracker, format_duration
 from .progress_delegate import ProgressDelegate
 from .scheduler import BackupScheduler
+from .sections import chosen_sections
 from .sign_in_dialog import SignInDialog
 
 __all__ = ["MainWindow"]
@@ -98,6 +100,7 @@ class RunOutcome:
     reason: str  # "" when ok; else what stopped it or the first failure
     summary: str  # the tracker's one-line summary
     scheduled: bool
+    auth: bool = False  # the session ended during the run (a new sign-in is needed)
 
 
 class MainWindow(QMainWindow):
@@ -135,6 +138,7 @@ class MainWindow(QMainWindow):
         self._run_task: asyncio.Task[None] | None = None
         self._avatar_task: asyncio.Task[None] | None = None
         self._refresh_task: asyncio.Task[None] | None = None
+        self._resume_sign_in_task: asyncio.Task[None] | None = None
         self._cancel_requested = False
         self._busy = False
         self._close_after_run = False
@@ -148,6 +152,8 @@ class MainWindow(QMainWindow):
         self.in_tray = False  # hidden to the tray (closing the window keeps scheduled backups running)
         self.settings_dialog: Any = None
         self.tray: Any = None
+        self.files = ExportImport(self, lambda: self.ctx.config.data_dir, settings)
+        self.files.imported.connect(self._on_imported)
         self.setWindowTitle("tzbackup" + (" — demo" if ctx.config.demo else ""))
         if icon is not None:
             self.setWindowIcon(icon)
@@ -281,7 +287,7 @@ class MainWindow(QMainWindow):
         self.schedule_label.setToolTip("Scheduled backups run Back Up All (File → Settings…)")
         self.resume_schedule_button = QPushButton("&Resume", objectName="resumeScheduleButton")
         self.resume_schedule_button.setToolTip("Resume scheduled backups")
-        self.resume_schedule_button.clicked.connect(lambda: self.scheduler.resume())
+        self.resume_schedule_button.clicked.connect(lambda: self._resume_schedule())
         self.resume_schedule_button.setVisible(False)
         buttons.addSpacing(12)
         buttons.addWidget(self.schedule_label)
@@ -337,6 +343,16 @@ class MainWindow(QMainWindow):
         self._action(
             file_menu, "&Browse Backups…", lambda: self.browse_backups(), QKeySequence("Ctrl+Shift+O"),
             "browseAction",
+        )
+        self.export_menu = file_menu.addMenu("&Export Selected")
+        self.export_menu.setObjectName("exportMenu")
+        self.export_actions: dict[str, QAction] = {}
+        for fmt, (text, _label, _filter) in EXPORT_FORMATS.items():
+            self.export_actions[fmt] = self._action(
+                self.export_menu, text, lambda f=fmt: self.export_current(f), None, f"export_{fmt}Action"
+            )
+        self.import_action = self._action(
+            file_menu, "&Import Backup…", self.import_backup, QKeySequence("Ctrl+I"), "importAction"
         )
         file_menu.addSeparator()
         self.settings_action = self._action(
@@ -667,6 +683,7 @@ class MainWindow(QMainWindow):
                 last_status=fresh.last_status,
                 pending_resume=fresh.pending_resume,
                 problem=fresh.problem,
+                failed_sections=fresh.failed_sections,
             )
         self.model.flush()
 
@@ -719,6 +736,8 @@ class MainWindow(QMainWindow):
             self._avatar_task.cancel()
         self._busy = True
         self._scheduled_run = scheduled
+        if slugs is None and not scheduled:
+            self.scheduler.manual_run_started()  # a manual Back Up All resets the schedule's clock
         self._prepare_run(slugs)
         self._run_task = asyncio.ensure_future(self._run(slugs))
         self._update_buttons()
@@ -762,7 +781,7 @@ class MainWindow(QMainWindow):
         report: Any = None
         cancelled = False
         try:
-            report = await self.ctx.run_backup(slugs, self._on_event)
+            report = await self.ctx.run_backup(slugs, self._on_event, sections=chosen_sections(self.settings))
         except asyncio.CancelledError:
             if not self._cancel_requested:
                 self._finish_run(cancelled=True)
@@ -781,6 +800,7 @@ class MainWindow(QMainWindow):
         self._finish_run(cancelled=cancelled)
         outcome = self._outcome(stopped, cancelled, scheduled)  # before any await: a new run may start
         await self._reload_local()
+        self._apply_report_sections(report)
         self.run_outcome.emit(outcome)
         await self._after_run(slugs, stopped, cancelled, time.monotonic() - started, scheduled=scheduled)
 
@@ -794,7 +814,23 @@ class MainWindow(QMainWindow):
             if len(self._failures) > 1:
                 reason += f" (and {len(self._failures) - 1} more)"
         ok = not cancelled and stopped is None and not self._failures
-        return RunOutcome(ok, cancelled, reason, self.tracker.summary(), scheduled)
+        auth = (stopped is not None and stopped.kind in AUTH_KINDS) or any(
+            f.kind in AUTH_KINDS for f in self._failures
+        )
+        return RunOutcome(ok, cancelled, reason, self.tracker.summary(), scheduled, auth)
+
+    def _apply_report_sections(self, report: Any) -> None:
+        """Sections the engine reports failed in this run, for rows the metadata did not already flag
+        (e.g. when the metadata could not be written): a partial backup never looks like a full one."""
+        for result in getattr(report, "results", None) or []:
+            failed = [n for n, status in getattr(result, "sections", {}).items() if status not in _NOT_FAILED]
+            row = self.model.row_for(str(getattr(result, "slug", "")))
+            if row is None or not failed:
+                continue
+            merged = {n: row.failed_sections.get(n, "failed in this run") for n in failed}
+            if merged != row.failed_sections:
+                self.model.update_row(row.slug, failed_sections={**row.failed_sections, **merged})
+        self.model.flush()
 
     def _finish_run(self, *, cancelled: bool) -> None:
         self._busy = False
@@ -823,6 +859,13 @@ class MainWindow(QMainWindow):
             self.run_finished.emit()
             if self._close_after_run:
                 self.close()
+                return
+            if scheduled and self.scheduler.waiting_for_sign_in:
+                # hidden in the tray / minimised: no dialog out of nowhere. The scheduler paused and
+                # notified; the dialog opens when the user opens the window (or clicks the notification).
+                log.info("The session ended during a scheduled backup; waiting for a new sign-in")
+                if self.isVisible() and not self.isMinimized() and not self.in_tray:
+                    self._ask_sign_in_for_schedule()
                 return
             ok = await self._ask_sign_in(
                 "Your shapes.inc session ended during the backup. Everything fetched so far is saved. "
@@ -889,6 +932,7 @@ class MainWindow(QMainWindow):
                     total_memories=event.total,
                     server_total=event.server_total if event.server_total is not None else row.server_total,
                     last_backup=datetime.now(UTC),
+                    failed_sections=_failed_in_event(event),
                 )
             log.info(
                 "%s: done (%s new, %s stored, %s requests)",
@@ -901,6 +945,9 @@ class MainWindow(QMainWindow):
             self._failures.append(event)
             log.warning("%s: %s", event.slug or "run", event.error)
         elif isinstance(event, PersonalityStarted):
+            row = self.model.row_for(event.slug)
+            if row is not None and row.failed_sections:
+                self.model.update_row(event.slug, failed_sections={})  # this run says anew
             log.info("%s: started (%d of %d)", event.slug, event.index + 1, event.count)
         elif isinstance(event, Reconciling):
             log.info("%s: full walk (%s)", event.slug, event.reason)
@@ -965,14 +1012,26 @@ class MainWindow(QMainWindow):
     def _show_schedule_status(self, text: str) -> None:
         """ "Next backup: …" / "Scheduled backups paused after 3 failures: … [Resume]" in the window."""
         schedule = self.scheduler.schedule
-        paused = schedule.active and self.scheduler.state.paused
+        paused = schedule.active and (self.scheduler.state.paused or self.scheduler.waiting_for_sign_in)
         shown = text if schedule.active else ""
         metrics = self.schedule_label.fontMetrics()
         self.schedule_label.setText(metrics.elidedText(shown, Qt.TextElideMode.ElideRight, 520))
         self.schedule_label.setToolTip(shown or "Scheduled backups run Back Up All (File → Settings…)")
         self.schedule_label.setStyleSheet("QLabel { color: #b3261e; }" if paused else "")
         self.resume_schedule_button.setVisible(paused)
+        waiting = self.scheduler.waiting_for_sign_in
+        self.resume_schedule_button.setText("Sign &In…" if waiting else "&Resume")
+        self.resume_schedule_button.setToolTip(
+            "Sign in again to resume scheduled backups" if waiting else "Resume scheduled backups"
+        )
         self._update_tray()
+
+    def _resume_schedule(self) -> None:
+        """Resume: a new sign-in when the session ended, else lift the pause after repeated failures."""
+        if self.scheduler.waiting_for_sign_in:
+            self._ask_sign_in_for_schedule()
+        else:
+            self.scheduler.resume()
 
     def _update_tray(self, summary: str = "") -> None:
         if self.tray is not None:
@@ -1009,11 +1068,37 @@ class MainWindow(QMainWindow):
         self.refresh()
 
     def show_from_tray(self) -> None:
-        """The tray's Open: bring the window back."""
+        """The tray's Open (or a click on its notification): bring the window back; when scheduled
+        backups wait for a new sign-in, ask for it now that the user is looking."""
         self.in_tray = False
         self.showNormal()
         self.raise_()
         self.activateWindow()
+        self._ask_sign_in_for_schedule()
+
+    def changeEvent(self, event: QEvent) -> None:
+        """Restoring a minimised window also opens a pending sign-in for the schedule."""
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.WindowStateChange and not self.isMinimized() and self.isVisible():
+            QTimer.singleShot(0, self._ask_sign_in_for_schedule)
+
+    def _ask_sign_in_for_schedule(self) -> None:
+        """Open the sign-in dialog when a scheduled run stopped for an ended session (once at a time)."""
+        if not self.scheduler.waiting_for_sign_in or self.sign_in_dialog is not None or self.running:
+            return
+        if self._resume_sign_in_task is not None and not self._resume_sign_in_task.done():
+            return
+        self._resume_sign_in_task = asyncio.ensure_future(self._sign_in_for_schedule())
+
+    async def _sign_in_for_schedule(self) -> None:
+        ok = await self._ask_sign_in(
+            "Your shapes.inc session ended during a scheduled backup, so scheduled backups are paused. "
+            "Everything fetched so far is saved. Sign in again with a fresh cookie: the backup resumes "
+            "where it stopped and the schedule goes on."
+        )
+        if ok:
+            log.info("Signed in again: resuming the scheduled backup")
+            self.scheduler.signed_in_again()
 
     def quit_app(self) -> None:
         """An explicit Quit (menu, Ctrl+Q, tray): close for good, also with a schedule and a tray."""
@@ -1049,6 +1134,34 @@ class MainWindow(QMainWindow):
         self.browser.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.browser.open_folder(self.ctx.config.data_dir, select=folder)
         self.browser.show()
+
+    def _current_row(self) -> Any:
+        """The row under the cursor, else the only checked one."""
+        slug = self.table.currentIndex().data(SlugRole)
+        if not slug and len(self.model.checked_slugs()) == 1:
+            slug = self.model.checked_slugs()[0]
+        return self.model.row_for(str(slug)) if slug else None
+
+    def export_current(self, fmt: str) -> bool:
+        """File → Export Selected: the current row's backup as ``zip`` / ``markdown`` / ``card``."""
+        row = self._current_row()
+        if row is None:
+            self.statusBar().showMessage("Select the personality to export first.", 5000)
+            return False
+        if row.folder is None or not row.folder.exists():
+            self.statusBar().showMessage(f"{row.display_name} has no local backup yet.", 5000)
+            return False
+        return self.files.export(row.folder, fmt, row.display_name)
+
+    def import_backup(self) -> bool:
+        """File → Import Backup…: an exported zip, verified, merged into the data folder."""
+        if self.running:
+            self.statusBar().showMessage("Wait for the backup to finish before importing.", 5000)
+            return False
+        return self.files.import_zip()
+
+    def _on_imported(self, _result: Any) -> None:
+        self.refresh()
 
     def _browse_row(self, index: QModelIndex) -> None:
         row = self.model.row_for(str(index.data(SlugRole) or ""))
@@ -1194,6 +1307,17 @@ def _freeze_startup_heap() -> None:
     if not _heap_frozen:
         _heap_frozen = True
         gc.freeze()
+
+
+_NOT_FAILED = frozenset({"ok", "skipped", "off"})
+
+
+def _failed_in_event(event: PersonalityFinished) -> dict[str, str]:
+    """Failed sections an engine reports on its event (``extra["sections"]``: {name: status}), if any."""
+    sections = event.extra.get("sections") if isinstance(event.extra, dict) else None
+    if not isinstance(sections, dict):
+        return {}
+    return {str(n): "failed in this run" for n, status in sections.items() if status not in _NOT_FAILED}
 
 
 def _call_weak(method: weakref.WeakMethod[Callable[[], None]]) -> None:

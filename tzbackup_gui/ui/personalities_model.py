@@ -23,10 +23,11 @@ from PySide6.QtCore import (
     QTimer,
 )
 from PySide6.QtGui import QColor, QIcon, QPalette
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QStyle
 
 from ..app import display_path
 from .progress import RowProgress
+from .sections import SECTION_LABELS, failed_sections_from_metadata, section_phrase
 
 __all__ = [
     "COLUMNS",
@@ -37,6 +38,7 @@ __all__ = [
     "SlugRole",
     "SortRole",
     "merge_rows",
+    "partial_text",
     "relative_time",
 ]
 
@@ -69,6 +71,8 @@ class PersonalityRow:
     problem: str = ""
     checked: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    #: sections whose last attempt failed ({name: error}): the memories may be fine, the backup is partial
+    failed_sections: dict[str, str] = field(default_factory=dict)
 
     @property
     def local_only(self) -> bool:
@@ -147,6 +151,23 @@ def _apply_local(row: PersonalityRow, backup: Any) -> None:
     row.last_status = _last_status(getattr(backup, "last_run", None))
     row.pending_resume = bool(getattr(backup, "pending_resume", False))
     row.problem = str(getattr(backup, "problem", "") or "")
+    row.failed_sections = failed_sections_from_metadata(getattr(backup, "metadata", None))
+
+
+def partial_text(base: str, failed: dict[str, str]) -> str:
+    """A status with the failed sections said: "backed up (3 new) · knowledge failed"."""
+    if not failed:
+        return base
+    if base.startswith("last run ok"):
+        base = "backed up" + base[len("last run ok"):]
+    elif not base or base.startswith("done"):
+        base = base or "backed up"
+    return f"{base} · {section_phrase(sorted(failed, key=_section_order))} failed"
+
+
+def _section_order(name: str) -> int:
+    order = list(SECTION_LABELS)
+    return order.index(name) if name in order else len(order)
 
 
 def relative_time(when: datetime | None, now: datetime | None = None) -> str:
@@ -221,6 +242,8 @@ class PersonalitiesModel(QAbstractTableModel):
             return Qt.CheckState.Checked if row.checked else Qt.CheckState.Unchecked
         if role == Qt.ItemDataRole.DecorationRole and col == COL_NAME:
             return self._avatars.get(row.slug, self._placeholder)
+        if role == Qt.ItemDataRole.DecorationRole and col == COL_STATUS and self._partial(row):
+            return _warning_icon()
         if role == Qt.ItemDataRole.ToolTipRole:
             return self._tooltip(row, col)
         if role == Qt.ItemDataRole.ForegroundRole and (row.local_only or col == COL_USERNAME):
@@ -339,6 +362,8 @@ class PersonalitiesModel(QAbstractTableModel):
         if col == COL_STATUS:
             progress = self.progress.get(row.slug)
             if progress is not None and progress.state != "idle":
+                if progress.state == "done" and row.failed_sections:
+                    return partial_text(progress.text, row.failed_sections)
                 return progress.text
             if row.problem:
                 return f"problem: {row.problem}"
@@ -346,8 +371,17 @@ class PersonalitiesModel(QAbstractTableModel):
                 return "local only: no longer on your account"
             if row.pending_resume:
                 return "interrupted: the next backup resumes it"
+            if row.failed_sections:
+                return partial_text(row.last_status, row.failed_sections)
             return row.last_status or ("not backed up yet" if row.last_backup is None else "")
         return ""
+
+    def _partial(self, row: PersonalityRow) -> bool:
+        """The row is shown as a partial backup: some sections failed (and the row is not busy/failed)."""
+        if not row.failed_sections or row.problem or row.pending_resume:
+            return False
+        progress = self.progress.get(row.slug)
+        return progress is None or progress.state in ("idle", "done")
 
     def _memory_counts(self, row: PersonalityRow) -> tuple[int | None, int | None]:
         """(stored, on the server): live while a run syncs this row, else from the archive."""
@@ -380,6 +414,12 @@ class PersonalitiesModel(QAbstractTableModel):
             progress = self.progress.get(row.slug)
             if progress is not None and progress.hint:
                 return f"{progress.text}\n{progress.hint}"
+            if self._partial(row):
+                lines = [f"{SECTION_LABELS.get(n, n)} failed: {e}" for n, e in row.failed_sections.items()]
+                return "\n".join(
+                    [self._display(row, col), *lines,
+                     "The other sections were saved; the next backup tries the failed ones again."]
+                )
             return self._display(row, col) or None
         if col == COL_MEMORIES:
             progress = self.progress.get(row.slug)
@@ -389,6 +429,8 @@ class PersonalitiesModel(QAbstractTableModel):
         return None
 
     def _status_color(self, row: PersonalityRow) -> QColor | None:
+        if self._partial(row):
+            return QColor("#9a6700")  # amber: saved, but not everything
         progress = self.progress.get(row.slug)
         if progress is None:
             return None
@@ -415,6 +457,17 @@ class PersonalitiesModel(QAbstractTableModel):
             return None  # a finished row shows its outcome as (coloured) text, not a full bar
         fraction = progress.fraction()
         return -1.0 if fraction is None else fraction
+
+
+_WARNING: QIcon | None = None
+
+
+def _warning_icon() -> QIcon:
+    """The style's warning icon (made once, on first use: a QApplication exists by then)."""
+    global _WARNING
+    if _WARNING is None:
+        _WARNING = QApplication.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
+    return _WARNING
 
 
 class PersonalitiesProxy(QSortFilterProxyModel):

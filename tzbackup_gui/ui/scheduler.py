@@ -4,6 +4,10 @@ The timer fires every ~30 s and compares against a *wall clock* (injectable for 
 timer's own count, so after the machine sleeps the first tick on wake sees the missed slot and runs Back Up
 All once. A run never starts while another is in progress (it starts at the first tick after that one
 ends). The schedule and its state live in QSettings (``schedule/config``, ``schedule/state``, JSON text).
+
+A manual Back Up All counts as the last run (the next slot is counted from it). A scheduled run that finds
+the session ended while the window is hidden (tray, minimised) opens no dialog: scheduled backups wait for
+a new sign-in, a notification says so, and the window asks when the user opens it.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ class BackupScheduler(QObject):
         self.schedule = Schedule.from_json(_text(settings.value(CONFIG_KEY)))
         self.state = ScheduleState.from_json(_text(settings.value(STATE_KEY)))
         self.in_flight = False  # a scheduled run is in progress
+        self.waiting_for_sign_in = False  # the session ended in a scheduled run while nobody looked
         self.runs_started = 0
         self._timer = QTimer(self)
         self._timer.setInterval(interval_ms)
@@ -89,10 +94,31 @@ class BackupScheduler(QObject):
         self.status_changed.emit(self.status())
         self.check()
 
+    def manual_run_started(self) -> None:
+        """A manual Back Up All starts now: the next scheduled run counts from it (no run right after)."""
+        self.state.started(self.clock())
+        self._save_state()
+        self.status_changed.emit(self.status())
+
+    def signed_in_again(self) -> None:
+        """The user signed in after the session ended in a scheduled run: resume that backup now."""
+        self.waiting_for_sign_in = False
+        self._save_state()
+        self.status_changed.emit(self.status())
+        if self.schedule.active and not self.window.running and not self.in_flight:
+            self.state.started(self.clock())
+            self._save_state()
+            self.in_flight = self.window.start_backup(None, scheduled=True)
+            if self.in_flight:
+                self.runs_started += 1
+            self.status_changed.emit(self.status())
+
     def status(self) -> str:
         text = status_text(self.schedule, self.state, self.clock(), self.tz)
         if self.in_flight:
             return "Scheduled backup running…"
+        if self.schedule.active and self.waiting_for_sign_in:
+            return "Scheduled backups paused: your session ended. Sign in again to resume them."
         if self.schedule.active and not self.state.paused and self.window.ctx.credential is None:
             text += " · sign in to let it run"
         return text
@@ -105,6 +131,7 @@ class BackupScheduler(QObject):
         now = self.clock()
         if (
             not self.in_flight
+            and not self.waiting_for_sign_in
             and self.state.due(self.schedule, now, self.tz)
             and not self.window.running
             and not self.window.settling
@@ -131,9 +158,24 @@ class BackupScheduler(QObject):
         else:
             self.state.record(outcome.ok, outcome.reason, finished)
         self._save_state()
-        self._notify(outcome, paused_now=self.state.paused and not was_paused)
+        if outcome.auth and not outcome.cancelled and self._window_hidden():
+            self.waiting_for_sign_in = True
+            log.info("Scheduled backups wait for a new sign-in (the session ended)")
+            self.window.notifier.notify(
+                "Sign in again to resume scheduled backups",
+                "Your shapes.inc session ended during a scheduled backup. Everything fetched so far is "
+                "saved. Open tzbackup to sign in again.",
+                error=True,
+            )
+        else:
+            self._notify(outcome, paused_now=self.state.paused and not was_paused)
         self.recorded.emit(self.state.last_result)
         self.status_changed.emit(self.status())
+
+    def _window_hidden(self) -> bool:
+        """Nobody looks at the window: hidden in the tray, closed to the tray, or minimised."""
+        window = self.window
+        return bool(window.in_tray or not window.isVisible() or window.isMinimized())
 
     def _notify(self, outcome: RunOutcome, *, paused_now: bool) -> None:
         notifier: Any = self.window.notifier

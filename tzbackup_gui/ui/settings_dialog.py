@@ -1,4 +1,4 @@
-"""File → Settings…: data folder, request spacing, schedule, reconcile age, keyring status.
+"""File → Settings…: data folder, sections, request spacing, schedule, reconcile age, keyring status.
 
 Everything is kept in QSettings (keys below) and applied when the dialog is accepted; a new data folder
 applies only after a confirmation, then the list reloads from it. Command-line options (``--data-dir``,
@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
+    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -34,7 +35,9 @@ from PySide6.QtWidgets import (
 )
 
 from ..app import MIN_REMOTE_DELAY, AppConfig, display_path, is_loopback_url, spacing_problem, where_text
+from ..backup.report import ALL_SECTIONS
 from ..schedule import Schedule
+from .sections import SECTION_LABELS, chosen_sections, save_sections
 
 if TYPE_CHECKING:
     from .main_window import MainWindow
@@ -86,6 +89,7 @@ class SettingsDialog(QDialog):
         self.setMinimumWidth(560)
         layout = QVBoxLayout(self)
         layout.addWidget(self._backups_box())
+        layout.addWidget(self._sections_box())
         layout.addWidget(self._network_box())
         layout.addWidget(self._schedule_box())
         layout.addWidget(self._keyring_box())
@@ -135,6 +139,41 @@ class SettingsDialog(QDialog):
         self.reconcile_spin.setMaximumWidth(SPIN_WIDTH)
         form.addRow("Full &check every:", self.reconcile_spin)
         return box
+
+    def _sections_box(self) -> QGroupBox:
+        """One checkbox per section; the profile is always backed up (it names the folder)."""
+        box = QGroupBox("Sections")
+        box.setObjectName("sectionsBox")
+        outer = QVBoxLayout(box)
+        grid = QGridLayout()
+        rows = (len(ALL_SECTIONS) + 1) // 2
+        self.section_checks: dict[str, QCheckBox] = {}
+        for i, name in enumerate(ALL_SECTIONS):
+            label = SECTION_LABELS.get(name, name.title()).replace("&", "&&")  # "&" is not a mnemonic
+            check = QCheckBox(label, objectName=f"section_{name}")
+            if name == "profile":
+                check.setChecked(True)
+                check.setEnabled(False)
+                check.setToolTip("Always backed up: it identifies the personality and its folder")
+            self.section_checks[name] = check
+            grid.addWidget(check, i % rows, i // rows)
+        grid.setColumnStretch(0, 1)
+        grid.setColumnStretch(1, 1)
+        outer.addLayout(grid)
+        note = QLabel(
+            "Sections left out are not fetched; their earlier files stay on disk.",
+            objectName="sectionsNote",
+        )
+        note.setWordWrap(True)
+        note.setStyleSheet("QLabel { color: palette(placeholder-text); }")
+        outer.addWidget(note)
+        # the dialog's height-for-width sizing (wrapped notes) would otherwise squeeze the checkboxes
+        box.setMinimumHeight(box.sizeHint().height())
+        return box
+
+    def chosen_sections(self) -> set[str]:
+        """The ticked sections (``profile`` always included)."""
+        return {name for name, check in self.section_checks.items() if check.isChecked()} | {"profile"}
 
     def _network_box(self) -> QGroupBox:
         box = QGroupBox("Network")
@@ -218,6 +257,9 @@ class SettingsDialog(QDialog):
         self.delay_spin.setValue(ctx.pacer_delay())
         self.allow_fast_check.setChecked(_bool(self.settings.value(ALLOW_FAST_KEY, False)))
         self.allow_fast_check.setVisible(not is_loopback_url(ctx.config.base_url))
+        sections = chosen_sections(self.settings)
+        for name, check in self.section_checks.items():
+            check.setChecked(name == "profile" or sections is None or name in sections)
         schedule = self.window_.scheduler.schedule
         self.kind_combo.setCurrentIndex([k for k, _ in KINDS].index(schedule.kind))
         self.hours_spin.setValue(schedule.hours)
@@ -342,14 +384,17 @@ class SettingsDialog(QDialog):
         s.setValue(ALLOW_FAST_KEY, self.allow_fast_check.isChecked())
         ctx.config.reconcile_age_days = float(self.reconcile_spin.value())
         s.setValue(RECONCILE_KEY, self.reconcile_spin.value())
+        save_sections(s, self.chosen_sections())
         window.scheduler.set_schedule(self.schedule())
         if new_dir is not None:
             s.setValue(DATA_DIR_KEY, str(new_dir))
             window.set_data_dir(new_dir)
         s.sync()
+        chosen = chosen_sections(s)
         log.info(
-            "Settings saved: spacing %.2f s, full check every %d days, schedule %s",
+            "Settings saved: spacing %.2f s, full check every %d days, schedule %s, sections %s",
             delay, self.reconcile_spin.value(), window.scheduler.schedule.describe(),
+            "all" if chosen is None else ", ".join(n for n in ALL_SECTIONS if n in chosen),
         )
 
 

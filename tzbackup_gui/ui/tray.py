@@ -39,6 +39,8 @@ class Tray(QObject):
         self.quit_action = self._add("&Quit", window.quit_app)
         self.icon.setContextMenu(self.menu)
         self.icon.activated.connect(self._activated)
+        # a click on a notification opens the window (and the sign-in a paused schedule waits for)
+        self.icon.messageClicked.connect(window.show_from_tray)
         self.last_summary = ""
         self.update_status()
 
@@ -71,6 +73,8 @@ class Tray(QObject):
             self.last_summary = summary
         if window.running:
             status = "Backing up…"
+        elif getattr(window, "scheduler", None) is not None and window.scheduler.waiting_for_sign_in:
+            status = "Sign in again to resume scheduled backups"
         elif window.ctx.credential is None:
             status = "Not signed in"
         else:

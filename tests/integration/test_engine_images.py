@@ -1,0 +1,213 @@
+"""The ``images`` section (avatar + banner) against the real sandbox over loopback."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from tzbackup_gui.archive import verify_backup
+from tzbackup_gui.backup import images as images_module
+from tzbackup_gui.backup.images import sniff_image
+from tzbackup_gui.sandbox import SandboxServer
+from tzbackup_gui.sandbox.data import SandboxPersonality, add_banner, png_bytes
+
+from .engine_support import Runner, sandbox
+
+__all__ = ["sandbox"]
+
+SLUG = "eng-images"
+ONLY_IMAGES = frozenset({"profile", "images"})
+# a tiny valid GIF (1x1, one colour) and the start of a JPEG / WebP file: enough for the type sniffing
+GIF = bytes.fromhex("47494638396101000100800000ffffff00000021f90401000000002c00000000010001000002024401003b")
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 64 + b"\xff\xd9"
+
+
+def _personality(sandbox: SandboxServer, *, banner: bool = True) -> SandboxPersonality:
+    p = sandbox.state.add_personality(SLUG, memories=3)
+    if banner:
+        add_banner(p, sandbox.files_base_url)
+    return p
+
+
+def _serve(sandbox: SandboxServer, p: SandboxPersonality, name: str, data: bytes, ctype: str) -> str:
+    """Serve ``data`` at a new files URL (like the service does after an upload) and return the URL."""
+    p.files[name] = (data, ctype)
+    return f"{sandbox.files_base_url}/api/files/{name}"
+
+
+def _file_requests(sandbox: SandboxServer) -> list[str]:
+    return [r.path for r in sandbox.state.request_log if r.path.startswith("/files/")]
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _history(folder: Path) -> dict[str, bytes]:
+    base = folder / "history" / "images"
+    return {p.name: p.read_bytes() for p in sorted(base.iterdir())} if base.is_dir() else {}
+
+
+def test_avatar_and_banner_saved_with_metadata(sandbox: SandboxServer, tmp_path: Path) -> None:
+    p = _personality(sandbox)
+    banner_name = p.profile["banner"].rsplit("/", 1)[-1]
+    runner = Runner(sandbox, tmp_path)
+    report = runner.run([SLUG])
+    assert report.exit_code == 0 and report.results[0].sections["images"] == "ok"
+    folder = runner.folder(SLUG)
+    assert (folder / "avatar.png").read_bytes() == p.avatar_png
+    assert (folder / "banner.png").read_bytes() == p.files[banner_name][0]
+    images = runner.metadata(SLUG)["sections"]["images"]
+    assert images["status"] == "ok" and images["count"] == 2
+    assert images["error"] is None and images["lastSync"]
+    assert images["avatar"] == {
+        "url": p.profile["avatar"], "file": "avatar.png", "sha256": _sha(p.avatar_png),
+        "bytes": len(p.avatar_png), "type": "image/png",
+    }
+    assert images["banner"]["url"] == p.profile["banner"] and images["banner"]["file"] == "banner.png"
+    assert len(_file_requests(sandbox)) == 2
+    assert verify_backup(folder).ok
+
+
+def test_unchanged_images_are_not_fetched_again(sandbox: SandboxServer, tmp_path: Path) -> None:
+    _personality(sandbox)
+    runner = Runner(sandbox, tmp_path)
+    assert runner.run([SLUG]).exit_code == 0
+    first = runner.metadata(SLUG)["sections"]["images"]
+    report = runner.run([SLUG])
+    assert report.exit_code == 0 and report.results[0].sections["images"] == "ok"
+    assert _file_requests(sandbox) == []
+    again = runner.metadata(SLUG)["sections"]["images"]
+    assert again["avatar"] == first["avatar"] and again["banner"] == first["banner"]
+    assert not (runner.folder(SLUG) / "history" / "images").exists()
+
+
+def test_changed_url_saves_new_type_and_keeps_old_picture(sandbox: SandboxServer, tmp_path: Path) -> None:
+    p = _personality(sandbox)
+    runner = Runner(sandbox, tmp_path)
+    assert runner.run([SLUG]).exit_code == 0
+    folder = runner.folder(SLUG)
+    old_avatar = (folder / "avatar.png").read_bytes()
+    p.profile["avatar"] = _serve(sandbox, p, "avatar_new.gif", GIF, "image/gif")
+    report = runner.run([SLUG], sections=ONLY_IMAGES)
+    assert report.exit_code == 0, report.results
+    assert _file_requests(sandbox) == ["/files/api/files/avatar_new.gif"]  # the banner was not fetched
+    assert (folder / "avatar.gif").read_bytes() == GIF and not (folder / "avatar.png").exists()
+    kept = _history(folder)
+    assert list(kept.values()) == [old_avatar] and next(iter(kept)).endswith("-avatar.png")
+    entry = runner.metadata(SLUG)["sections"]["images"]["avatar"]
+    assert entry["file"] == "avatar.gif" and entry["type"] == "image/gif" and entry["sha256"] == _sha(GIF)
+    # a JPEG next: the GIF joins the history, nothing is overwritten
+    p.profile["avatar"] = _serve(sandbox, p, "avatar_3.jpg", JPEG, "image/jpeg")
+    assert runner.run([SLUG], sections=ONLY_IMAGES).exit_code == 0
+    assert (folder / "avatar.jpg").read_bytes() == JPEG and not (folder / "avatar.gif").exists()
+    assert sorted(_history(folder).values()) == sorted([old_avatar, GIF])
+    assert verify_backup(folder).ok
+
+
+def test_damaged_or_missing_image_is_downloaded_again(sandbox: SandboxServer, tmp_path: Path) -> None:
+    p = _personality(sandbox)
+    runner = Runner(sandbox, tmp_path)
+    runner.run([SLUG])
+    folder = runner.folder(SLUG)
+    (folder / "avatar.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage")
+    (folder / "banner.png").unlink()
+    problems = verify_backup(folder).problems
+    assert any("avatar image avatar.png does not match" in problem for problem in problems), problems
+    assert any("banner image banner.png" in problem and "missing" in problem for problem in problems)
+    assert runner.run([SLUG], sections=ONLY_IMAGES).exit_code == 0
+    assert sorted(_file_requests(sandbox)) == sorted(
+        "/files/api/files/" + p.profile[kind].rsplit("/", 1)[-1] for kind in ("avatar", "banner")
+    )
+    assert (folder / "avatar.png").read_bytes() == p.avatar_png
+    assert list(_history(folder).values()) == [b"\x89PNG\r\n\x1a\n" + b"garbage"]  # even that is kept
+    assert verify_backup(folder).ok
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("{files}/api/files/avatar_gone.png", "404"),
+        ("https://images.example.com/avatar.png", "Refused to download from images.example.com"),
+    ],
+)
+def test_unreachable_avatar_fails_the_section_and_keeps_the_old_one(
+    sandbox: SandboxServer, tmp_path: Path, url: str, message: str
+) -> None:
+    p = _personality(sandbox)
+    runner = Runner(sandbox, tmp_path)
+    runner.run([SLUG])
+    folder = runner.folder(SLUG)
+    before = runner.metadata(SLUG)["sections"]["images"]
+    p.profile["avatar"] = url.format(files=sandbox.files_base_url)
+    report = runner.run([SLUG])
+    result = report.results[0]
+    assert report.exit_code == 1 and result.status == "ok" and result.new == 0
+    assert result.summary_status == "ok (images failed)"
+    images = runner.metadata(SLUG)["sections"]["images"]
+    assert images["status"] == "failed" and message in images["error"] and "avatar" in images["error"]
+    assert images["avatar"] == before["avatar"] and images["count"] == 2  # never a silent 0
+    assert images["lastSync"] == before["lastSync"]
+    assert (folder / "avatar.png").read_bytes() == p.avatar_png
+    assert all("images.example.com" not in r.path for r in sandbox.state.request_log)
+    assert verify_backup(folder).ok
+
+
+def test_not_an_image_or_too_big_is_refused(
+    sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    p = _personality(sandbox, banner=False)
+    not_image = b"\x00\x01 this is not a picture " * 4
+    p.profile["avatar"] = _serve(sandbox, p, "avatar_x.png", not_image, "application/octet-stream")
+    runner = Runner(sandbox, tmp_path)
+    report = runner.run([SLUG], sections=ONLY_IMAGES)
+    assert report.exit_code == 1
+    images = runner.metadata(SLUG)["sections"]["images"]
+    assert images["status"] == "failed" and "not a PNG, JPEG, GIF or WebP image" in images["error"]
+    assert not list(runner.folder(SLUG).glob("avatar.*"))
+    big = png_bytes("big", size=64)
+    p.profile["avatar"] = _serve(sandbox, p, "avatar_big.png", big, "image/png")
+    monkeypatch.setattr(images_module, "MAX_IMAGE_BYTES", len(big) - 1)
+    runner.run([SLUG], sections=ONLY_IMAGES)
+    images = runner.metadata(SLUG)["sections"]["images"]
+    assert images["status"] == "failed" and "more than the" in images["error"]
+    assert not list(runner.folder(SLUG).glob("avatar.*"))
+    monkeypatch.setattr(images_module, "MAX_IMAGE_BYTES", 20 * 1024 * 1024)
+    assert runner.run([SLUG], sections=ONLY_IMAGES).exit_code == 0
+    assert (runner.folder(SLUG) / "avatar.png").read_bytes() == big
+
+
+def test_banner_removed_upstream_moves_to_history(sandbox: SandboxServer, tmp_path: Path) -> None:
+    p = _personality(sandbox)
+    runner = Runner(sandbox, tmp_path)
+    runner.run([SLUG])
+    folder = runner.folder(SLUG)
+    banner = (folder / "banner.png").read_bytes()
+    p.profile["banner"] = ""
+    assert runner.run([SLUG], sections=ONLY_IMAGES).exit_code == 0
+    assert not (folder / "banner.png").exists() and list(_history(folder).values()) == [banner]
+    images = runner.metadata(SLUG)["sections"]["images"]
+    assert images["banner"] is None and images["count"] == 1
+    assert verify_backup(folder).ok
+
+
+def test_seeded_personalities_with_and_without_banner(sandbox: SandboxServer, tmp_path: Path) -> None:
+    runner = Runner(sandbox, tmp_path)
+    report = runner.run(["captain-nemo", "zoë-✨"], sections=ONLY_IMAGES)
+    assert report.exit_code == 0, report.results
+    nemo = json.loads((runner.folder("captain-nemo") / ".backup-metadata.json").read_text("utf-8"))
+    assert nemo["sections"]["images"]["count"] == 2
+    zoe_folder = report.results[1].folder
+    zoe = runner.metadata(zoe_folder)["sections"]["images"]
+    assert zoe["count"] == 1 and zoe["banner"] is None
+
+
+def test_sniff_image_types() -> None:
+    assert sniff_image(png_bytes("x")) == "png"
+    assert sniff_image(GIF) == "gif"
+    assert sniff_image(JPEG) == "jpg"
+    assert sniff_image(b"RIFF\x10\x00\x00\x00WEBPVP8 ") == "webp"
+    assert sniff_image(b"<html>") is None and sniff_image(b"") is None

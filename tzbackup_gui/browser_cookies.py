@@ -1,0 +1,687 @@
+"""Take the shapes.inc session cookie from the user's own browser profile, with consent (Qt-free).
+
+Copying an httpOnly cookie out of DevTools is the hardest step for most users, so tzbackup can read it from a
+browser profile the user is already signed in with. What this module does, and nothing more:
+
+1. :func:`discover_profiles` lists browser profiles on this machine (Firefox and its forks; Chrome, Chromium,
+   Edge, Brave, Vivaldi, Opera; native, Flatpak and Snap locations on Linux) by looking for their cookie
+   databases. No database is opened for that.
+2. :func:`inspect_profile` / :func:`take_session_cookie` read **one** profile: the cookie database is copied
+   into a private temporary folder (so a running browser's lock does not matter and the live file is never
+   touched), the copy is handed to `rookiepy <https://github.com/thewh1teagle/rookie>`_ with the one domain
+   ``shapes.inc``, and of what comes back only the session cookie of exactly ``shapes.inc`` /
+   ``.shapes.inc`` is kept (never ``talk.shapes.inc``, never another cookie). The copy is deleted at once.
+   :func:`inspect_profile` returns presence and expiry only, never the value.
+
+Why rookiepy (MIT, Rust wheels for Linux, Windows and macOS): it decrypts Chromium's v10/v11 values
+(AES-128-CBC, PBKDF2 key; including the 32-byte SHA-256(host) prefix of database version >= 24) and
+Windows' DPAPI/AES-GCM values, filters by domain in its SQL query, takes an explicit database path, and on a
+machine without D-Bus / Secret Service it simply falls back to Chromium's default key instead of crashing.
+(browser-cookie3 raises ``KeyError('DBUS_SESSION_BUS_ADDRESS')`` there, even for a v10 value.)
+
+Every failure a user must act on has its own :class:`CookieState` with a plain message and a hint: a locked
+database, a key that cannot be opened, no cookie, a talk.shapes.inc cookie only, an expired one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import enum
+import json
+import logging
+import os
+import shutil
+import sqlite3
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from configparser import ConfigParser
+from configparser import Error as ConfigParserError
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from .errors import CredentialError, MalformedCookieError
+from .paths import APP_NAME
+from .service.auth import DEFAULT_COOKIE_NAME, SESSION_COOKIE_NAMES, SessionCredential, parse_cookie_input
+
+__all__ = [
+    "BROWSERS",
+    "COOKIE_DOMAIN",
+    "BrowserCookieError",
+    "BrowserKind",
+    "BrowserProfile",
+    "CookieState",
+    "ProfileStatus",
+    "RememberedSource",
+    "browser_kind",
+    "discover_profiles",
+    "find_remembered",
+    "forget_source",
+    "inspect_profile",
+    "load_remembered_source",
+    "remember_source",
+    "scan_profiles",
+    "take_session_cookie",
+]
+
+log = logging.getLogger("tzbackup.browser_cookies")
+
+COOKIE_DOMAIN = "shapes.inc"
+_EXACT_HOSTS = frozenset({COOKIE_DOMAIN, "." + COOKIE_DOMAIN})
+REMEMBERED_FILE = "browser-session.json"
+
+
+# --- browsers and where they keep their profiles -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BrowserKind:
+    """One browser: its CLI name, its label, its family, and its user-data folders per platform.
+
+    Linux entries are ``(path relative to HOME, install kind)``; Windows ones are relative to ``%APPDATA%``
+    (Firefox family) or ``%LOCALAPPDATA%`` (Chromium family); macOS ones to ``~/Library/Application Support``.
+    For the Firefox family a folder holds ``profiles.ini``; for the Chromium family it is the "User Data"
+    folder that holds ``Local State`` and the profile folders.
+    """
+
+    key: str
+    label: str
+    family: str  # "firefox" | "chromium"
+    linux: tuple[tuple[str, str], ...]
+    windows: tuple[str, ...] = ()
+    macos: tuple[str, ...] = ()
+
+
+BROWSERS: tuple[BrowserKind, ...] = (
+    BrowserKind("firefox", "Firefox", "firefox", (
+        (".mozilla/firefox", ""),
+        (".config/mozilla/firefox", ""),
+        ("snap/firefox/common/.mozilla/firefox", "Snap"),
+        (".var/app/org.mozilla.firefox/.mozilla/firefox", "Flatpak"),
+        (".var/app/org.mozilla.firefox/config/mozilla/firefox", "Flatpak"),
+    ), windows=("Mozilla/Firefox",), macos=("Firefox",)),
+    BrowserKind("librewolf", "LibreWolf", "firefox", (
+        (".librewolf", ""),
+        (".var/app/io.gitlab.librewolf-community/.librewolf", "Flatpak"),
+    ), windows=("librewolf",), macos=("librewolf",)),
+    BrowserKind("waterfox", "Waterfox", "firefox", (
+        (".waterfox", ""),
+        (".var/app/net.waterfox.waterfox/.waterfox", "Flatpak"),
+    ), windows=("Waterfox",), macos=("Waterfox",)),
+    BrowserKind("floorp", "Floorp", "firefox", (
+        (".floorp", ""),
+        (".var/app/one.ablaze.floorp/.floorp", "Flatpak"),
+    ), windows=("Floorp",), macos=("Floorp",)),
+    BrowserKind("zen", "Zen", "firefox", (
+        (".zen", ""),
+        (".var/app/app.zen_browser.zen/.zen", "Flatpak"),
+    ), windows=("zen",), macos=("zen",)),
+    BrowserKind("chrome", "Google Chrome", "chromium", (
+        (".config/google-chrome", ""),
+        (".config/google-chrome-beta", "Beta"),
+        (".config/google-chrome-unstable", "Dev"),
+        (".var/app/com.google.Chrome/config/google-chrome", "Flatpak"),
+    ), windows=("Google/Chrome/User Data",), macos=("Google/Chrome",)),
+    BrowserKind("chromium", "Chromium", "chromium", (
+        (".config/chromium", ""),
+        ("snap/chromium/common/chromium", "Snap"),
+        (".var/app/org.chromium.Chromium/config/chromium", "Flatpak"),
+    ), windows=("Chromium/User Data",), macos=("Chromium",)),
+    BrowserKind("edge", "Microsoft Edge", "chromium", (
+        (".config/microsoft-edge", ""),
+        (".config/microsoft-edge-beta", "Beta"),
+        (".config/microsoft-edge-dev", "Dev"),
+        (".var/app/com.microsoft.Edge/config/microsoft-edge", "Flatpak"),
+    ), windows=("Microsoft/Edge/User Data",), macos=("Microsoft Edge",)),
+    BrowserKind("brave", "Brave", "chromium", (
+        (".config/BraveSoftware/Brave-Browser", ""),
+        ("snap/brave/current/.config/BraveSoftware/Brave-Browser", "Snap"),
+        (".var/app/com.brave.Browser/config/BraveSoftware/Brave-Browser", "Flatpak"),
+    ), windows=("BraveSoftware/Brave-Browser/User Data",), macos=("BraveSoftware/Brave-Browser",)),
+    BrowserKind("vivaldi", "Vivaldi", "chromium", (
+        (".config/vivaldi", ""),
+        (".config/vivaldi-snapshot", "Snapshot"),
+        (".var/app/com.vivaldi.Vivaldi/config/vivaldi", "Flatpak"),
+    ), windows=("Vivaldi/User Data",), macos=("Vivaldi",)),
+    BrowserKind("opera", "Opera", "chromium", (
+        (".config/opera", ""),
+        ("snap/opera/current/.config/opera", "Snap"),
+        (".var/app/com.opera.Opera/config/opera", "Flatpak"),
+    ), macos=("com.operasoftware.Opera",)),
+)
+_BY_KEY = {b.key: b for b in BROWSERS}
+
+
+@dataclass(frozen=True)
+class BrowserProfile:
+    """One browser profile with a cookie database. Holds paths only, never a cookie."""
+
+    browser: str  # BrowserKind.key
+    browser_label: str
+    family: str
+    name: str  # the profile's own name ("default-release", "Person 1", "Work")
+    path: Path  # the profile folder
+    cookie_db: Path
+    install: str = ""  # "", "Flatpak", "Snap", "Beta", ...
+    key_file: Path | None = None  # Chromium's "Local State" (the key on Windows)
+
+    @property
+    def browser_name(self) -> str:
+        """"Firefox" or "Firefox (Flatpak)"."""
+        return f"{self.browser_label} ({self.install})" if self.install else self.browser_label
+
+    @property
+    def label(self) -> str:
+        """What a person reads in a list: "Firefox (Flatpak), profile default-release"."""
+        return f"{self.browser_name}, profile {self.name}"
+
+    @property
+    def ref(self) -> str:
+        """A stable identifier (browser key + profile folder) to remember the choice. Not secret."""
+        return f"{self.browser}:{self.path}"
+
+
+def _home(home: Path | None) -> Path:
+    return home if home is not None else Path.home()
+
+
+def discover_profiles(
+    home: Path | None = None,
+    *,
+    platform: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> list[BrowserProfile]:
+    """Every browser profile on this machine that has a cookie database, in :data:`BROWSERS` order.
+
+    Only looks at folder names, ``profiles.ini`` and Chromium's ``Local State`` (for profile names); no
+    cookie database is opened here.
+    """
+    home = _home(home)
+    platform = platform or sys.platform
+    env = os.environ if environ is None else environ
+    found: list[BrowserProfile] = []
+    seen: set[Path] = set()
+    for kind in BROWSERS:
+        for root, install in _roots(kind, home, platform, env):
+            try:
+                profiles = (
+                    _firefox_profiles(kind, root, install)
+                    if kind.family == "firefox"
+                    else _chromium_profiles(kind, root, install)
+                )
+            except OSError as exc:  # an unreadable folder is skipped, never fatal
+                log.debug("Skipping %s: %s", root, exc.strerror)
+                continue
+            for profile in profiles:
+                key = _real(profile.cookie_db)
+                if key not in seen:  # a symlinked snap "current" and its target are the same profile
+                    seen.add(key)
+                    found.append(profile)
+    return found
+
+
+def _real(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except OSError:
+        return path
+
+
+def _roots(
+    kind: BrowserKind, home: Path, platform: str, env: Mapping[str, str]
+) -> Iterator[tuple[Path, str]]:
+    if platform.startswith("win"):
+        base_env = "APPDATA" if kind.family == "firefox" else "LOCALAPPDATA"
+        default = home / "AppData" / ("Roaming" if kind.family == "firefox" else "Local")
+        base = Path(env.get(base_env) or default)
+        for rel in kind.windows:
+            yield base / rel, ""
+    elif platform == "darwin":
+        base = home / "Library" / "Application Support"
+        for rel in kind.macos:
+            yield base / rel, ""
+    else:
+        for rel, install in kind.linux:
+            yield home / rel, install
+
+
+def _firefox_profiles(kind: BrowserKind, root: Path, install: str) -> list[BrowserProfile]:
+    """Profiles named in ``profiles.ini`` (relative or absolute), plus any folder with a cookies.sqlite."""
+    if not root.is_dir():
+        return []
+    dirs: list[tuple[str, Path]] = []
+    ini = root / "profiles.ini"
+    if ini.is_file():
+        parser = ConfigParser(interpolation=None, strict=False)
+        try:
+            parser.read(ini, encoding="utf-8")
+        except (ConfigParserError, UnicodeDecodeError) as exc:
+            log.debug("Unreadable %s: %s", ini, type(exc).__name__)
+        for section in parser.sections():
+            if not section.lower().startswith("profile") or "Path" not in parser[section]:
+                continue
+            entry = parser[section]
+            raw = entry.get("Path", "")
+            relative = entry.get("IsRelative", "1").strip() != "0"
+            path = root / raw if relative else Path(raw)
+            dirs.append((entry.get("Name", "") or path.name, path))
+    for sub in (root, root / "Profiles"):  # Windows and macOS keep them under Profiles/
+        if sub.is_dir():
+            for child in sorted(sub.iterdir()):
+                if (child / "cookies.sqlite").is_file() and all(_real(child) != _real(p) for _, p in dirs):
+                    dirs.append((child.name, child))
+    profiles = []
+    for name, path in dirs:
+        db = path / "cookies.sqlite"
+        if db.is_file():
+            profiles.append(BrowserProfile(kind.key, kind.label, kind.family, name, path, db, install))
+    return profiles
+
+
+def _chromium_profiles(kind: BrowserKind, root: Path, install: str) -> list[BrowserProfile]:
+    """``Default`` and ``Profile N`` folders (any folder with a Cookies database), named from Local State."""
+    if not root.is_dir():
+        return []
+    local_state = root / "Local State"
+    names: dict[str, str] = {}
+    if local_state.is_file():
+        try:
+            state = json.loads(local_state.read_text(encoding="utf-8"))
+            info = state.get("profile", {}).get("info_cache", {})
+            names = {str(k): str(v.get("name") or k) for k, v in info.items() if isinstance(v, dict)}
+        except (OSError, ValueError, AttributeError) as exc:
+            log.debug("Unreadable %s: %s", local_state, type(exc).__name__)
+    candidates = [root, *sorted(p for p in root.iterdir() if p.is_dir())]
+    profiles = []
+    for folder in candidates:
+        db = _chromium_cookie_db(folder)
+        if db is None:
+            continue
+        name = names.get(folder.name) or (folder.name if folder != root else "Default")
+        profiles.append(BrowserProfile(
+            kind.key, kind.label, kind.family, name, folder, db, install,
+            key_file=local_state if local_state.is_file() else None,
+        ))
+    return profiles
+
+
+def _chromium_cookie_db(folder: Path) -> Path | None:
+    for rel in ("Network/Cookies", "Cookies"):  # newer Chrome keeps it under Network/
+        if (folder / rel).is_file():
+            return folder / rel
+    return None
+
+
+# --- reading one profile ----------------------------------------------------------------------------------
+
+
+class CookieState(enum.Enum):
+    """What one profile holds for shapes.inc. Only FOUND can sign in."""
+
+    FOUND = "found"
+    NONE = "none"  # no shapes.inc session cookie at all
+    TALK_ONLY = "talk-only"  # only talk.shapes.inc's (a different app)
+    EXPIRED = "expired"
+    LOCKED = "locked"  # the browser holds the database; it could not be copied or read
+    ENCRYPTED = "encrypted"  # the value's key could not be obtained (keyring, app-bound encryption)
+    UNREADABLE = "unreadable"  # not a cookie database we understand, or the reader is missing
+    MISSING = "missing"  # the profile or its database is gone
+
+
+@dataclass(frozen=True)
+class ProfileStatus:
+    """The outcome of looking into one profile. Presence and expiry only: never the cookie's value."""
+
+    profile: BrowserProfile
+    state: CookieState
+    message: str
+    hint: str = ""
+    expires: float | None = None  # Unix seconds; None for a browser-session cookie or when unknown
+
+    @property
+    def usable(self) -> bool:
+        return self.state is CookieState.FOUND
+
+
+class BrowserCookieError(CredentialError):
+    """The browser profile did not give a usable session cookie; ``state`` says why (message + hint)."""
+
+    def __init__(self, status: ProfileStatus) -> None:
+        super().__init__(f"{status.profile.label}: {status.message}", hint=status.hint)
+        self.state = status.state
+        self.status = status
+
+
+@dataclass
+class _Found:
+    """Internal: the session cookies of exactly shapes.inc, split by expiry. Never leaves this module."""
+
+    valid: dict[str, str] = field(default_factory=dict, repr=False)
+    valid_expires: float | None = None
+    expired_at: float | None = None
+    talk_seen: bool = False
+
+
+def inspect_profile(profile: BrowserProfile, *, now: float | None = None) -> ProfileStatus:
+    """Whether ``profile`` holds a usable shapes.inc session cookie. Never raises, never returns the value."""
+    status, _ = _read(profile, now)
+    return status
+
+
+def scan_profiles(profiles: Sequence[BrowserProfile], *, now: float | None = None) -> list[ProfileStatus]:
+    """:func:`inspect_profile` for each profile, in order."""
+    return [inspect_profile(p, now=now) for p in profiles]
+
+
+def take_session_cookie(profile: BrowserProfile, *, now: float | None = None) -> SessionCredential:
+    """The session cookie of ``profile`` as a credential, or :class:`BrowserCookieError` saying why not."""
+    status, credential = _read(profile, now)
+    if credential is None:
+        raise BrowserCookieError(status)
+    return credential
+
+
+def _read(profile: BrowserProfile, now: float | None) -> tuple[ProfileStatus, SessionCredential | None]:
+    now = time.time() if now is None else now
+    browser = profile.browser_name
+    paste = "or paste the cookie by hand."
+    if not profile.cookie_db.is_file():
+        return _status(
+            profile, CookieState.MISSING,
+            f"this profile has no cookie database any more ({profile.cookie_db}).",
+            f"Start {browser} with this profile and sign in on https://shapes.inc, pick another profile, "
+            f"{paste}",
+        ), None
+    try:
+        found = _query(profile, now)
+    except _ReadFailure as failure:
+        return _status(profile, failure.state, failure.message, failure.hint), None
+
+    if found.valid:
+        try:
+            credential = parse_cookie_input("; ".join(f"{k}={v}" for k, v in found.valid.items()))
+        except MalformedCookieError:
+            return _status(
+                profile, CookieState.ENCRYPTED,
+                "the session cookie is there but could not be decrypted into a usable value "
+                f"({_key_reason(profile)}).",
+                f"Paste the cookie by hand, or sign in on https://shapes.inc in {browser} again and retry.",
+            ), None
+        until = f" (valid until {_day(found.valid_expires)})" if found.valid_expires else ""
+        return _status(profile, CookieState.FOUND, f"a shapes.inc session cookie is here{until}.",
+                       expires=found.valid_expires), credential
+    if found.expired_at is not None:
+        return _status(
+            profile, CookieState.EXPIRED,
+            f"the shapes.inc session cookie here expired on {_day(found.expired_at)}.",
+            f"Open https://shapes.inc in {browser}, sign in again, then try again.",
+            expires=found.expired_at,
+        ), None
+    if found.talk_seen:
+        return _status(
+            profile, CookieState.TALK_ONLY,
+            "only a talk.shapes.inc cookie is here; that is a different app and its cookie does not work "
+            "for backups.",
+            f"Open https://shapes.inc (not talk.shapes.inc) in {browser}, sign in there, then try again.",
+        ), None
+    return _status(
+        profile, CookieState.NONE,
+        "no shapes.inc session cookie in this profile.",
+        f"Sign in on https://shapes.inc in {browser} first (this profile), then try again, {paste}",
+    ), None
+
+
+def _status(profile: BrowserProfile, state: CookieState, message: str, hint: str = "",
+            expires: float | None = None) -> ProfileStatus:
+    return ProfileStatus(profile, state, message[:1].upper() + message[1:], hint, expires)
+
+
+def _day(ts: float | None) -> str:
+    if ts is None:
+        return "an unknown date"
+    return _dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
+
+
+def _key_reason(profile: BrowserProfile) -> str:
+    if sys.platform.startswith("win"):
+        return (f"{profile.browser_label} on Windows protects cookies with app-bound encryption, which only "
+                "the browser itself can open")
+    if sys.platform == "darwin":
+        return (f"the key is in the macOS Keychain entry '{profile.browser_label} Safe Storage', which was "
+                "not opened")
+    return ("the key is kept in the system keyring (GNOME Keyring / KWallet), which is locked, missing, or "
+            "not reachable from here")
+
+
+class _ReadFailure(Exception):
+    def __init__(self, state: CookieState, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.state, self.message, self.hint = state, message, hint
+
+
+def _query(profile: BrowserProfile, now: float) -> _Found:
+    """Copy the database, ask the library for shapes.inc's cookies, keep only the session cookie."""
+    with _snapshot(profile) as db:
+        rows = _library_read(profile, db)
+    return _select(rows, now)
+
+
+@contextlib.contextmanager
+def _snapshot(profile: BrowserProfile) -> Iterator[Path]:
+    """A private copy of the cookie database (with its WAL / journal replayed), deleted afterwards.
+
+    A running browser holds an exclusive lock and may have recent cookies only in its ``-wal`` file; the
+    library opens databases read-only and "immutable" (ignoring both), so we copy the files and let SQLite
+    fold the WAL into the copy. The live files are only ever read.
+    """
+    browser = profile.browser_name
+    with tempfile.TemporaryDirectory(prefix="tzbackup-cookies-") as tmp:
+        os.chmod(tmp, 0o700)
+        copy = Path(tmp) / profile.cookie_db.name
+        try:
+            _copy_file(profile.cookie_db, copy)
+            for suffix in ("-wal", "-journal"):
+                side = profile.cookie_db.with_name(profile.cookie_db.name + suffix)
+                if side.exists():
+                    _copy_file(side, copy.with_name(copy.name + suffix))
+        except OSError as exc:
+            log.info("Could not copy the cookie database of %s: %s", profile.label, exc.strerror)
+            raise _ReadFailure(
+                CookieState.LOCKED,
+                f"{browser} is holding its cookie database, so it could not be read "
+                f"({exc.strerror or type(exc).__name__}).",
+                f"Close {browser} completely (every window) and try again, or paste the cookie by hand.",
+            ) from exc
+        try:
+            con = sqlite3.connect(copy, timeout=2.0)
+            try:
+                con.execute("PRAGMA journal_mode=DELETE").fetchall()  # checkpoints and removes a WAL
+                table = "moz_cookies" if profile.family == "firefox" else "cookies"
+                known = con.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (table,))
+                if known.fetchone() is None:
+                    raise _unreadable(profile, f"no {table} table: not a cookie database of this kind")
+            finally:
+                con.close()
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise _ReadFailure(
+                    CookieState.LOCKED,
+                    f"{browser} was writing its cookie database, so it could not be read.",
+                    f"Close {browser} completely (every window) and try again, or paste the cookie by hand.",
+                ) from exc
+            raise _unreadable(profile, str(exc)) from exc
+        except sqlite3.DatabaseError as exc:
+            raise _unreadable(profile, str(exc)) from exc
+        yield copy
+
+
+def _copy_file(src: Path, dst: Path) -> None:
+    """Copy one file (bytes only). Separate so a test can simulate a file another program holds open."""
+    shutil.copyfile(src, dst)
+
+
+def _unreadable(profile: BrowserProfile, reason: str) -> _ReadFailure:
+    short = " ".join(reason.split())[:120] or "unknown reason"
+    return _ReadFailure(
+        CookieState.UNREADABLE,
+        f"the cookie database of this profile could not be read ({short}).",
+        f"Pick another profile, update {profile.browser_label}, or paste the cookie by hand.",
+    )
+
+
+def _library_read(profile: BrowserProfile, db: Path) -> list[dict[str, Any]]:
+    """rookiepy on the copy, restricted to the shapes.inc domain (its filter is a substring match)."""
+    try:
+        import rookiepy as _rookiepy
+    except ImportError as exc:
+        raise _ReadFailure(
+            CookieState.UNREADABLE,
+            "the browser-cookie reader (rookiepy) is not installed.",
+            "Install tzbackup with its dependencies (pip install rookiepy), or paste the cookie by hand.",
+        ) from exc
+    rookiepy: Any = _rookiepy  # its stub's firefox_based signature is wrong (no key_path in 0.5.6)
+    try:
+        if profile.family == "firefox":
+            rows = rookiepy.firefox_based(str(db), [COOKIE_DOMAIN])
+        else:
+            key = str(profile.key_file) if profile.key_file is not None else None
+            rows = rookiepy.any_browser(str(db), [COOKIE_DOMAIN], key)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # rookiepy raises RuntimeError; a Rust panic is a BaseException
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        text = lines[0] if lines else type(exc).__name__
+        log.info("rookiepy could not read %s: %s", profile.label, text)
+        # the table is known to exist (see _snapshot), so "no cookies found ... key file" means: no key worked
+        if any(word in str(exc).lower() for word in ("decrypt", "key")):
+            raise _ReadFailure(
+                CookieState.ENCRYPTED,
+                f"the cookie is encrypted with a key tzbackup cannot open: {_key_reason(profile)}.",
+                "Paste the cookie by hand (the steps are in the sign-in window and the README).",
+            ) from exc
+        if "locked" in text.lower() or "busy" in text.lower():
+            raise _ReadFailure(
+                CookieState.LOCKED,
+                f"{profile.browser_name} is holding its cookie database, so it could not be read.",
+                f"Close {profile.browser_name} completely and try again, or paste the cookie by hand.",
+            ) from exc
+        raise _unreadable(profile, text) from exc
+    return [r for r in rows if isinstance(r, dict)]
+
+
+def _select(rows: list[dict[str, Any]], now: float) -> _Found:
+    """Keep only the session cookie(s) of exactly shapes.inc; note talk.shapes.inc; drop everything else."""
+    found = _Found()
+    for row in rows:
+        host = str(row.get("domain") or "").lower()
+        name = str(row.get("name") or "")
+        if name not in SESSION_COOKIE_NAMES:
+            continue
+        if host not in _EXACT_HOSTS:
+            if host.endswith("." + COOKIE_DOMAIN):  # talk.shapes.inc and other subdomains: never taken
+                found.talk_seen = True
+            continue
+        expires = _expiry(row.get("expires"))
+        if expires is not None and expires <= now:
+            found.expired_at = max(expires, found.expired_at or 0.0)
+            continue
+        value = str(row.get("value") or "")
+        if name == DEFAULT_COOKIE_NAME:
+            # a host-only and a domain cookie can both exist: the one that lives longest is the newest
+            later = (DEFAULT_COOKIE_NAME not in found.valid or expires is None
+                     or (found.valid_expires is not None and expires > found.valid_expires))
+            if later:
+                found.valid[name], found.valid_expires = value, expires
+        elif DEFAULT_COOKIE_NAME not in found.valid:
+            found.valid[name] = value
+    if DEFAULT_COOKIE_NAME in found.valid:  # the current cookie wins over a legacy appSession one
+        found.valid = {DEFAULT_COOKIE_NAME: found.valid[DEFAULT_COOKIE_NAME]}
+    rows.clear()
+    return found
+
+
+def _expiry(raw: Any) -> float | None:
+    """Unix seconds, or None for a browser-session cookie. Newer Firefox stores milliseconds."""
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        return None
+    if value <= 0:
+        return None
+    return value / 1000.0 if value > 1e11 else value
+
+
+# --- remembering which profile was used (not the secret) ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RememberedSource:
+    """The browser profile the last browser sign-in came from. Paths and a label only."""
+
+    browser: str
+    path: Path
+    label: str
+    name: str = ""  # the profile's own name
+
+    @property
+    def cli_args(self) -> str:
+        """The ``login`` arguments that take a fresh cookie from this profile."""
+        import shlex
+
+        return f"--from-browser {self.browser} --profile {shlex.quote(self.path.name)}"
+
+
+def _remember_path(config_dir: Path | None) -> Path:
+    if config_dir is None:
+        config_dir = Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
+    base = config_dir
+    return base / REMEMBERED_FILE
+
+
+def remember_source(profile: BrowserProfile, config_dir: Path | None = None) -> None:
+    """Note which profile the cookie came from, so an expired session can offer a fresh one from it."""
+    from .archive.store import atomic_write_json, ensure_dir
+
+    path = _remember_path(config_dir)
+    ensure_dir(path.parent)
+    atomic_write_json(path, {"browser": profile.browser, "path": str(profile.path), "label": profile.label,
+                             "name": profile.name})
+
+
+def load_remembered_source(config_dir: Path | None = None) -> RememberedSource | None:
+    """The remembered profile, or None (never signed in from a browser, or the note is unreadable)."""
+    path = _remember_path(config_dir)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return RememberedSource(str(data["browser"]), Path(str(data["path"])), str(data.get("label", "")),
+                                str(data.get("name", "")))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def forget_source(config_dir: Path | None = None) -> None:
+    """Drop the note (a sign-in by pasting replaces the browser as the source)."""
+    with contextlib.suppress(OSError):
+        _remember_path(config_dir).unlink()
+
+
+def find_remembered(
+    profiles: Sequence[BrowserProfile], remembered: RememberedSource | None
+) -> BrowserProfile | None:
+    """The profile among ``profiles`` that ``remembered`` names, if it is still there."""
+    if remembered is None:
+        return None
+    for profile in profiles:
+        if profile.browser == remembered.browser and _real(profile.path) == _real(remembered.path):
+            return profile
+    return None
+
+
+def browser_kind(name: str) -> BrowserKind | None:
+    """The browser called ``name`` (its CLI key, case-insensitive), or None."""
+    return _BY_KEY.get(name.strip().lower())

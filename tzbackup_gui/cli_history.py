@@ -1,0 +1,127 @@
+"""``tzbackup history`` and ``tzbackup diff``: a personality's evolution, read from the data dir only
+(no network, no Qt). The offline browser's Timeline tab shows the same.
+
+``history NAME`` lists backup runs and profile versions newest first, with what changed (profile fields
+added / removed / changed, memories new / edited / deleted upstream, knowledge / training / personalization
+entries replaced); ``--version V`` prints one kept version of the profile as JSON (a restore).
+``diff NAME [--from V] [--to V]`` prints a unified diff of two versions, field by field (default: the
+previous version against the current one). V is ``vN``, ``current``, ``previous`` or a time: the version
+that was current then (``2026-05-01`` means the end of that day; times are UTC, as ``history`` shows them).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Protocol, TextIO
+
+from .archive.profile_history import ProfileHistory, ProfileVersion, format_iso, unified_profile_diff
+from .archive.timeline import build_timeline
+from .cli_export import find_backup
+from .errors import TzBackupError
+
+__all__ = ["run_diff", "run_history"]
+
+EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
+
+
+class _Ctx(Protocol):
+    err: TextIO
+
+    def say(self, text: str) -> None: ...
+
+
+def _folder(ctx: _Ctx, data_dir: Path, name: str) -> Path | None:
+    backup, problem = find_backup(data_dir, name)
+    if backup is None:
+        print(f"error: {problem}", file=ctx.err)
+        return None
+    return backup.folder
+
+
+def _version_json(v: ProfileVersion) -> dict[str, object]:
+    return {
+        "version": v.number, "since": v.since, "until": v.until, "current": v.is_current, "hash": v.hash,
+        "stored": v.stored,
+        "changes": None if v.changes is None else {
+            "added": v.changes.added, "removed": v.changes.removed, "changed": v.changes.changed},
+    }
+
+
+def _pick(ctx: _Ctx, history: ProfileHistory, text: str, option: str) -> ProfileVersion | None:
+    found = history.find(text)
+    if found is None:
+        print(f"error: {option} {text!r} names no kept profile version (there are {len(history.versions)}: "
+              "use vN, current, previous, or a date / time like 2026-05-01 or 2026-05-01T12:00)",
+              file=ctx.err)
+    return found
+
+
+def run_history(ctx: _Ctx, data_dir: Path, name: str, as_json: bool, version: str | None = None) -> int:
+    """The timeline of one personality (or, with ``version``, that profile version as JSON)."""
+    folder = _folder(ctx, data_dir, name)
+    if folder is None:
+        return EXIT_PARTIAL
+    timeline = build_timeline(folder)
+    history = timeline.history
+    if version is not None:
+        picked = _pick(ctx, history, version, "--version")
+        if picked is None:
+            return EXIT_USAGE
+        try:
+            ctx.say(json.dumps(history.load(picked), indent=2, ensure_ascii=False))
+        except TzBackupError as err:
+            print(f"error: {err}", file=ctx.err)
+            return EXIT_PARTIAL
+        return EXIT_OK
+    if as_json:
+        ctx.say(json.dumps({
+            "name": name, "folder": str(folder),
+            "versions": [_version_json(v) for v in history.versions],
+            "entries": [e.to_json() for e in timeline.entries],
+            "problems": timeline.problems,
+        }, indent=2, ensure_ascii=False))
+        return EXIT_PARTIAL if timeline.problems else EXIT_OK
+    current = history.current
+    ctx.say(f"{folder.name}: {len(history.versions)} profile version(s) kept"
+            + (f", current v{current.number} since {format_iso(current.since) or 'the first backup'}"
+               if current else "") + f"; {sum(e.kind == 'run' for e in timeline.entries)} backup run(s)")
+    for entry in timeline.entries:
+        ctx.say(f"{entry.when:<24} {entry.title}")
+        for line in entry.details:
+            ctx.say(f"{'':<24}   {line}")
+    for problem in timeline.problems:
+        print(f"error: {problem}", file=ctx.err)
+    return EXIT_PARTIAL if timeline.problems else EXIT_OK
+
+
+def run_diff(ctx: _Ctx, data_dir: Path, name: str, from_ts: str | None, to_ts: str | None) -> int:
+    """Unified diff of two profile versions, field by field (default: previous -> current)."""
+    folder = _folder(ctx, data_dir, name)
+    if folder is None:
+        return EXIT_PARTIAL
+    history = ProfileHistory(folder)
+    for problem in history.problems:
+        print(f"warning: {problem}", file=ctx.err)
+    if not history.versions:
+        print(f"error: {folder.name} has no saved profile.", file=ctx.err)
+        return EXIT_PARTIAL
+    new = _pick(ctx, history, to_ts, "--to") if to_ts else history.current
+    if new is None:
+        return EXIT_USAGE
+    if from_ts:
+        old = _pick(ctx, history, from_ts, "--from")
+        if old is None:
+            return EXIT_USAGE
+    elif new.number > 1:
+        old = history.version(new.number - 1)
+    else:
+        ctx.say(f"{folder.name}: only one profile version is kept ({new.label}); nothing to compare yet.")
+        return EXIT_OK
+    try:
+        text = unified_profile_diff(history.load(old), history.load(new), old.label, new.label)
+    except TzBackupError as err:
+        print(f"error: {err}", file=ctx.err)
+        return EXIT_PARTIAL
+    ctx.say(text.rstrip("\n") if text else f"No field differs between {old.label} and {new.label}.")
+    return EXIT_OK

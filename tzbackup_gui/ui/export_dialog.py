@@ -1,0 +1,279 @@
+"""Export… and Import backup… in the windows: choose a file, work on a thread, say what happened.
+
+The export and import functions (``archive/export.py``, ``archive/importer.py``) block: they read and hash
+whole personality folders. :class:`FileJob` runs one of them on a ``threading.Thread`` and delivers its
+result (or exception) to the GUI thread through a queued Qt signal, like ``index_worker.py`` does, so it
+works the same in the main window (qasync) and in the offline browser (a plain Qt loop). One job at a
+time per window. Results and errors are shown as plain, non-modal message boxes (``open``, not ``exec``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QSettings, Qt, Signal
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
+
+from ..app import display_path
+from ..archive.export import ExportResult, export_card, export_markdown, export_zip
+from ..archive.importer import ImportResult, LocalBackupNewerError, import_archive
+from ..archive.lock import DataDirLock
+from ..cli_export import default_outputs
+from ..errors import DataDirLockedError, TzBackupError
+
+__all__ = ["EXPORT_FORMATS", "ExportImport", "FileJob", "size_text"]
+
+log = logging.getLogger("tzbackup.ui")
+
+#: format -> (menu text, what it is called in messages, file dialog filter)
+EXPORT_FORMATS: dict[str, tuple[str, str, str]] = {
+    "zip": ("As &ZIP Archive…", "ZIP archive", "tzbackup archive (*.zip)"),
+    "markdown": ("As &Markdown…", "Markdown document", "Markdown (*.md)"),
+    "card": ("As &Character Card (JSON + PNG)…", "character card", "Character card (*.json *.png)"),
+}
+LAST_DIR_KEY = "export/last_dir"
+
+
+def size_text(n: int) -> str:
+    """ "812 bytes", "14.2 KB", "3.1 MB"."""
+    if n >= 1_000_000:
+        return f"{n / 1e6:.1f} MB"
+    if n >= 1_000:
+        return f"{n / 1e3:.1f} KB"
+    return f"{n} bytes"
+
+
+class FileJob(QObject):
+    """One blocking call on a worker thread; :attr:`finished` carries its return value or its exception."""
+
+    finished = Signal(object)
+
+    def __init__(self, fn: Callable[[], Any], parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._fn = fn
+        self._thread = threading.Thread(target=self._run, name="tzbackup-file-job", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wait(self, timeout: float = 30.0) -> None:
+        """Block until the call returned (closing a window mid-export lets the file be finished)."""
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        try:
+            outcome: Any = self._fn()
+        except Exception as err:  # delivered to the window, shown as a plain message
+            outcome = err
+        with contextlib.suppress(RuntimeError):  # the window (our parent) was deleted meanwhile
+            self.finished.emit(outcome)
+
+
+@contextlib.contextmanager
+def _read_lock(folder: Path) -> Iterator[None]:
+    """The data dir's lock while exporting a folder of a data dir (a backup cannot change files half-way).
+
+    A personality folder opened on its own (a copy) or on read-only media is exported without it."""
+    if folder.parent.name != "personalities":
+        yield
+        return
+    lock = DataDirLock(folder.parent.parent)
+    try:
+        lock.acquire()
+    except DataDirLockedError:
+        raise
+    except OSError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def run_export(folder: Path, fmt: str, main: Path, png: Path | None) -> ExportResult:
+    """The blocking export of one personality folder (called on the worker thread)."""
+    with _read_lock(folder):
+        if fmt == "zip":
+            return export_zip(folder, main)
+        if fmt == "markdown":
+            return export_markdown(folder, main)
+        return export_card(folder, main, png)
+
+
+class ExportImport(QObject):
+    """The Export… / Import backup… commands of one window.
+
+    ``data_dir`` returns the data dir imports go to (None: this window has none, e.g. a browser opened on one
+    personality folder). :attr:`imported` fires after a successful import so the window reloads its list.
+    """
+
+    imported = Signal(object)  # ImportResult
+    job_done = Signal(str, object)  # "export" | "import", the result or the exception (tests wait on it)
+
+    def __init__(
+        self, parent: QWidget, data_dir: Callable[[], Path | None], settings: QSettings | None = None
+    ) -> None:
+        super().__init__(parent)
+        self._data_dir = data_dir
+        self.settings = settings
+        self.job: FileJob | None = None
+        self.message_box: QMessageBox | None = None
+        self.last_result: object = None
+
+    @property
+    def widget(self) -> QWidget:
+        """The window (our Qt parent; not stored, so no reference cycle keeps it alive)."""
+        return self.parent()  # type: ignore[return-value]
+
+    @property
+    def busy(self) -> bool:
+        return self.job is not None
+
+    # --- export -----------------------------------------------------------------------------------------
+
+    def _start_dir(self) -> Path:
+        saved = self.settings.value(LAST_DIR_KEY) if self.settings is not None else None
+        if isinstance(saved, str) and saved and Path(saved).is_dir():
+            return Path(saved)
+        return Path.home()
+
+    def export(self, folder: Path, fmt: str, title: str = "") -> bool:
+        """Ask where to save ``folder`` as ``fmt`` (``zip`` / ``markdown`` / ``card``), then export it."""
+        if self.busy:
+            self._say(QMessageBox.Icon.Information, "Please wait", "An export or import is still running.")
+            return False
+        label = EXPORT_FORMATS[fmt][1]
+        title = title or folder.name
+        default, _ = default_outputs(folder.name, fmt, self._start_dir())
+        chosen, _filter = QFileDialog.getSaveFileName(
+            self.widget, f"Export {title} as {label}", str(default), EXPORT_FORMATS[fmt][2]
+        )
+        if not chosen:
+            return False
+        main, png = default_outputs(folder.name, fmt, Path(chosen))
+        if self.settings is not None:
+            self.settings.setValue(LAST_DIR_KEY, str(main.parent))
+        log.info("Exporting %s as %s to %s", title, label, display_path(main))
+        self._start("export", lambda: run_export(folder, fmt, main, png), title)
+        return True
+
+    def _export_done(self, title: str, outcome: object) -> None:
+        if isinstance(outcome, ExportResult):
+            label = EXPORT_FORMATS.get(outcome.format, ("", outcome.format, ""))[1]
+            files = "\n".join(
+                f"{display_path(p)}  ({size_text(p.stat().st_size) if p.exists() else '?'})"
+                for p in outcome.paths
+            )
+            if outcome.format == "zip":  # ExportResult.bytes counts the files before compression
+                detail = (f"{outcome.memories:,} memories in {outcome.files:,} files "
+                          f"({size_text(outcome.bytes)} before compression).")
+            else:
+                detail = f"{outcome.memories:,} memories, {size_text(outcome.bytes)} in all."
+            notes = "\n".join(outcome.notes)
+            log.info("Exported %s as %s: %s", title, label, detail)
+            self._say(
+                QMessageBox.Icon.Information, "Export finished", f"Exported {title} as a {label}:\n\n{files}",
+                detail + (f"\n{notes}" if notes else ""), name="exportDoneBox",
+            )
+        else:
+            self._error("Export failed", outcome, name="exportErrorBox")
+
+    # --- import -----------------------------------------------------------------------------------------
+
+    def import_zip(self) -> bool:
+        """Ask for an exported zip, verify it and merge it into the data dir (nothing written if refused)."""
+        data_dir = self._data_dir()
+        if data_dir is None:
+            self._say(
+                QMessageBox.Icon.Information, "Open a data folder first",
+                "An import goes into a data folder. Open one (File → Open Backup Folder…) and try again.",
+            )
+            return False
+        if self.busy:
+            self._say(QMessageBox.Icon.Information, "Please wait", "An export or import is still running.")
+            return False
+        chosen, _filter = QFileDialog.getOpenFileName(
+            self.widget, "Import a backup", str(self._start_dir()), "tzbackup archive (*.zip);;All files (*)"
+        )
+        if not chosen:
+            return False
+        path = Path(chosen)
+        log.info("Importing %s into %s", display_path(path), display_path(data_dir))
+        self._start("import", lambda: import_archive(path, data_dir), path.name)
+        return True
+
+    def _import_done(self, name: str, outcome: object) -> None:
+        if isinstance(outcome, ImportResult):
+            who = outcome.display_name or outcome.slug or outcome.folder.name
+            action = (
+                "It replaced the older local copy." if outcome.replaced else "It is new in this data folder."
+            )
+            kept = (
+                f"\n{outcome.history_kept:,} older memory version(s) that only the local copy had were kept."
+                if outcome.history_kept else ""
+            )
+            log.info("Imported %s: %s memories, %s files", who, outcome.memories, outcome.files)
+            self._say(
+                QMessageBox.Icon.Information, "Import finished",
+                f"Imported {who}: {outcome.memories:,} memories, {outcome.files:,} files "
+                f"({size_text(outcome.bytes)}) into {display_path(outcome.folder)}.",
+                action + kept, name="importDoneBox",
+            )
+            self.imported.emit(outcome)
+        elif isinstance(outcome, LocalBackupNewerError):
+            log.info("Import of %s skipped: %s", name, outcome.message)
+            self._say(
+                QMessageBox.Icon.Information, "Nothing imported", f"{name} was skipped: {outcome.message}",
+                outcome.hint, name="importSkippedBox",
+            )
+        else:
+            self._error("The archive was not imported", outcome, name="importErrorBox")
+
+    # --- shared -----------------------------------------------------------------------------------------
+
+    def _start(self, kind: str, fn: Callable[[], Any], what: str) -> None:
+        job = FileJob(fn, self)
+        job.finished.connect(lambda outcome: self._finished(kind, what, outcome))
+        self.job = job
+        job.start()
+
+    def _finished(self, kind: str, what: str, outcome: object) -> None:
+        job, self.job = self.job, None
+        if job is not None:
+            job.deleteLater()
+        self.last_result = outcome
+        if kind == "export":
+            self._export_done(what, outcome)
+        else:
+            self._import_done(what, outcome)
+        self.job_done.emit(kind, outcome)
+
+    def _error(self, title: str, err: object, *, name: str) -> None:
+        if isinstance(err, TzBackupError):
+            message, hint = err.message, err.hint
+        elif isinstance(err, OSError):
+            message, hint = f"Could not write the file: {err.strerror or err}.", "Choose another folder."
+        else:
+            message = f"Something unexpected went wrong ({type(err).__name__})."
+            hint = "The details are in the log."
+            log.error("%s: %r", title, err)
+        log.warning("%s: %s", title, message)
+        self._say(QMessageBox.Icon.Warning, title, message, hint, name=name)
+
+    def _say(
+        self, icon: QMessageBox.Icon, title: str, text: str, detail: str = "", *, name: str = "infoBox"
+    ) -> None:
+        box = QMessageBox(icon, title, text, QMessageBox.StandardButton.Ok, self.widget)
+        box.setObjectName(name)
+        if detail:
+            box.setInformativeText(detail)
+        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.message_box = box
+        box.open()
