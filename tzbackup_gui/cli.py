@@ -192,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("zip", "markdown", "card"), default="zip",
                    help="zip (the backup folder + manifest), markdown (one readable document), card "
                         "(Character Card V2 JSON + PNG); default zip")
-    p.add_argument("--output", type=Path, default=None, metavar="PATH",
+    p.add_argument("-o", "--output", type=Path, default=None, metavar="PATH",
                    help="file to write, or a folder to write it in (default: the current folder)")
 
     p = add("import", "import an exported zip into the data dir (verified; never overwrites newer data)")
@@ -692,14 +692,14 @@ async def _tick(display: Any) -> None:
 
 
 def _print_report(ctx: Context, report: RunReport) -> None:
-    from .cli_progress import summary_table
+    from .cli_progress import run_sections, summary_table
 
     results: list[PersonalityResult] = [r for r in report.results if r.status != "not_started"] or list(
         report.results
     )
     if results:
         ctx.say("")
-        ctx.say(summary_table(results))
+        ctx.say(summary_table(results, run_sections(ctx.settings.data_dir, results)))
     # each personality's failure was printed as it happened (with its hint); here only what stopped the run
     if report.stopped_by:
         shown = any(r.error == report.error for r in report.results)
@@ -769,6 +769,17 @@ def _section_summaries(folder: Path) -> dict[str, Any]:
     }
 
 
+def _chat_status_text(folder: Path) -> str:
+    """The ``chat`` column of ``status``: messages saved ("320"), "320 (last sync failed)", or "-" when
+    the chat was never backed up."""
+    chat = _section_summaries(folder).get("chat")
+    if not isinstance(chat, dict):
+        return "-"
+    count = chat.get("count")
+    text = str(count) if isinstance(count, int) else "?"
+    return f"{text} (last sync failed)" if chat.get("status") == "failed" else text
+
+
 def _last_run_text(run: dict[str, Any] | None) -> str:
     if not run:
         return "-"
@@ -786,12 +797,13 @@ async def cmd_status(ctx: Context) -> int:
     elif not chosen and not missing:
         ctx.say(f"No backups yet in {personalities_dir(ctx.settings.data_dir)}.")
     elif chosen:
-        rows = [("username", "last backup", "local", "server (last seen)", "deleted upstream", "last run")]
+        rows = [("username", "last backup", "local", "server (last seen)", "deleted upstream", "last run",
+                 "chat")]
         for b in chosen:
             server = "-" if b.server_total is None else str(b.server_total)
             last = _last_run_text(b.last_run) + (" (resumable)" if b.pending_resume else "")
             rows.append((b.slug, b.last_backup or "never", str(b.total_memories), server,
-                         str(b.deleted_upstream), last))
+                         str(b.deleted_upstream), last, _chat_status_text(Path(b.folder))))
         ctx.say(_table(rows, numeric={2, 3, 4}))
         for b in chosen:
             if b.problem:

@@ -12,12 +12,14 @@ The ETA counts the pages still to fetch times the time one page takes, which is 
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 import time
 import unicodedata
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TextIO
 
 from .events import (
@@ -35,7 +37,9 @@ from .events import (
     Waiting,
 )
 
-__all__ = ["ProgressDisplay", "display_width", "format_duration", "format_table", "summary_table"]
+__all__ = [
+    "ProgressDisplay", "display_width", "format_duration", "format_table", "run_sections", "summary_table",
+]
 
 PAGE_SIZE = 20
 PLAIN_INTERVAL = 5.0  # seconds between plain progress lines of one personality
@@ -296,16 +300,72 @@ def _terminal_width(stream: TextIO) -> int:
 # --- the summary table ---------------------------------------------------------------------------------
 
 
-def summary_table(results: Sequence[Any]) -> str:
-    """The end-of-run table: name, new, edited, deleted upstream, total, status (one row per personality).
+def summary_table(results: Sequence[Any], sections: Mapping[str, Mapping[str, Any]] | None = None) -> str:
+    """The end-of-run table: name, new, edited, deleted upstream, total, status (one row per personality);
+    when any personality's chat was backed up in this run, "chat new/total" goes between total and status
+    (status stays last: scripts read it there). Below the table, one line per section that failed, with
+    its error.
 
-    ``results`` are :class:`~tzbackup_gui.backup.PersonalityResult` objects (duck-typed here).
+    ``results`` are :class:`~tzbackup_gui.backup.PersonalityResult` objects (duck-typed here); ``sections``
+    maps a result's slug to the ``sections`` summary of its metadata after the run (see
+    :func:`run_sections`); without it the chat column shows only the status and the errors are not said.
     """
-    rows: list[Sequence[str]] = [("name", "new", "edited", "deleted upstream", "total", "status")]
+    sections = sections or {}
+    ran = {str(r.slug): dict(getattr(r, "sections", None) or {}) for r in results}
+    with_chat = any("chat" in s for s in ran.values())
+    header = ["name", "new", "edited", "deleted upstream", "total", "status"]
+    if with_chat:
+        header.insert(5, "chat new/total")
+    rows: list[Sequence[str]] = [header]
+    notes: list[str] = []
     for r in results:
-        rows.append((str(r.slug), str(r.new), str(r.edited), str(r.deleted_upstream), str(r.total),
-                     str(getattr(r, "summary_status", r.status))))
-    return format_table(rows, numeric={1, 2, 3, 4})
+        slug = str(r.slug)
+        row = [slug, str(r.new), str(r.edited), str(r.deleted_upstream), str(r.total)]
+        summary = sections.get(slug) or {}
+        if with_chat:
+            row.append(_chat_cell(ran[slug].get("chat"), summary.get("chat")))
+        rows.append([*row, str(getattr(r, "summary_status", r.status))])
+        for name, status in ran[slug].items():
+            if status != "ok":
+                entry = summary.get(name)
+                error = entry.get("error") if isinstance(entry, Mapping) else None
+                notes.append(f"  {slug}: {name} failed" + (f": {error}" if error else ""))
+    table = format_table(rows, numeric={1, 2, 3, 4, 5} if with_chat else {1, 2, 3, 4})
+    return "\n".join([table, *notes])
+
+
+def _chat_cell(status: str | None, entry: object) -> str:
+    """``12/332`` (new in this run / stored); ``-/332`` when the chat sync failed (the status says so);
+    ``-`` when the chat was not backed up in this run."""
+    if status is None:
+        return "-"
+    info = entry if isinstance(entry, Mapping) else {}
+    count, new = info.get("count"), info.get("new")
+    total = str(count) if isinstance(count, int) else "?"
+    if status != "ok":
+        return f"-/{total}"
+    return f"{new if isinstance(new, int) else '?'}/{total}"
+
+
+def run_sections(data_dir: Path, results: Sequence[Any]) -> dict[str, dict[str, Any]]:
+    """The ``sections`` summary of each result's metadata (by slug), for :func:`summary_table`; a folder
+    whose metadata cannot be read is left out."""
+    from .archive.layout import METADATA_NAME, personalities_root
+
+    root = personalities_root(data_dir)
+    out: dict[str, dict[str, Any]] = {}
+    for r in results:
+        name = str(getattr(r, "folder", "") or "")
+        if not name or not getattr(r, "sections", None):
+            continue
+        try:
+            meta = json.loads((root / name / METADATA_NAME).read_bytes())
+        except (OSError, ValueError):
+            continue
+        summary = meta.get("sections") if isinstance(meta, dict) else None
+        if isinstance(summary, dict):
+            out[str(r.slug)] = summary
+    return out
 
 
 def display_width(text: str) -> int:

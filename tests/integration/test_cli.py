@@ -281,7 +281,8 @@ def test_backup_one_then_status_and_verify(
     assert len(ids) == expected == len(set(ids))
     header, _, row = result.out.strip().splitlines()[-3:]
     assert header.split()[:3] == ["name", "new", "edited"]
-    assert row.split() == [slug, str(expected), "0", "0", str(expected), "ok"]
+    chat = len(sandbox.state.personalities[slug].chat)  # the chat column sits between total and status
+    assert row.split() == [slug, str(expected), "0", "0", str(expected), f"{chat}/{chat}", "ok"]
 
     # status / verify read the disk only: no cookie needed, global options after the command
     result = cli(capsys, monkeypatch, "status", "--json", "--data-dir", str(tmp_path))

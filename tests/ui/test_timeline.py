@@ -131,3 +131,17 @@ def test_restore_exports_the_earlier_version(
     assert json.loads((tmp_path / "v2.json").read_text("utf-8")) == served[2]  # the current version
     assert len(ProfileHistory(data_folder(window)).versions) == 2
 
+
+
+def test_ctrl_number_switches_the_browser_tabs(qtbot: Any, tmp_path: Path) -> None:
+    window = BrowserWindow(tmp_path)
+    qtbot.addWidget(window)
+    window.show()
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)  # window shortcuts need the active window, as for a user
+    names = [window.tabs.tabText(i) for i in range(window.tabs.count())]
+    assert names == ["Profile", "Memories", "Search", "Timeline", "Chat"]
+    keys = {1: Qt.Key.Key_1, 2: Qt.Key.Key_2, 4: Qt.Key.Key_4, 5: Qt.Key.Key_5}
+    for number in (4, 5, 2, 1):
+        qtbot.keyClick(window, keys[number], Qt.KeyboardModifier.ControlModifier)
+        assert window.tabs.currentIndex() == number - 1

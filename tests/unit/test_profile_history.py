@@ -150,3 +150,18 @@ def test_word_diff_and_parse_when() -> None:
     assert parse_when("2026-05-01 12:30:05 UTC") == dt.datetime(2026, 5, 1, 12, 30, 5, tzinfo=dt.UTC)
     assert parse_when("2026-05-01T12:30:05.5Z") == dt.datetime(2026, 5, 1, 12, 30, 5, 500000, tzinfo=dt.UTC)
     assert parse_when("tomorrow") is None and parse_when("2026-13-01") is None
+
+
+def test_a_rewritten_phrase_is_one_change_not_word_crumbs() -> None:
+    old = "Ask me about likes of Lilith: they should try again next week."
+    new = "Ask me about rain on the window, old maps, knitting by the fire"
+    assert word_diff(old, new) == [
+        ("equal", "Ask me about "),
+        ("delete", "likes of Lilith: they should try again next week."),
+        ("insert", "rain on the window, old maps, knitting by the fire"),
+    ]
+    # small edits inside a sentence still show alone, and the pieces rebuild both texts exactly
+    pieces = word_diff("Stay in character. Speak.", "Stay gently in character. Speak.")
+    assert pieces == [("equal", "Stay "), ("insert", "gently "), ("equal", "in character. Speak.")]
+    for text, drop in ((old, "insert"), (new, "delete")):
+        assert "".join(t for o, t in word_diff(old, new) if o != drop) == text

@@ -682,15 +682,33 @@ def word_diff(old: str, new: str) -> list[tuple[str, str]]:
     """``(op, text)`` pieces turning ``old`` into ``new`` word by word; op is "equal", "delete" or
     "insert" (a replacement is a delete followed by an insert)."""
     a, b = _tokens(old), _tokens(new)
-    out: list[tuple[str, str]] = []
+    raw: list[tuple[str, str]] = []
     for tag, i1, i2, j1, j2 in _opcodes(a, b):
         if tag == "equal":
-            out.append(("equal", "".join(a[i1:i2])))
+            raw.append(("equal", "".join(a[i1:i2])))
             continue
         if i2 > i1:
-            out.append(("delete", "".join(a[i1:i2])))
+            raw.append(("delete", "".join(a[i1:i2])))
         if j2 > j1:
-            out.append(("insert", "".join(b[j1:j2])))
+            raw.append(("insert", "".join(b[j1:j2])))
+    # A space or comma that happens to match between two changes would cut a rewritten phrase into
+    # word-sized crumbs ("[-likes-]{+rain+} [-of-]{+on+}"); fold it in, so the phrase reads as one change.
+    out: list[tuple[str, str]] = []
+    gone, came = "", ""
+    for n, (op, text) in enumerate(raw):
+        if op == "delete":
+            gone += text
+        elif op == "insert":
+            came += text
+        elif (gone or came) and not any(c.isalnum() for c in text) and n + 1 < len(raw) \
+                and raw[n + 1][0] != "equal":
+            gone += text
+            came += text
+        else:
+            out += [(o, t) for o, t in (("delete", gone), ("insert", came)) if t]
+            gone, came = "", ""
+            out.append(("equal", text))
+    out += [(o, t) for o, t in (("delete", gone), ("insert", came)) if t]
     return out
 
 

@@ -77,6 +77,7 @@ from ..archive.index import (
     SearchHit,
     SearchIndex,
 )
+from .chat_view import ChatView
 from .export_dialog import EXPORT_FORMATS, ExportImport
 from .index_worker import IndexWorker
 from .json_tree_model import JsonTreeModel
@@ -213,6 +214,14 @@ class BrowserWindow(QMainWindow):
         self.tabs.addTab(self._build_search(), "Search")
         self.timeline = TimelineView()
         self.tabs.addTab(self.timeline, "Timeline")
+        self.chat = ChatView()
+        self.tabs.addTab(self.chat, "Chat")  # after the others: their tab indices stay as they were
+        for number in range(self.tabs.count()):  # Ctrl+1 Profile ... Ctrl+5 Chat, as in tabbed apps
+            tab_action = QAction(self)
+            tab_action.setShortcut(QKeySequence(f"Ctrl+{number + 1}"))
+            tab_action.triggered.connect(lambda _=False, n=number: self.tabs.setCurrentIndex(n))
+            self.addAction(tab_action)
+            self.tabs.setTabToolTip(number, f"Ctrl+{number + 1}")
         split = QSplitter()
         split.addWidget(self.list)
         split.addWidget(self.tabs)
@@ -559,6 +568,7 @@ class BrowserWindow(QMainWindow):
         self._show_avatar_from_cache(details)
         self.profile.show_details(details)
         self.timeline.show_details(details)
+        self.chat.show_details(details)
         self._show_memories(details)
         if self.scope.currentIndex() == 1 and self.search_edit.text().strip():
             self.run_search()

@@ -102,6 +102,9 @@ class SettingsDialog(QDialog):
         layout.addWidget(self.buttons)
         self._load()
         self._validate()
+        # Wrapped hints make the layout height-for-width; without this the first show squeezes every group
+        # to its minimum (checkboxes overlapping) instead of giving the dialog the height it asks for.
+        self.setMinimumHeight(self.layout().totalHeightForWidth(self.minimumWidth()))
 
     @property
     def window_(self) -> MainWindow:
@@ -164,11 +167,8 @@ class SettingsDialog(QDialog):
             "Sections left out are not fetched; their earlier files stay on disk.",
             objectName="sectionsNote",
         )
-        note.setWordWrap(True)
         note.setStyleSheet("QLabel { color: palette(placeholder-text); }")
-        outer.addWidget(note)
-        # the dialog's height-for-width sizing (wrapped notes) would otherwise squeeze the checkboxes
-        box.setMinimumHeight(box.sizeHint().height())
+        outer.addWidget(note)  # one line, not wrapped: a wrapped label's height-for-width squeezed the grid
         return box
 
     def chosen_sections(self) -> set[str]:

@@ -76,7 +76,8 @@ def diff_html(old: dict[str, Any], new: dict[str, Any], old_label: str, new_labe
         if d.old is not None and d.new is not None:
             pieces = word_diff(d.old, d.new)
             body = "".join(
-                f"<span style='{_DEL}'>{_text_html(text)}</span>" if op == "delete"
+                f"<span style='{_DEL}'>{_text_html(text)}</span>"
+                + (" " if n + 1 < len(pieces) and pieces[n + 1][0] == "insert" else "") if op == "delete"
                 else f"<span style='{_INS}'>{_text_html(text)}</span>" if op == "insert"
                 else _context_html(text, first=n == 0, last=n == len(pieces) - 1)
                 for n, (op, text) in enumerate(pieces))
