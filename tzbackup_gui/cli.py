@@ -976,6 +976,16 @@ def _run_sandbox(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tzbackup`` console script. Returns the exit code."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # `tzbackup ... | head`: the reader left; that is not an error of ours
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush stays quiet
+        return EXIT_OK
+
+
+def _main(argv: Sequence[str] | None) -> int:
     out, err = sys.stdout, sys.stderr
     parser = build_parser()
     try:
@@ -1009,6 +1019,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nCancelled.", file=err)
         return EXIT_CANCELLED
+    except BrokenPipeError:
+        raise
     except Exception as exc:  # a bug: say so plainly, details only with -v (scrubbed)
         from .log import redact
 

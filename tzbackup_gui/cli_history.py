@@ -15,7 +15,13 @@ import json
 from pathlib import Path
 from typing import Protocol, TextIO
 
-from .archive.profile_history import ProfileHistory, ProfileVersion, format_iso, unified_profile_diff
+from .archive.profile_history import (
+    ProfileHistory,
+    ProfileVersion,
+    format_iso,
+    parse_when,
+    unified_profile_diff,
+)
 from .archive.timeline import build_timeline
 from .cli_export import find_backup
 from .errors import TzBackupError
@@ -51,9 +57,17 @@ def _version_json(v: ProfileVersion) -> dict[str, object]:
 def _pick(ctx: _Ctx, history: ProfileHistory, text: str, option: str) -> ProfileVersion | None:
     found = history.find(text)
     if found is None:
-        print(f"error: {option} {text!r} names no kept profile version (there are {len(history.versions)}: "
+        kept = len(history.versions)
+        print(f"error: {option} {text!r} names no kept profile version ({kept} kept, v1 to v{kept}; "
               "use vN, current, previous, or a date / time like 2026-05-01 or 2026-05-01T12:00)",
               file=ctx.err)
+        return None
+    when = parse_when(text, end_of_precision=True)
+    first = history.versions[0]
+    first_seen = parse_when(first.since) if first.since else None
+    if when is not None and first_seen is not None and when < first_seen:
+        print(f"note: {option} {text}: nothing was backed up yet then; using the oldest kept version, "
+              f"{first.label}.", file=ctx.err)
     return found
 
 
@@ -117,6 +131,9 @@ def run_diff(ctx: _Ctx, data_dir: Path, name: str, from_ts: str | None, to_ts: s
         old = history.version(new.number - 1)
     else:
         ctx.say(f"{folder.name}: only one profile version is kept ({new.label}); nothing to compare yet.")
+        return EXIT_OK
+    if old.number == new.number:
+        ctx.say(f"--from and --to both name {new.label}; nothing to compare.")
         return EXIT_OK
     try:
         text = unified_profile_diff(history.load(old), history.load(new), old.label, new.label)

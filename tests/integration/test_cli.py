@@ -425,3 +425,20 @@ def test_verify_online_and_status_unknown_name(
     assert result.code == 1 and result.json()["results"][0]["problems"]
     result = cli(capsys, monkeypatch, "status", "nobody-here", "--data-dir", str(tmp_path))
     assert result.code == 1 and "nobody-here" in result.err
+
+
+def test_a_reader_that_leaves_early_is_not_an_error(tmp_path: Path) -> None:
+    """`tzbackup ... | head -1`: the pipe closes under a long output; no 'unexpected BrokenPipeError'."""
+    import subprocess
+
+    from .cli_support import cli_command, subprocess_env
+
+    proc = subprocess.Popen(
+        cli_command(["backup", "--help"]),
+        env=subprocess_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader is gone before the first byte is written
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 0
+    assert "BrokenPipe" not in err and "unexpected" not in err and "Traceback" not in err, err

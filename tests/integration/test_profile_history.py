@@ -155,9 +155,10 @@ def test_cli_history_and_diff(
     since_v2 = ProfileHistory(folder).versions[1].since
     assert since_v2 is not None
     res = run_inprocess(capsys, monkeypatch, ["diff", SLUG, "--from", "v2", "--to", "current", *base])
-    assert res.code == 0 and res.out.startswith("No field differs")
+    assert res.code == 0 and res.out.startswith("--from and --to both name v2")
     res = run_inprocess(capsys, monkeypatch, ["diff", SLUG, "--from", "2000-01-01", "--to", since_v2, *base])
     assert res.code == 0 and "{+gently+}" in res.out
+    assert "nothing was backed up yet then; using the oldest kept version, v1" in res.err
     res = run_inprocess(capsys, monkeypatch, ["history", SLUG, "--version", "v1", *base])
     assert res.code == 0 and res.json() == served[1]
     res = run_inprocess(capsys, monkeypatch, ["diff", SLUG, "--from", "yesterday-ish", *base])
@@ -215,4 +216,30 @@ def test_verify_checks_every_kept_profile_version(evolved: tuple[Runner, Path, l
     records[1]["previous"]["hash"] = "0" * 64  # the stored delta no longer rebuilds the recorded version
     path.write_text("".join(json.dumps(r) + "\n" for r in records), "utf-8")
     problems = verify_backup(folder).problems
-    assert any("Profile version 1 cannot be rebuilt" in p for p in problems), problems
+    expected = "Profile version 1 was rebuilt but does not match its checksum"
+    assert any(expected in p for p in problems), problems
+
+
+@pytest.mark.parametrize("name", ["../../../../../../../../dev/zero", "bomb.json.gz"])
+def test_a_crafted_kept_version_is_refused_without_reading_it_whole(
+    evolved: tuple[Runner, Path, list[dict[str, Any]]], name: str
+) -> None:
+    """versions.jsonl may come from an imported archive: a path out of the folder or a gzip bomb is damage,
+    reported plainly, never followed or inflated into memory."""
+    import gzip
+
+    from tzbackup_gui.archive.profile_history import MAX_KEPT_BYTES
+    from tzbackup_gui.archive.verify import verify_backup
+
+    _, folder, _ = evolved
+    history_path = folder / PROFILE_HISTORY_DIR
+    if name.endswith(".gz"):  # 40 MB of spaces in ~40 KB: well over the cap once inflated
+        (history_path / name).write_bytes(gzip.compress(b" " * (MAX_KEPT_BYTES + 24 * 2**20), 9))
+    records = _records(folder)
+    previous = records[1]["previous"]
+    previous.pop("delta", None)
+    previous["file"] = name
+    (history_path / VERSIONS_NAME).write_text("".join(json.dumps(r) + "\n" for r in records), "utf-8")
+    problems = verify_backup(folder).problems
+    expected = "is not a file in history/profile" if name.startswith("..") else "is larger than 16 MB"
+    assert any(expected in p for p in problems), problems

@@ -165,3 +165,14 @@ def test_a_rewritten_phrase_is_one_change_not_word_crumbs() -> None:
     assert pieces == [("equal", "Stay "), ("insert", "gently "), ("equal", "in character. Speak.")]
     for text, drop in ((old, "insert"), (new, "delete")):
         assert "".join(t for o, t in word_diff(old, new) if o != drop) == text
+
+
+def test_a_sections_only_run_is_not_summarised_as_zero_memories() -> None:
+    from tzbackup_gui.archive.timeline import run_summary
+
+    chat_only = {"status": "ok", "new": 0, "edited": 0, "deletedUpstream": 0,
+                 "skipped": ["memories", "knowledge", "training", "personalization", "images"],
+                 "sections": {"chat": "failed"}}
+    assert run_summary(chat_only) == "ok: profile, chat (memories not chosen) (chat failed)"
+    full = {"status": "ok", "new": 3, "edited": 1, "deletedUpstream": 0, "sections": {"chat": "ok"}}
+    assert run_summary(full) == "ok: 3 new, 1 edited, 0 deleted upstream memories"

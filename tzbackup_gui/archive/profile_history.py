@@ -35,7 +35,10 @@ import difflib
 import gzip
 import hashlib
 import json
+import os
 import re
+import stat
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,6 +83,10 @@ VERSIONS_NAME = "versions.jsonl"
 KEYFRAME_EVERY = 30
 #: Keyframes larger than this (bytes of JSON) are gzip-compressed.
 GZIP_OVER = 4096
+#: the largest kept profile version read back (profiles are 30-40 KB; this guards against crafted archives)
+MAX_KEPT_BYTES = 16 * 2**20
+#: what a kept version's file name looks like (written by _write_keyframe): a plain name, no path
+_KEPT_FILE = re.compile(r"[0-9A-Za-z][0-9A-Za-z._-]{0,80}\.json(?:\.gz)?")
 #: Strings at least this long are stored as word-level patches in deltas, shorter ones whole.
 TEXT_PATCH_MIN = 160
 
@@ -624,16 +631,30 @@ class ProfileHistory:
             assert self._current is not None
             return self._current
         assert version.file is not None
+        # versions.jsonl may come from an imported archive: its file names and sizes are untrusted
+        if not _KEPT_FILE.fullmatch(version.file):
+            raise CorruptBackupError(
+                f"{VERSIONS_NAME} names a kept profile version {version.file[:80]!r} that is not a file in "
+                f"{PROFILE_HISTORY_DIR}; the history is damaged.", path=str(history_dir(self.folder)))
         path = history_dir(self.folder) / version.file
         try:
-            data = path.read_bytes()
+            if not stat.S_ISREG(os.lstat(path).st_mode):
+                raise CorruptBackupError(f"The kept profile version {path.name} is not a regular file.",
+                                         path=str(path))
+            with path.open("rb") as fh:
+                data = fh.read(MAX_KEPT_BYTES + 1)
             if path.suffix == ".gz":
-                data = gzip.decompress(data)
+                inflater = zlib.decompressobj(wbits=31)
+                data = inflater.decompress(data, MAX_KEPT_BYTES + 1)
+            if len(data) > MAX_KEPT_BYTES:
+                raise CorruptBackupError(
+                    f"The kept profile version {path.name} is larger than {MAX_KEPT_BYTES // 2**20} MB; a "
+                    "profile never is, so the file is damaged or not ours.", path=str(path))
             profile = json.loads(data)
         except FileNotFoundError as err:
             raise CorruptBackupError(f"The kept profile version {path.name} is missing.",
                                      path=str(path)) from err
-        except (OSError, EOFError, ValueError) as err:
+        except (OSError, EOFError, ValueError, zlib.error) as err:
             raise CorruptBackupError(f"The kept profile version {path.name} is damaged: {err}",
                                      path=str(path)) from err
         if not isinstance(profile, dict):

@@ -76,7 +76,13 @@ def run_summary(run: dict[str, Any]) -> str:
     figures = [f"{run[key]} {label}" for key, label in
                (("new", "new"), ("edited", "edited"), ("deletedUpstream", "deleted upstream"))
                if isinstance(run.get(key), int)]
-    text = f"{status}: {', '.join(figures)} memories" if figures else status
+    skipped = run.get("skipped") if isinstance(run.get("skipped"), list) else []
+    if "memories" in skipped:  # a run of chosen sections only: its zeros say nothing about the memories
+        chosen = [name for name in ("knowledge", "training", "personalization", "chat", "images")
+                  if name not in skipped]
+        text = f"{status}: profile{''.join(', ' + name for name in chosen)} (memories not chosen)"
+    else:
+        text = f"{status}: {', '.join(figures)} memories" if figures else status
     sections = run.get("sections")
     if isinstance(sections, dict):
         failed = [name for name, state in sections.items() if state != "ok"]

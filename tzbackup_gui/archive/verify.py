@@ -221,4 +221,4 @@ def _check_profile_history(folder: Path, profile_path: Path, report: VerifyRepor
         try:
             history.load(version)
         except TzBackupError as err:
-            report.add(f"Profile version {version.number} cannot be rebuilt: {err}")
+            report.add(str(err))

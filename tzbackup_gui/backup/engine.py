@@ -451,8 +451,12 @@ class BackupEngine:
         finally:
             if outcomes:
                 result.sections = {name: outcome.status for name, outcome in outcomes.items()}
-                metadata = await _blocking(archive.read_metadata) or {}
-                await _blocking(archive.write_metadata, merge_metadata(metadata, outcomes))
+                metadata = merge_metadata(await _blocking(archive.read_metadata) or {}, outcomes)
+                runs = metadata.get("runs")
+                if isinstance(runs, list) and runs and isinstance(runs[-1], dict):
+                    # the run record was written with the memories; count the sections' requests too
+                    runs[-1]["requests"] = self.client.requests_made - self._requests_before
+                await _blocking(archive.write_metadata, metadata)
 
     async def _section(
         self,
