@@ -76,7 +76,8 @@ def run_summary(run: dict[str, Any]) -> str:
     figures = [f"{run[key]} {label}" for key, label in
                (("new", "new"), ("edited", "edited"), ("deletedUpstream", "deleted upstream"))
                if isinstance(run.get(key), int)]
-    skipped = run.get("skipped") if isinstance(run.get("skipped"), list) else []
+    raw_skipped = run.get("skipped")
+    skipped: list[Any] = raw_skipped if isinstance(raw_skipped, list) else []
     if "memories" in skipped:  # a run of chosen sections only: its zeros say nothing about the memories
         chosen = [name for name in ("knowledge", "training", "personalization", "chat", "images")
                   if name not in skipped]

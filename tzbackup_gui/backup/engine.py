@@ -451,7 +451,8 @@ class BackupEngine:
         finally:
             if outcomes:
                 result.sections = {name: outcome.status for name, outcome in outcomes.items()}
-                metadata = merge_metadata(await _blocking(archive.read_metadata) or {}, outcomes)
+                stored: dict[str, Any] | None = await _blocking(archive.read_metadata)
+                metadata = merge_metadata(stored or {}, outcomes)
                 runs = metadata.get("runs")
                 if isinstance(runs, list) and runs and isinstance(runs[-1], dict):
                     # the run record was written with the memories; count the sections' requests too
