@@ -45,15 +45,12 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QMainWindow,
-    QPushButton,
     QSplitter,
     QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
     QTableView,
     QTabWidget,
-    QTextBrowser,
-    QTreeView,
     QVBoxLayout,
     QWidget,
 )
@@ -78,9 +75,9 @@ from ..archive.index import (
     SearchIndex,
 )
 from .chat_view import ChatView
+from .detail_pane import DetailPane, table_over_detail
 from .export_dialog import EXPORT_FORMATS, ExportImport
 from .index_worker import IndexWorker
-from .json_tree_model import JsonTreeModel
 from .memories_model import MemoriesModel
 from .profile_view import ProfileView
 from .timeline_view import TimelineView
@@ -307,37 +304,9 @@ class BrowserWindow(QMainWindow):
         for w in (self.newest, self.show_deleted, self.show_upstream):
             tools.addWidget(w)
         tools.addStretch(1)
-        self.detail_text = QTextBrowser()
-        self.detail_text.setObjectName("memoryText")
-        self.json_model = JsonTreeModel(self)
-        self.json_view = QTreeView()
-        self.json_view.setObjectName("memoryJson")
-        self.json_view.setModel(self.json_model)
-        self.json_view.setUniformRowHeights(True)
-        self.json_view.header().resizeSection(0, 150)
-        copy_text = QPushButton("Copy Text")
-        copy_text.setObjectName("copyTextButton")
-        copy_text.clicked.connect(self.copy_text)
-        copy_json = QPushButton("Copy JSON")
-        copy_json.setObjectName("copyJsonButton")
-        copy_json.clicked.connect(self.copy_json)
-        buttons = QHBoxLayout()
-        buttons.addStretch(1)
-        buttons.addWidget(copy_text)
-        buttons.addWidget(copy_json)
-        detail = QWidget()
-        dl = QVBoxLayout(detail)
-        dl.setContentsMargins(0, 0, 0, 0)
-        inner = QSplitter()
-        inner.addWidget(self.detail_text)
-        inner.addWidget(self.json_view)
-        inner.setSizes([520, 460])
-        dl.addWidget(inner, 1)
-        dl.addLayout(buttons)
-        split = QSplitter(Qt.Orientation.Vertical)
-        split.addWidget(self.table)
-        split.addWidget(detail)
-        split.setSizes([420, 260])
+        pane = DetailPane("memory", self.copy_text, self.copy_json)
+        self.detail_text, self.json_model, self.json_view = pane.text, pane.json_model, pane.json_view
+        split = table_over_detail(self.table, pane)
         page = QWidget()
         pl = QVBoxLayout(page)
         pl.addLayout(tools)

@@ -25,12 +25,9 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
-    QPushButton,
-    QSplitter,
     QStackedWidget,
     QTableView,
     QTextBrowser,
-    QTreeView,
     QVBoxLayout,
     QWidget,
 )
@@ -39,7 +36,7 @@ from ..archive.browse import PersonalityDetails, format_ts
 from ..archive.chat_browse import ChatSectionState, chat_fields, chat_section_state, scan_chat
 from ..errors import CorruptBackupError
 from .chat_model import ChatModel, exact_time
-from .json_tree_model import JsonTreeModel
+from .detail_pane import DetailPane, table_over_detail
 
 __all__ = ["ChatView", "message_html"]
 
@@ -153,39 +150,9 @@ class ChatView(QWidget):
         header.resizeSection(ChatModel.COL_TIME, 130)
         header.resizeSection(ChatModel.COL_WHO, 150)
         self.table.selectionModel().currentRowChanged.connect(self._on_row)
-        self.detail = QTextBrowser()
-        self.detail.setObjectName("chatDetail")
-        self.detail.setOpenLinks(False)  # nothing is ever fetched or opened from here
-        self.json_model = JsonTreeModel(self)
-        self.json_view = QTreeView()
-        self.json_view.setObjectName("chatJson")
-        self.json_view.setModel(self.json_model)
-        self.json_view.setUniformRowHeights(True)
-        self.json_view.header().resizeSection(0, 170)
-        copy_text = QPushButton("Copy Text")
-        copy_text.setObjectName("chatCopyText")
-        copy_text.clicked.connect(self.copy_text)
-        copy_json = QPushButton("Copy JSON")
-        copy_json.setObjectName("chatCopyJson")
-        copy_json.clicked.connect(self.copy_json)
-        buttons = QHBoxLayout()
-        buttons.addStretch(1)
-        buttons.addWidget(copy_text)
-        buttons.addWidget(copy_json)
-        inner = QSplitter()
-        inner.addWidget(self.detail)
-        inner.addWidget(self.json_view)
-        inner.setSizes([560, 420])
-        detail = QWidget()
-        dl = QVBoxLayout(detail)
-        dl.setContentsMargins(0, 0, 0, 0)
-        dl.addWidget(inner, 1)
-        dl.addLayout(buttons)
-        split = QSplitter(Qt.Orientation.Vertical)
-        split.addWidget(self.table)
-        split.addWidget(detail)
-        split.setSizes([420, 260])
-        return split
+        pane = DetailPane("chat", self.copy_text, self.copy_json, key_width=170, sizes=(560, 420))
+        self.detail, self.json_model, self.json_view = pane.text, pane.json_model, pane.json_view
+        return table_over_detail(self.table, pane)
 
     # --- loading -----------------------------------------------------------------------------------------
 
