@@ -6,16 +6,13 @@ files half-way (a data dir on read-only media is exported without the lock). Imp
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
-from .archive.export import ExportResult, export_card, export_markdown, export_zip
+from .archive.export import ExportResult, export_as
 from .archive.importer import ImportRefusedError, verify_export
-from .archive.lock import DataDirLock
 from .archive.reader import LocalBackup, list_backups
-from .errors import DataDirLockedError, OwnerMismatchError
+from .errors import OwnerMismatchError
 
 __all__ = ["FORMATS", "default_outputs", "run_export", "run_import", "split_zip_names", "verify_zip_result"]
 
@@ -63,23 +60,6 @@ def default_outputs(folder: str, fmt: str, output: Path | None) -> tuple[Path, P
         main.name + ".png")
 
 
-@contextlib.contextmanager
-def _read_lock(data_dir: Path) -> Iterator[None]:
-    """The data dir's lock while exporting; none when the data dir cannot hold a lock file (read-only)."""
-    lock = DataDirLock(data_dir)
-    try:
-        lock.acquire()
-    except DataDirLockedError:
-        raise
-    except OSError:
-        yield
-        return
-    try:
-        yield
-    finally:
-        lock.release()
-
-
 def _describe(result: ExportResult) -> str:
     size = f"{result.bytes / 1e6:.1f} MB" if result.bytes >= 1e6 else f"{result.bytes / 1e3:.1f} KB"
     return f"{result.memories} memories, {result.files} file(s), {size}"
@@ -92,18 +72,19 @@ def run_export(ctx: _Ctx, data_dir: Path, name: str, fmt: str, output: Path | No
         print(f"error: {problem}", file=ctx.err)
         return EXIT_PARTIAL
     main, png = default_outputs(backup.folder.name, fmt, output)
-    with _read_lock(data_dir):
-        if fmt == "zip":
-            result = export_zip(backup.folder, main)
-        elif fmt == "markdown":
-            result = export_markdown(backup.folder, main)
-        else:
-            result = export_card(backup.folder, main, png)
+    result, problems = export_as(backup.folder, fmt, main, png)
     for path in result.paths:
         ctx.say(str(path))
     ctx.note(f"Exported {backup.display_name or backup.slug} as {fmt}: {_describe(result)}.")
     for note in result.notes:
         ctx.note(f"  {note}")
+    if problems:
+        shown = "; ".join(p.rstrip(". ") for p in problems[:5])
+        shown += f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
+        print(f"warning: the backup has problems: {shown}.", file=ctx.err)
+        print(f"  hint: the zip was written, but importing it will be refused until they are fixed; run "
+              f"'tzbackup verify {backup.slug}' for the list.", file=ctx.err)
+        return EXIT_PARTIAL
     return EXIT_OK
 
 
@@ -123,6 +104,8 @@ def run_import(ctx: _Ctx, data_dir: Path, zip_path: Path) -> int:
             f"file(s) into {result.folder} ({action}).")
     if result.history_kept:
         ctx.note(f"  kept {result.history_kept} older memory version(s) that only the local copy had")
+    for name, count in result.carried.items():
+        ctx.note(f"  kept {count} entr{'y' if count == 1 else 'ies'} of {name} that only the local copy had")
     return EXIT_OK
 
 

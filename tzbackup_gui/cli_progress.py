@@ -330,6 +330,8 @@ def summary_table(results: Sequence[Any], sections: Mapping[str, Mapping[str, An
                 entry = summary.get(name)
                 error = entry.get("error") if isinstance(entry, Mapping) else None
                 notes.append(f"  {slug}: {name} failed" + (f": {error}" if error else ""))
+            elif isinstance(summary.get(name), Mapping) and summary[name].get("error"):
+                notes.append(f"  {slug}: {name}: {summary[name]['error']}")  # ok, with a warning
     table = format_table(rows, numeric={1, 2, 3, 4, 5} if with_chat else {1, 2, 3, 4})
     return "\n".join([table, *notes])
 

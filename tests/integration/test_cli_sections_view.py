@@ -119,3 +119,20 @@ def test_summary_table_columns_without_metadata() -> None:
     assert lines[5:] == ["  b: chat failed"]
     plain = summary_table([_Result("c", sections={"knowledge": "ok"})]).splitlines()
     assert plain[0].split() == ["name", "new", "edited", "deleted", "upstream", "total", "status"]
+
+
+def test_unreachable_tied_chat_messages_are_a_visible_warning(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+    sandbox: SandboxServer,
+) -> None:
+    """70 messages sharing one ts: the service returns at most 50 of them, so some cannot be fetched; the run
+    is ok (nothing else can be done) but the summary says so instead of a quiet '110/110'."""
+    sandbox.state.add_personality("tied", "Tied", memories=2, chat=130)
+    sandbox.state.tie_chat("tied", 20, 70)
+    result = _cli(capsys, monkeypatch, "backup", "tied", "--sections", "chat",
+                  *server_args(sandbox, tmp_path), cookie=sandbox.cookie)
+    assert result.code == 0, result.err
+    _, rows, notes = _table(result.out, "name")
+    assert rows["tied"][-1] == "ok"
+    warning = _meta(tmp_path, "tied")["sections"]["chat"]["error"]
+    assert "may be missing" in warning and notes == [f"  tied: chat: {warning}"]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tzbackup_gui.archive import verify_backup
@@ -13,8 +16,11 @@ from tzbackup_gui.backup import images as images_module
 from tzbackup_gui.backup.images import sniff_image
 from tzbackup_gui.sandbox import SandboxServer
 from tzbackup_gui.sandbox.data import SandboxPersonality, add_banner, png_bytes
+from tzbackup_gui.service import Pacer, ShapesClient
+from tzbackup_gui.service.auth import SessionCredential
+from tzbackup_gui.service.client import DownloadTooLargeError
 
-from .engine_support import Runner, sandbox
+from .engine_support import Runner, fast_retry, sandbox
 
 __all__ = ["sandbox"]
 
@@ -211,3 +217,100 @@ def test_sniff_image_types() -> None:
     assert sniff_image(JPEG) == "jpg"
     assert sniff_image(b"RIFF\x10\x00\x00\x00WEBPVP8 ") == "webp"
     assert sniff_image(b"<html>") is None and sniff_image(b"") is None
+
+
+# --- downloads are bounded: the client stops reading at the cap --------------------------------------------
+
+#: a 50 MB "PNG" (the right magic bytes, then zeros)
+HUGE = b"\x89PNG\r\n\x1a\n" + bytes(50 * 2**20)
+
+
+class _CountingTransport(httpx.AsyncBaseTransport):
+    """Real loopback HTTP; counts the body bytes the client actually pulls from the socket. With
+    ``hide_length`` the Content-Length header is removed (as for a chunked answer), so only counting while
+    reading can stop a big body."""
+
+    def __init__(self, *, hide_length: bool) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.hide_length = hide_length
+        self.read = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        counter = self
+        upstream = response.stream
+        assert isinstance(upstream, httpx.AsyncByteStream)
+
+        class _Counted(httpx.AsyncByteStream):
+            async def __aiter__(self) -> AsyncIterator[bytes]:
+                async for chunk in upstream:
+                    counter.read += len(chunk)
+                    yield chunk
+
+            async def aclose(self) -> None:
+                await upstream.aclose()
+
+        headers = [(k, v) for k, v in response.headers.multi_items()
+                   if not (self.hide_length and k.lower() == "content-length")]
+        return httpx.Response(response.status_code, headers=headers, stream=_Counted(),
+                              extensions=response.extensions)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def _download(
+    sandbox: SandboxServer, url: str, transport: _CountingTransport, cap: int | None
+) -> bytes:
+    async with httpx.AsyncClient(transport=transport, timeout=10) as http:
+        client = ShapesClient(http, SessionCredential.from_value(sandbox.cookie), base_url=sandbox.base_url,
+                              files_base_url=sandbox.files_base_url, pacer=Pacer(delay=0), retry=fast_retry())
+        return await client.download(url, max_bytes=cap)
+
+
+@pytest.mark.parametrize("hide_length", [False, True], ids=["content-length", "no-content-length"])
+def test_download_stops_reading_past_the_cap(sandbox: SandboxServer, hide_length: bool) -> None:
+    p = _personality(sandbox, banner=False)
+    url = _serve(sandbox, p, "avatar_huge.png", HUGE, "image/png")
+    transport = _CountingTransport(hide_length=hide_length)
+    sandbox.state.clear_log()
+    with pytest.raises(DownloadTooLargeError) as caught:
+        asyncio.run(_download(sandbox, url, transport, 1000))
+    err = caught.value
+    assert err.limit == 1000 and err.announced is not hide_length
+    assert "bigger than the 1000 bytes allowed" in str(err) and "avatar_huge.png" in str(err)
+    if hide_length:
+        assert 1000 < err.size <= transport.read
+        assert transport.read < 2**20  # stopped after a chunk or so of the 50 MB
+    else:
+        assert err.size == len(HUGE) and "50.0 MB announced" in str(err)
+        assert transport.read < 2**20  # refused on the header: (almost) nothing of the body was read
+    assert _file_requests(sandbox) == ["/files/api/files/avatar_huge.png"]  # final: not retried
+
+    # Under the cap, the streamed download returns the exact body (both ways).
+    small = png_bytes("small", size=64)
+    url = _serve(sandbox, p, "avatar_small.png", small, "image/png")
+    for cap in (len(small), None):
+        assert asyncio.run(_download(sandbox, url, _CountingTransport(hide_length=hide_length), cap)) == small
+
+
+def test_huge_avatar_fails_the_section_and_writes_nothing(
+    sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    p = _personality(sandbox, banner=False)
+    p.profile["avatar"] = _serve(sandbox, p, "avatar_huge.png", HUGE, "image/png")
+    monkeypatch.setattr(images_module, "MAX_IMAGE_BYTES", 1000)
+    transport = _CountingTransport(hide_length=False)
+    real_client = httpx.AsyncClient
+    monkeypatch.setattr(httpx, "AsyncClient", lambda **kw: real_client(transport=transport, **kw))
+    runner = Runner(sandbox, tmp_path)  # its client now goes through the counting transport
+    report = runner.run([SLUG], sections=ONLY_IMAGES)
+    assert report.exit_code == 1 and report.results[0].summary_status == "ok (images failed)"
+    assert 0 < transport.read < 2**20  # the profile was read; the 50 MB body was not
+    images = runner.metadata(SLUG)["sections"]["images"]
+    assert images["status"] == "failed" and images["count"] == 0 and images["avatar"] is None
+    assert "avatar" in images["error"] and "50.0 MB, more than the 1000 bytes allowed" in images["error"]
+    folder = runner.folder(SLUG)
+    assert not list(folder.glob("avatar.*")) and _history(folder) == {}
+    assert not [f for f in folder.rglob("*") if f.is_file() and f.stat().st_size > 2**20]
+    assert _file_requests(sandbox).count("/files/api/files/avatar_huge.png") == 1

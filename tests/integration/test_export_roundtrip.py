@@ -181,3 +181,25 @@ def test_cli_export_import_and_verify(backed_up: Runner, tmp_path: Path) -> None
     (tmp_path / "bad.zip").write_bytes(b"junk")
     code, out, err = _cli("--data-dir", str(tmp_path / "new2"), "import", str(tmp_path / "bad.zip"))
     assert code == 1 and "not a readable zip" in err and not (tmp_path / "new2").exists()
+
+
+def test_cli_export_warns_and_verify_zip_agrees_with_import(backed_up: Runner, tmp_path: Path) -> None:
+    """A backup with a problem: export still writes the zip but warns (exit 1); ``verify FILE.zip`` reports
+    the same problem the import refuses on, so the two agree."""
+    data = str(backed_up.data_dir)
+    meta = backed_up.metadata(SLUG)
+    meta["totalMemories"] += 1
+    (backed_up.folder(SLUG) / ".backup-metadata.json").write_text(json.dumps(meta), "utf-8")
+    code, out, err = _cli("export", SLUG, "--format", "zip", "--output", str(tmp_path), "--data-dir", data)
+    zip_path = tmp_path / f"{SLUG}.tzbackup.zip"
+    assert code == 1 and out.strip() == str(zip_path) and zip_path.is_file()
+    assert f"warning: the backup has problems: The metadata says totalMemories={meta['totalMemories']}" in err
+    code, out, err = _cli("verify", str(zip_path), "--data-dir", data)
+    assert code == 1 and "PROBLEM" in out and "The backup inside the archive: The metadata says" in out, out
+    code, out, err = _cli("--data-dir", str(tmp_path / "new"), "import", str(zip_path))
+    assert code == 1 and "The backup inside the archive was refused" in err and ".." not in err
+    assert not (tmp_path / "new" / "personalities").exists()
+    # markdown and card exports do not verify (they are not restores): unchanged exit 0
+    code, out, err = _cli("export", SLUG, "--format", "markdown", "--output", str(tmp_path / "a.md"),
+                          "--data-dir", data)
+    assert code == 0, err

@@ -275,3 +275,25 @@ def test_browser_exports_the_selected_personality_and_imports_into_its_data_dir(
         assert other.selected.folder.name == SLUG
     finally:
         other.close()
+
+
+def test_exporting_a_damaged_backup_says_so_in_the_finished_message(
+    window_on: Any, dialogs: Dialogs, qtbot: Any, tmp_path: Path
+) -> None:
+    """The zip is still written (it is the user's data), but the message warns that import will refuse it."""
+    window = window_on(tmp_path / "data")
+    back_up(qtbot, window, SLUG)
+    knowledge = tmp_path / "data" / "personalities" / SLUG / "knowledge.json"
+    knowledge.write_text('{"items": []}', "utf-8")  # an entry lost behind the tool's back
+    browser = BrowserWindow(tmp_path / "data")
+    qtbot.addWidget(browser)
+    try:
+        assert browser.select_personality(SLUG)
+        dialogs.save_to = tmp_path / "damaged.zip"
+        trigger_and_wait(qtbot, browser.files, browser.export_actions["zip"])
+        assert (tmp_path / "damaged.zip").is_file()
+        box = shown_box(browser.files, "exportDoneBox")
+        assert "Warning: the backup has problems" in box.informativeText() + box.detailedText(), box.text()
+        assert "knowledge" in box.informativeText() + box.detailedText()
+    finally:
+        browser.close()

@@ -362,6 +362,26 @@ class ChatArchive:
             raise CorruptBackupError(f"Could not read {path}: {err.strerror}", path=str(path)) from err
         return _parse_chunk(raw, path)
 
+    def load_checked_chunk(self, number: int, sums: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """:meth:`load_chunk`, refusing a file whose SHA-256 differs from the one recorded when tzbackup
+        wrote it (``sums``: name -> hex digest; a file without a record is accepted): merging it would
+        record the outside change as good and ``verify`` could no longer notice it."""
+        path = self.chunk_path(number)
+        try:
+            raw = path.read_bytes()
+        except OSError as err:
+            raise CorruptBackupError(f"Could not read {path}: {err.strerror}", path=str(path)) from err
+        recorded = sums.get(path.name)
+        if isinstance(recorded, str) and recorded != _sha256(raw):
+            raise CorruptBackupError(
+                f"The chat file {path.name} was changed after tzbackup wrote it (its checksum does not "
+                "match), so the chat history was not updated. Run 'tzbackup verify' to see the problem, then "
+                "put the original file back from a copy, or move the chat folder aside to back up the chat "
+                "history again from the start.",
+                path=str(path),
+            )
+        return _parse_chunk(raw, path)
+
     def tail(self) -> tuple[int, int, float | None]:
         """(chunk files, messages stored, newest ts) from the last file alone (every other file is full)."""
         chunks = self.checked_chunk_count()
@@ -454,7 +474,9 @@ class ChatArchive:
         again is replaced by the fetched version, its old version staged for the history first when it
         differs; stored messages the service no longer sends are kept. New or changed chunk files are
         staged, then ``chat-commit.json`` names the moves, then they happen. Stopping between steps is as
-        safe as a crash: nothing is acted upon before ``chat-commit.json`` exists.
+        safe as a crash: nothing is acted upon before ``chat-commit.json`` exists. A stored file to merge
+        whose checksum no longer matches ``chat-state.json`` raises :class:`CorruptBackupError` (nothing
+        is changed; the journal stays for the next run).
         """
         self._clear_staging()
         ensure_dir(self.staging_dir)
@@ -467,6 +489,7 @@ class ChatArchive:
         state = self.read_state()
         old_sums = state.get("sha256")
         sums: dict[str, str] = dict(old_sums) if isinstance(old_sums, dict) else {}
+        recorded = dict(sums)  # as last committed: a stored file that no longer matches is not merged
         start = min(self._first_affected(chunks, journal.min_ts), max(chunks, 1))
         yield
         seen = journal.seen
@@ -476,7 +499,7 @@ class ChatArchive:
         def stored_tail() -> Iterator[dict[str, Any]]:
             nonlocal matched
             for number in range(start, chunks + 1):
-                for message in self.load_chunk(number):
+                for message in self.load_checked_chunk(number, recorded):
                     mid = message_id(message)
                     if mid in seen:
                         matched += 1

@@ -706,3 +706,22 @@ def export_card(
     result.files = len(result.paths)
     return result
 
+
+def export_as(folder: Path, fmt: str, main: Path, png: Path | None = None) -> tuple[ExportResult, list[str]]:
+    """Export one personality folder as ``zip``, ``markdown`` or ``card`` under its data dir's lock (when it
+    lies in one). For a zip, the folder is verified first and the problems are returned beside the result:
+    the zip is still written, but the user must learn of them before moving it (import would refuse it)."""
+    from .lock import reading_lock
+    from .verify import verify_backup
+
+    data_dir = folder.parent.parent if folder.parent.name == "personalities" else None
+    problems: list[str] = []
+    with reading_lock(data_dir):
+        if fmt == "zip":
+            problems = verify_backup(folder).problems
+            return export_zip(folder, main), problems
+        if fmt == "markdown":
+            return export_markdown(folder, main), problems
+        if fmt == "card":
+            return export_card(folder, main, png), problems
+    raise ValueError(f"unknown export format {fmt!r}")

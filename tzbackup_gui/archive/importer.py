@@ -15,9 +15,15 @@ An archive is untrusted input. Before one byte is written:
 lock, extracts into a staging folder inside ``personalities/`` (same checks again: the file may have
 changed), runs :func:`~.verify.verify_backup` on the staged folder, and only then moves it into place
 with renames. A personality that is already backed up is replaced only when the archive is strictly newer
-(``lastBackup``), belongs to the same owner and shape, and holds every memory id the local copy holds;
-older versions of edited memories that only the local copy has are carried over. The old folder is kept
-as a ``.<folder>.replaced-<time>`` sibling until the new one is in place, then removed.
+(``lastBackup``), belongs to the same owner and shape, has no unfinished memory or chat run, and holds
+every memory id, every chat message id and every profile version record the local copy holds (anything
+the local copy alone has that cannot be merged refuses the import, naming it). What can be merged safely
+is carried over: lines of the append-only histories (``.memory-history.jsonl``, ``.chat-history.jsonl``,
+``.section-history.jsonl``) and kept pictures (``history/images/``) that only the local copy has. The old
+folder is kept as a ``.<folder>.replaced-<time>`` sibling until the new one is in place, then removed.
+
+:func:`verify_export` runs the same checks as the import, including :func:`~.verify.verify_backup` on a
+staged extraction in a private temp folder, so ``tzbackup verify FILE.zip`` and ``tzbackup import`` agree.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ import re
 import secrets
 import shutil
 import stat
+import tempfile
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -40,12 +47,23 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import ArchiveError, OwnerMismatchError, TzBackupError
+from .chat import CHAT_HISTORY_NAME, ChatArchive, iter_chat, message_id
 from .export import MANIFEST_FORMAT, MANIFEST_NAME, TOOL, count_chunk_memories
 from .layout import HISTORY_NAME, MEMORY_DIR, METADATA_NAME, STATE_DIR, chunk_number, personalities_root
 from .lock import DataDirLock
 from .memories import memory_id
 from .personality import PersonalityArchive, check_format
-from .store import DIR_MODE, FILE_MODE, append_line, ensure_dir, fsync_dir, read_jsonl, write_error
+from .profile_history import PROFILE_HISTORY_DIR, VERSIONS_NAME
+from .store import (
+    DIR_MODE,
+    FILE_MODE,
+    append_line,
+    atomic_write_bytes,
+    ensure_dir,
+    fsync_dir,
+    read_jsonl,
+    write_error,
+)
 from .verify import VerifyReport, verify_backup
 
 __all__ = [
@@ -61,6 +79,10 @@ __all__ = [
 _BLOCK = 1024 * 1024
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _MAX_PARSED_CHUNK = 64 * 1024 * 1024  # memory files larger than this are not parsed to count memories
+#: written by the engine layer (backup.sections / backup.images); spelled here so the archive layer does not
+#: import the engine
+_SECTION_HISTORY_NAME = ".section-history.jsonl"
+_IMAGE_HISTORY_DIR = "history/images"
 
 
 class ImportRefusedError(ArchiveError):
@@ -109,6 +131,8 @@ class ImportResult:
     bytes: int = 0
     replaced: bool = False
     history_kept: int = 0  # old memory versions only the replaced local copy had, carried over
+    #: other history only the replaced local copy had, carried over: file name -> lines (or files)
+    carried: dict[str, int] = field(default_factory=dict)
 
 
 # --- checks ---------------------------------------------------------------------------------------------
@@ -360,23 +384,38 @@ def check_archive(zip_path: Path, limits: ImportLimits | None = None, sink: Path
 
 
 def _refusal(what: str, problems: list[str]) -> str:
-    shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+    shown = "; ".join(p.rstrip(". ") for p in problems[:5])  # problems often end with "." already
+    shown += f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
     return f"{what} was refused, nothing was written: {shown}."
 
 
 def verify_export(zip_path: Path, limits: ImportLimits | None = None) -> VerifyReport:
-    """Check an exported zip against its manifest (sizes, SHA-256, counts, safe names); writes nothing."""
+    """Check an exported zip as :func:`import_archive` does: against its manifest (sizes, SHA-256, counts,
+    safe names) and then, extracted into a private temp folder (same limits), the backup inside it with
+    :func:`~.verify.verify_backup`, so verify and import agree. Writes nothing to any data dir."""
     limits = limits or ImportLimits()
     report = VerifyReport()
     try:
-        with _open_zip(zip_path, limits) as zf:
-            manifest = read_manifest(zf, limits)
-            for problem in _structure_problems(zf, manifest, limits):
-                report.add(problem)
+        with tempfile.TemporaryDirectory(prefix="tzbackup-verify-") as tmp:
+            sink = Path(tmp)
+            with _open_zip(zip_path, limits) as zf:
+                manifest = read_manifest(zf, limits)
+                for problem in _structure_problems(zf, manifest, limits):
+                    report.add(problem)
+                if report.ok:  # never decompress an archive whose layout is already hostile
+                    _check_entries(zf, manifest, report, sink)
             if report.ok:
-                _check_entries(zf, manifest, report)
+                try:
+                    inner = _staged_report(sink / manifest.folder, manifest)
+                except TzBackupError as err:
+                    report.add(str(err))
+                else:
+                    for problem in inner.problems:
+                        report.add(f"The backup inside the archive: {problem}")
     except ImportRefusedError as err:
         report.add(str(err))
+    except OSError as err:
+        report.add(f"The archive could not be extracted to a temporary folder to check it: {err}")
     return report
 
 
@@ -436,6 +475,12 @@ def _existing_checks(target: Path, manifest: Manifest) -> None:
             f"The local backup of {target.name} has an unfinished backup run; nothing imported.",
             hint="Run 'tzbackup backup' for it first (it completes the run), then import again.",
         )
+    chat = ChatArchive(target)
+    if chat.commit_path.exists() or chat.journal_path.exists():
+        raise LocalBackupNewerError(
+            f"The local backup of {target.name} has an unfinished chat backup run; nothing imported.",
+            hint="Run 'tzbackup backup' for it first (it completes the run), then import again.",
+        )
 
 
 def _other_copies(root: Path, manifest: Manifest) -> None:
@@ -465,6 +510,16 @@ def _other_copies(root: Path, manifest: Manifest) -> None:
 
 
 def _staged_checks(staged: Path, manifest: Manifest) -> VerifyReport:
+    """:func:`_staged_report`, refusing the import when the backup inside the archive has problems."""
+    report = _staged_report(staged, manifest)
+    if not report.ok:
+        raise ImportRefusedError(_refusal("The backup inside the archive", report.problems))
+    return report
+
+
+def _staged_report(staged: Path, manifest: Manifest) -> VerifyReport:
+    """The extracted backup checked: metadata present, readable format, agreeing with the manifest (those
+    raise), then :func:`~.verify.verify_backup` (its problems are in the report)."""
     meta = PersonalityArchive(staged).read_metadata()
     if meta is None:
         raise ImportRefusedError(f"The archive holds no {METADATA_NAME}: nothing imported.")
@@ -474,10 +529,7 @@ def _staged_checks(staged: Path, manifest: Manifest) -> VerifyReport:
             raise ImportRefusedError(
                 f"The archive's manifest and metadata disagree on {key}: nothing imported."
             )
-    report = verify_backup(staged)
-    if not report.ok:
-        raise ImportRefusedError(_refusal("The backup inside the archive", report.problems))
-    return report
+    return verify_backup(staged)
 
 
 def _carry_history(old: Path, staged: Path) -> int:
@@ -492,6 +544,88 @@ def _carry_history(old: Path, staged: Path) -> int:
             present.add((rec.get("id"), rec.get("hash")))
             kept += 1
     return kept
+
+
+def _record_key(record: object) -> str:
+    return json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def _carry_lines(old: Path, staged: Path, name: str) -> int:
+    """Append the records of the append-only history ``name`` that only the local copy has (compared as
+    whole records) to the staged copy."""
+    present = {_record_key(rec) for _, rec in read_jsonl(staged / name)}
+    kept = 0
+    for _, rec in read_jsonl(old / name):
+        key = _record_key(rec)
+        if isinstance(rec, dict) and key not in present:
+            append_line(staged / name, rec)
+            present.add(key)
+            kept += 1
+    return kept
+
+
+def _chat_history_carry(old: Path, staged: Path) -> int:
+    """Like :func:`_carry_history`, for the chat's earlier message versions (same ``(id, hash)`` key the
+    chat commit uses)."""
+    name = CHAT_HISTORY_NAME
+    present = {(r.get("id"), r.get("hash")) for _, r in read_jsonl(staged / name) if isinstance(r, dict)}
+    kept = 0
+    for _, rec in read_jsonl(old / name):
+        if isinstance(rec, dict) and (rec.get("id"), rec.get("hash")) not in present:
+            append_line(staged / name, rec)
+            present.add((rec.get("id"), rec.get("hash")))
+            kept += 1
+    return kept
+
+
+def _kept_pictures(folder: Path) -> dict[str, Path]:
+    """The regular files in ``history/images/`` (symlinks and folders are not kept pictures)."""
+    where = folder.joinpath(*_IMAGE_HISTORY_DIR.split("/"))
+    if not where.is_dir():
+        return {}
+    with os.scandir(where) as entries:
+        return {e.name: Path(e.path) for e in entries if e.is_file(follow_symlinks=False)}
+
+
+def _carry_pictures(old: Path, staged: Path) -> int:
+    """Copy the kept pictures only the local copy has into the staged ``history/images/``; a name the
+    archive also uses for different bytes is kept under a ``local-`` name beside it."""
+    theirs = _kept_pictures(staged)
+    where = staged.joinpath(*_IMAGE_HISTORY_DIR.split("/"))
+    kept = 0
+    for name, path in sorted(_kept_pictures(old).items()):
+        data = path.read_bytes()
+        if name in theirs and theirs[name].read_bytes() == data:
+            continue
+        ensure_dir(where.parent)
+        ensure_dir(where)
+        dest, n = where / name, 1
+        while dest.exists():
+            dest = where / (f"local-{name}" if n == 1 else f"local-{n}-{name}")
+            n += 1
+        atomic_write_bytes(dest, data)
+        kept += 1
+    return kept
+
+
+def _local_only_losses(old: Path, staged: Path) -> list[str]:
+    """What only the local copy holds, that replacing it would lose and that cannot be merged: chat
+    messages and profile version records the archive lacks (empty list = nothing)."""
+    losses: list[str] = []
+    try:
+        ours = {message_id(m) for m in iter_chat(old)}
+        lacking = len(ours - {message_id(m) for m in iter_chat(staged)})
+    except TzBackupError as err:
+        losses.append(f"the local chat history cannot be read to compare it ({err})")
+    else:
+        if lacking:
+            losses.append(f"the local copy has {lacking} chat message(s) the archive lacks")
+    versions = Path(*PROFILE_HISTORY_DIR.split("/"), VERSIONS_NAME)
+    present = {_record_key(rec) for _, rec in read_jsonl(staged / versions)}
+    lacking = sum(1 for _, rec in read_jsonl(old / versions) if _record_key(rec) not in present)
+    if lacking:
+        losses.append(f"the local copy has {lacking} profile version record(s) the archive lacks")
+    return losses
 
 
 def _swap_in(staged: Path, target: Path) -> None:
@@ -546,7 +680,21 @@ def import_archive(
                         f"The local backup of {target.name} holds {len(missing)} memories the archive lacks; "
                         "nothing imported (memories are never dropped)."
                     )
+                losses = _local_only_losses(target, staged)
+                if losses:
+                    raise LocalBackupNewerError(
+                        f"The local backup of {target.name} holds what the archive lacks: "
+                        f"{'; '.join(losses)}; nothing imported (saved data is never dropped).",
+                        hint="Back the personality up on the machine the archive came from, export it again "
+                        "and import that newer archive; the local backup was left as it is.",
+                    )
                 result.history_kept = _carry_history(target, staged)
+                carried = {
+                    CHAT_HISTORY_NAME: _chat_history_carry(target, staged),
+                    _SECTION_HISTORY_NAME: _carry_lines(target, staged, _SECTION_HISTORY_NAME),
+                    _IMAGE_HISTORY_DIR: _carry_pictures(target, staged),
+                }
+                result.carried = {k: v for k, v in carried.items() if v}
                 result.replaced = True
             _swap_in(staged, target)
         except OSError as err:

@@ -6,16 +6,18 @@ the process dies (SIGKILL included), so a crash never leaves a stale lock behind
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
 from ..errors import DataDirLockedError
 from .store import FILE_MODE, ensure_dir
 
-__all__ = ["LOCK_NAME", "DataDirLock"]
+__all__ = ["LOCK_NAME", "DataDirLock", "reading_lock"]
 
 LOCK_NAME = ".tzbackup.lock"
 
@@ -71,3 +73,25 @@ class DataDirLock:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.release()
+
+
+@contextlib.contextmanager
+def reading_lock(data_dir: Path | None) -> Iterator[None]:
+    """The data dir's lock while reading a whole backup (an export), so a backup cannot change its files
+    half-way. None (a personality folder opened on its own) or a data dir that cannot hold a lock file
+    (read-only media) reads without one; a data dir locked by a running backup raises DataDirLockedError."""
+    if data_dir is None:
+        yield
+        return
+    lock = DataDirLock(data_dir)
+    try:
+        lock.acquire()
+    except DataDirLockedError:
+        raise
+    except OSError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        lock.release()

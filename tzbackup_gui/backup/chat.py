@@ -149,11 +149,13 @@ async def _run_steps(blocking: BlockingRunner, steps: Generator[None, None, T]) 
 
 
 async def _open_journal(blocking: BlockingRunner, archive: ChatArchive, full: bool) -> ChatJournal:
-    """The unfinished walk to resume, or a new one. A full walk asked for replaces an incremental one."""
+    """The unfinished walk to resume, or a new one. A full walk asked for replaces an incremental one; an
+    incremental one is resumed only while the stored chat still ends where it did (not when the chat files
+    were since moved aside or put back from a copy: it would miss what lies between)."""
     journal: ChatJournal | None = await blocking(ChatJournal.open_existing, archive.journal_path)
-    if journal is not None and (journal.full or not full):
-        return journal
     _, _, newest = await blocking(archive.tail)
+    if journal is not None and (journal.full or (not full and journal.stored_newest == newest)):
+        return journal
     started: ChatJournal = await blocking(_start_journal, archive, full, None if full else newest)
     return started
 
@@ -231,11 +233,23 @@ async def sync_chat(
         "fullWalk": journal.full,
         "resumed": resumed,
     }
+    warning: str | None = None
     if fallbacks:
         extra["boundaryFallbacks"] = fallbacks
+        warning = _tie_warning(fallbacks)
     if journal.string_ts:
         extra["drift"] = f"ts arrived as a numeric string ({journal.string_ts} message(s)); read as a number"
-    return SectionOutcome("chat", "ok", done.count, None, new=done.new, extra=extra)
+    # status "ok" (everything reachable is stored); ``error`` carries the warning so it is not silent
+    return SectionOutcome("chat", "ok", done.count, warning, new=done.new, extra=extra)
+
+
+def _tie_warning(fallbacks: int) -> str:
+    """Why some messages may be missing: the service answers at most 50 messages per timestamp."""
+    times = "once" if fallbacks == 1 else f"{fallbacks} times"
+    return (
+        f"Some chat messages may be missing: {times} {CHAT_BATCH} or more messages shared one timestamp, and "
+        f"the service returns at most {CHAT_BATCH} per timestamp, so any beyond those could not be fetched."
+    )
 
 
 async def _stored_count(blocking: BlockingRunner, archive: ChatArchive) -> int:

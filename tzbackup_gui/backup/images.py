@@ -27,6 +27,7 @@ from typing import Any
 
 from ..archive.store import atomic_write_bytes, ensure_dir, remove_file
 from ..errors import AuthError, BotWallError, DiskFullError, TzBackupError
+from ..service.client import DownloadTooLargeError
 from .sections import SectionOutcome
 
 __all__ = [
@@ -141,12 +142,21 @@ def _retire(folder: Path, kind: str, previous_file: str | None) -> None:
         remove_file(current)
 
 
+def _size_text(size: int) -> str:
+    return f"{size / 2**20:.1f} MB" if size >= 2**20 else f"{size} bytes"
+
+
+def _too_big(kind: str, url: str, size: int, announced: bool = True) -> ImageError:
+    shown = _size_text(size) if announced else f"over {_size_text(MAX_IMAGE_BYTES)}"
+    return ImageError(
+        f"The {kind} at {url} is {shown}, more than the {_size_text(MAX_IMAGE_BYTES)} allowed for an image; "
+        "it was not saved."
+    )
+
+
 def _check(kind: str, url: str, data: bytes) -> str:
-    if len(data) > MAX_IMAGE_BYTES:
-        raise ImageError(
-            f"The {kind} at {url} is {len(data) / 1e6:.1f} MB, more than the {MAX_IMAGE_BYTES // 2**20} MB "
-            "allowed for an image; it was not saved."
-        )
+    if len(data) > MAX_IMAGE_BYTES:  # a client that does not stream (the real one stops at the cap)
+        raise _too_big(kind, url, len(data))
     ext = sniff_image(data)
     if ext is None:
         raise ImageError(
@@ -179,7 +189,9 @@ async def _sync_one(
     if not callable(download):
         raise ImageError(f"This client cannot download the {kind}.")
     try:
-        data = await download(url)
+        data = await download(url, max_bytes=MAX_IMAGE_BYTES)  # stops reading past the cap
+    except DownloadTooLargeError as err:
+        raise _too_big(kind, url, err.size, err.announced) from err
     except AuthError as err:
         if not _is_files_host(client, url):
             raise  # the session died: that stops the whole run

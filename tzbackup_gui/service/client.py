@@ -61,7 +61,9 @@ from .models import (
 )
 from .pacing import Pacer, RetryPolicy
 
-__all__ = ["DEFAULT_BASE_URL", "DEFAULT_FILES_BASE_URL", "USER_AGENT", "ShapesClient"]
+__all__ = [
+    "DEFAULT_BASE_URL", "DEFAULT_FILES_BASE_URL", "USER_AGENT", "DownloadTooLargeError", "ShapesClient",
+]
 
 log = logging.getLogger("tzbackup.service")
 
@@ -76,6 +78,42 @@ _LOGIN_WORDS = ("login", "log-in", "signin", "sign-in", "sign_in", "/auth", "aut
 _NETWORK_ERRORS = (httpx.TransportError,)
 
 JSONDict = dict[str, Any]
+
+
+class DownloadTooLargeError(ServiceError):
+    """A download is bigger than the caller allows; it was stopped without reading the rest (final, not
+    retried). ``size`` is the announced size (Content-Length, ``announced``) or the bytes read when it was
+    stopped."""
+
+    hint = "The file was not saved. Nothing else is affected."
+
+    def __init__(
+        self, message: str, *, size: int, limit: int, announced: bool, url_path: str | None = None
+    ) -> None:
+        super().__init__(message, url_path=url_path)
+        self.size = size
+        self.limit = limit
+        self.announced = announced
+
+
+def _size_text(size: int) -> str:
+    return f"{size / 2**20:.1f} MB" if size >= 2**20 else f"{size} bytes"
+
+
+def _content_length(response: httpx.Response) -> int | None:
+    value = response.headers.get("content-length")
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _with_body(response: httpx.Response, body: bytes) -> httpx.Response:
+    """A copy of a streamed ``response`` holding ``body`` (already decoded) as its content."""
+    dropped = ("content-encoding", "content-length", "transfer-encoding")
+    headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in dropped]
+    return httpx.Response(response.status_code, headers=headers, content=body, request=response.request,
+                          extensions=response.extensions)
 
 
 @dataclass
@@ -224,11 +262,13 @@ class ShapesClient:
             return []
         return parse_entry_list(payload, path)
 
-    async def download(self, url: str) -> bytes:
+    async def download(self, url: str, max_bytes: int | None = None) -> bytes:
         """Fetch a file (avatar) from the files host or the service itself; paced like any request.
 
         Any other host is refused without a request. The cookie is sent only to the service's own origin,
-        never to the files host.
+        never to the files host. With ``max_bytes``, the body is streamed; a file announced (Content-Length)
+        or found to be bigger is refused with :class:`DownloadTooLargeError` after reading at most about
+        ``max_bytes``, so RAM stays bounded whatever the server sends.
         """
         if url.startswith("/"):
             url = self.base_url + url
@@ -243,7 +283,7 @@ class ShapesClient:
                 f"Refused to download from {host}: only {urlsplit(self.base_url).hostname} and "
                 f"{urlsplit(self.files_base_url).hostname} are contacted."
             )
-        response, _ = await self._fetch(url, None, auth=auth, want_json=False)
+        response, _ = await self._fetch(url, None, auth=auth, want_json=False, max_bytes=max_bytes)
         return response.content
 
     # --- helpers ----------------------------------------------------------------------------------------
@@ -271,10 +311,11 @@ class ShapesClient:
         self.on_event(Waiting(slug=self.current_slug, seconds=seconds, reason=reason))
 
     async def _fetch(
-        self, url: str, params: Mapping[str, str] | None, *, auth: bool, want_json: bool
+        self, url: str, params: Mapping[str, str] | None, *, auth: bool, want_json: bool,
+        max_bytes: int | None = None,
     ) -> tuple[httpx.Response, Any]:
         """One logical request: attempts, waits and classification. Returns the successful response and,
-        when ``want_json``, its decoded body (else ``None``)."""
+        when ``want_json``, its decoded body (else ``None``). ``max_bytes``: see :meth:`download`."""
         path = urlsplit(url).path or "/"
         policy = self.retry
         truncated = 0
@@ -282,7 +323,7 @@ class ShapesClient:
         while True:
             attempt += 1
             try:
-                response = await self._attempt(url, params, path, auth=auth)
+                response = await self._attempt(url, params, path, auth=auth, max_bytes=max_bytes)
                 payload = self._decode(response, path) if want_json else None
                 if auth:
                     self.good_requests += 1
@@ -307,20 +348,26 @@ class ShapesClient:
         return self.retry.backoff(attempt), "backoff"
 
     async def _attempt(
-        self, url: str, params: Mapping[str, str] | None, path: str, *, auth: bool
+        self, url: str, params: Mapping[str, str] | None, path: str, *, auth: bool,
+        max_bytes: int | None = None,
     ) -> httpx.Response:
-        """Send once through the pacer; classify. Raises _Transient or a final ServiceError."""
+        """Send once through the pacer; classify. Raises _Transient or a final ServiceError (a body bigger
+        than ``max_bytes``, once the answer is otherwise usable: :class:`DownloadTooLargeError`)."""
         headers = {"Accept": "application/json" if auth else "*/*", "User-Agent": USER_AGENT}
         if auth:
             headers["Cookie"] = self.credential.header_value()
         started = time.monotonic()
+        too_large: tuple[int, bool] | None = None
         async with self.pacer.slot(self._emit_wait):
             self.http.cookies.clear()
             self.requests_made += 1
             try:
-                response = await self.http.get(
-                    url, params=params, headers=headers, timeout=self.timeout, follow_redirects=False
-                )
+                if max_bytes is None:
+                    response = await self.http.get(
+                        url, params=params, headers=headers, timeout=self.timeout, follow_redirects=False
+                    )
+                else:
+                    response, too_large = await self._get_capped(url, params, headers, max_bytes)
             except httpx.TimeoutException:
                 self._after_failure(path)
                 raise _Transient("network", "timeout") from None
@@ -334,7 +381,38 @@ class ShapesClient:
             self._take_rotation(response)
         self.on_event(RequestMade(slug=self.current_slug, path=path, status=response.status_code))
         self._classify(response, path, auth=auth)
+        if too_large is not None and max_bytes is not None:
+            size, announced = too_large
+            what = f"{_size_text(size)} announced" if announced else f"over {_size_text(max_bytes)} read"
+            raise DownloadTooLargeError(
+                f"The file at {path} is bigger than the {_size_text(max_bytes)} allowed ({what}); "
+                "it was not downloaded.",
+                size=size, limit=max_bytes, announced=announced, url_path=path,
+            )
         return response
+
+    async def _get_capped(
+        self, url: str, params: Mapping[str, str] | None, headers: dict[str, str], max_bytes: int
+    ) -> tuple[httpx.Response, tuple[int, bool] | None]:
+        """GET with the body streamed and read only up to ``max_bytes``. Returns the response (its content
+        cut at the cap) and, when the body is bigger, (size announced or read so far, announced?) else
+        ``None``."""
+        request = self.http.build_request("GET", url, params=params, headers=headers, timeout=self.timeout)
+        response = await self.http.send(request, follow_redirects=False, stream=True)
+        try:
+            declared = _content_length(response)
+            if declared is not None and declared > max_bytes:
+                return _with_body(response, b""), (declared, True)  # refused without reading the body
+            parts: list[bytes] = []
+            total = 0
+            async for chunk in response.aiter_bytes():
+                parts.append(chunk)
+                total += len(chunk)
+                if total > max_bytes:
+                    return _with_body(response, b"".join(parts)[:max_bytes]), (total, False)
+            return _with_body(response, b"".join(parts)), None
+        finally:
+            await response.aclose()
 
     def _after_failure(self, path: str) -> None:
         log.debug("GET %s -> no answer", path)

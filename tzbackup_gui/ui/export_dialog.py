@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +20,10 @@ from PySide6.QtCore import QObject, QSettings, Qt, Signal
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from ..app import display_path
-from ..archive.export import ExportResult, export_card, export_markdown, export_zip
+from ..archive.export import ExportResult, export_as
 from ..archive.importer import ImportResult, LocalBackupNewerError, import_archive
-from ..archive.lock import DataDirLock
 from ..cli_export import default_outputs
-from ..errors import DataDirLockedError, TzBackupError
+from ..errors import TzBackupError
 
 __all__ = ["EXPORT_FORMATS", "ExportImport", "FileJob", "size_text"]
 
@@ -75,36 +74,15 @@ class FileJob(QObject):
             self.finished.emit(outcome)
 
 
-@contextlib.contextmanager
-def _read_lock(folder: Path) -> Iterator[None]:
-    """The data dir's lock while exporting a folder of a data dir (a backup cannot change files half-way).
-
-    A personality folder opened on its own (a copy) or on read-only media is exported without it."""
-    if folder.parent.name != "personalities":
-        yield
-        return
-    lock = DataDirLock(folder.parent.parent)
-    try:
-        lock.acquire()
-    except DataDirLockedError:
-        raise
-    except OSError:
-        yield
-        return
-    try:
-        yield
-    finally:
-        lock.release()
-
-
 def run_export(folder: Path, fmt: str, main: Path, png: Path | None) -> ExportResult:
-    """The blocking export of one personality folder (called on the worker thread)."""
-    with _read_lock(folder):
-        if fmt == "zip":
-            return export_zip(folder, main)
-        if fmt == "markdown":
-            return export_markdown(folder, main)
-        return export_card(folder, main, png)
+    """The blocking export of one personality folder (called on the worker thread); problems a zip's
+    verification found come back as a note, so the finished message says them."""
+    result, problems = export_as(folder, fmt, main, png)
+    if problems:
+        shown = "; ".join(problem_text.rstrip(". ") for problem_text in problems[:5])
+        result.notes.append(f"Warning: the backup has problems ({shown}); importing this zip will be refused "
+                            "until they are fixed (tzbackup verify lists them).")
+    return result
 
 
 class ExportImport(QObject):
@@ -218,6 +196,10 @@ class ExportImport(QObject):
             kept = (
                 f"\n{outcome.history_kept:,} older memory version(s) that only the local copy had were kept."
                 if outcome.history_kept else ""
+            ) + "".join(
+                f"\n{count:,} entr{'y' if count == 1 else 'ies'} of {what} that only the local copy had "
+                "were kept."
+                for what, count in outcome.carried.items()
             )
             log.info("Imported %s: %s memories, %s files", who, outcome.memories, outcome.files)
             self._say(
