@@ -37,6 +37,7 @@ from ..service.models import content_hash
 from .layout import METADATA_NAME, STATE_DIR
 from .store import (
     append_line,
+    append_missing,
     atomic_write_bytes,
     atomic_write_json,
     dump_json,
@@ -443,14 +444,7 @@ class ChatArchive:
 
     def _append_history(self, staged: Path) -> None:
         """Append the staged history lines not there yet (replaying a commit adds nothing twice)."""
-        present = {
-            (rec.get("id"), rec.get("hash"))
-            for _, rec in read_jsonl(self.history_path)
-            if isinstance(rec, dict)
-        }
-        for _, rec in read_jsonl(staged):
-            if isinstance(rec, dict) and (rec.get("id"), rec.get("hash")) not in present:
-                append_line(self.history_path, rec)
+        append_missing(self.history_path, staged)
 
     def _first_affected(self, chunks: int, oldest_new: float) -> int:
         """The first chunk whose newest message is not older than ``oldest_new`` (binary search: every

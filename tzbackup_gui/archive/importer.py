@@ -57,11 +57,12 @@ from .profile_history import PROFILE_HISTORY_DIR, VERSIONS_NAME
 from .store import (
     DIR_MODE,
     FILE_MODE,
-    append_line,
+    append_missing,
     atomic_write_bytes,
     ensure_dir,
     fsync_dir,
     read_jsonl,
+    record_key,
     write_error,
 )
 from .verify import VerifyReport, verify_backup
@@ -532,52 +533,6 @@ def _staged_report(staged: Path, manifest: Manifest) -> VerifyReport:
     return verify_backup(staged)
 
 
-def _carry_history(old: Path, staged: Path) -> int:
-    """Append the old memory versions only the local copy has to the staged history file."""
-    present = {
-        (r.get("id"), r.get("hash")) for _, r in read_jsonl(staged / HISTORY_NAME) if isinstance(r, dict)
-    }
-    kept = 0
-    for _, rec in read_jsonl(old / HISTORY_NAME):
-        if isinstance(rec, dict) and (rec.get("id"), rec.get("hash")) not in present:
-            append_line(staged / HISTORY_NAME, rec)
-            present.add((rec.get("id"), rec.get("hash")))
-            kept += 1
-    return kept
-
-
-def _record_key(record: object) -> str:
-    return json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-
-
-def _carry_lines(old: Path, staged: Path, name: str) -> int:
-    """Append the records of the append-only history ``name`` that only the local copy has (compared as
-    whole records) to the staged copy."""
-    present = {_record_key(rec) for _, rec in read_jsonl(staged / name)}
-    kept = 0
-    for _, rec in read_jsonl(old / name):
-        key = _record_key(rec)
-        if isinstance(rec, dict) and key not in present:
-            append_line(staged / name, rec)
-            present.add(key)
-            kept += 1
-    return kept
-
-
-def _chat_history_carry(old: Path, staged: Path) -> int:
-    """Like :func:`_carry_history`, for the chat's earlier message versions (same ``(id, hash)`` key the
-    chat commit uses)."""
-    name = CHAT_HISTORY_NAME
-    present = {(r.get("id"), r.get("hash")) for _, r in read_jsonl(staged / name) if isinstance(r, dict)}
-    kept = 0
-    for _, rec in read_jsonl(old / name):
-        if isinstance(rec, dict) and (rec.get("id"), rec.get("hash")) not in present:
-            append_line(staged / name, rec)
-            present.add((rec.get("id"), rec.get("hash")))
-            kept += 1
-    return kept
-
-
 def _kept_pictures(folder: Path) -> dict[str, Path]:
     """The regular files in ``history/images/`` (symlinks and folders are not kept pictures)."""
     where = folder.joinpath(*_IMAGE_HISTORY_DIR.split("/"))
@@ -621,8 +576,9 @@ def _local_only_losses(old: Path, staged: Path) -> list[str]:
         if lacking:
             losses.append(f"the local copy has {lacking} chat message(s) the archive lacks")
     versions = Path(*PROFILE_HISTORY_DIR.split("/"), VERSIONS_NAME)
-    present = {_record_key(rec) for _, rec in read_jsonl(staged / versions)}
-    lacking = sum(1 for _, rec in read_jsonl(old / versions) if _record_key(rec) not in present)
+    present = {record_key(rec) for _, rec in read_jsonl(staged / versions) if isinstance(rec, dict)}
+    lacking = sum(1 for _, rec in read_jsonl(old / versions) if isinstance(rec, dict)
+                  and record_key(rec) not in present)
     if lacking:
         losses.append(f"the local copy has {lacking} profile version record(s) the archive lacks")
     return losses
@@ -688,10 +644,12 @@ def import_archive(
                         hint="Back the personality up on the machine the archive came from, export it again "
                         "and import that newer archive; the local backup was left as it is.",
                     )
-                result.history_kept = _carry_history(target, staged)
+                # what only the local copy kept of earlier versions goes into the imported copy
+                result.history_kept = append_missing(staged / HISTORY_NAME, target / HISTORY_NAME)
                 carried = {
-                    CHAT_HISTORY_NAME: _chat_history_carry(target, staged),
-                    _SECTION_HISTORY_NAME: _carry_lines(target, staged, _SECTION_HISTORY_NAME),
+                    CHAT_HISTORY_NAME: append_missing(staged / CHAT_HISTORY_NAME, target / CHAT_HISTORY_NAME),
+                    _SECTION_HISTORY_NAME: append_missing(
+                        staged / _SECTION_HISTORY_NAME, target / _SECTION_HISTORY_NAME, record_key),
                     _IMAGE_HISTORY_DIR: _carry_pictures(target, staged),
                 }
                 result.carried = {k: v for k, v in carried.items() if v}

@@ -38,13 +38,13 @@ from .memories import content_hash, memory_id, memory_ts
 from .profile_history import FieldChanges, record_profile
 from .store import (
     append_line,
+    append_missing,
     atomic_write_bytes,
     atomic_write_json,
     dump_json,
     ensure_dir,
     fsync_dir,
     read_json,
-    read_jsonl,
     remove_file,
 )
 
@@ -363,15 +363,8 @@ class PersonalityArchive:
         fsync_dir(self.state_dir)
 
     def _append_history(self, staged: Path) -> None:
-        """Append staged history lines that are not there yet (so replaying a commit is harmless)."""
-        present = {
-            (rec.get("id"), rec.get("hash"))
-            for _, rec in read_jsonl(self.history_path)
-            if isinstance(rec, dict)
-        }
-        for _, rec in read_jsonl(staged):
-            if isinstance(rec, dict) and (rec.get("id"), rec.get("hash")) not in present:
-                append_line(self.history_path, rec)
+        """Append the staged history lines not there yet (replaying a commit adds nothing twice)."""
+        append_missing(self.history_path, staged)
 
     def commit(
         self,

@@ -13,7 +13,7 @@ import errno
 import json
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -23,14 +23,17 @@ __all__ = [
     "DIR_MODE",
     "FILE_MODE",
     "append_line",
+    "append_missing",
     "atomic_output",
     "atomic_write_bytes",
     "atomic_write_json",
     "dump_json",
     "ensure_dir",
     "fsync_dir",
+    "id_hash_key",
     "read_json",
     "read_jsonl",
+    "record_key",
     "remove_file",
     "write_error",
 ]
@@ -213,6 +216,32 @@ def read_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
                 yield start, json.loads(line)
             except (UnicodeDecodeError, json.JSONDecodeError):
                 continue
+
+
+def id_hash_key(record: dict[str, Any]) -> object:
+    """A history record's identity: the entry it is a version of and that version's hash."""
+    return (record.get("id"), record.get("hash"))
+
+
+def record_key(record: dict[str, Any]) -> object:
+    """A record's identity as a whole (for histories whose records carry no version hash)."""
+    return json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def append_missing(
+    target: Path, source: Path, key: Callable[[dict[str, Any]], object] = id_hash_key
+) -> int:
+    """Append to the append-only history ``target`` the records of ``source`` it does not hold yet (by
+    ``key``), so replaying a staged commit or merging two copies never adds a line twice. Returns how many
+    were appended."""
+    present = {key(rec) for _, rec in read_jsonl(target) if isinstance(rec, dict)}
+    added = 0
+    for _, rec in read_jsonl(source):
+        if isinstance(rec, dict) and key(rec) not in present:
+            append_line(target, rec)
+            present.add(key(rec))
+            added += 1
+    return added
 
 
 def remove_file(path: Path) -> None:
