@@ -37,12 +37,14 @@ class _Ctx(Protocol):
     def say(self, text: str) -> None: ...
 
 
-def _folder(ctx: _Ctx, data_dir: Path, name: str) -> Path | None:
+def _folder(ctx: _Ctx, data_dir: Path, name: str) -> tuple[Path, str] | None:
+    """The backup folder of ``name`` and the name to show for it (the username, not the folder's safe name,
+    which can carry a hash suffix)."""
     backup, problem = find_backup(data_dir, name)
     if backup is None:
         print(f"error: {problem}", file=ctx.err)
         return None
-    return backup.folder
+    return backup.folder, backup.slug or backup.folder.name
 
 
 def _version_json(v: ProfileVersion) -> dict[str, object]:
@@ -73,9 +75,10 @@ def _pick(ctx: _Ctx, history: ProfileHistory, text: str, option: str) -> Profile
 
 def run_history(ctx: _Ctx, data_dir: Path, name: str, as_json: bool, version: str | None = None) -> int:
     """The timeline of one personality (or, with ``version``, that profile version as JSON)."""
-    folder = _folder(ctx, data_dir, name)
-    if folder is None:
+    found = _folder(ctx, data_dir, name)
+    if found is None:
         return EXIT_PARTIAL
+    folder, shown = found
     timeline = build_timeline(folder)
     history = timeline.history
     if version is not None:
@@ -97,7 +100,7 @@ def run_history(ctx: _Ctx, data_dir: Path, name: str, as_json: bool, version: st
         }, indent=2, ensure_ascii=False))
         return EXIT_PARTIAL if timeline.problems else EXIT_OK
     current = history.current
-    ctx.say(f"{folder.name}: {len(history.versions)} profile version(s) kept"
+    ctx.say(f"{shown}: {len(history.versions)} profile version(s) kept"
             + (f", current v{current.number} since {format_iso(current.since) or 'the first backup'}"
                if current else "") + f"; {sum(e.kind == 'run' for e in timeline.entries)} backup run(s)")
     for entry in timeline.entries:
@@ -111,14 +114,15 @@ def run_history(ctx: _Ctx, data_dir: Path, name: str, as_json: bool, version: st
 
 def run_diff(ctx: _Ctx, data_dir: Path, name: str, from_ts: str | None, to_ts: str | None) -> int:
     """Unified diff of two profile versions, field by field (default: previous -> current)."""
-    folder = _folder(ctx, data_dir, name)
-    if folder is None:
+    found = _folder(ctx, data_dir, name)
+    if found is None:
         return EXIT_PARTIAL
+    folder, shown = found
     history = ProfileHistory(folder)
     for problem in history.problems:
         print(f"warning: {problem}", file=ctx.err)
     if not history.versions:
-        print(f"error: {folder.name} has no saved profile.", file=ctx.err)
+        print(f"error: {shown} has no saved profile.", file=ctx.err)
         return EXIT_PARTIAL
     new = _pick(ctx, history, to_ts, "--to") if to_ts else history.current
     if new is None:
@@ -130,7 +134,7 @@ def run_diff(ctx: _Ctx, data_dir: Path, name: str, from_ts: str | None, to_ts: s
     elif new.number > 1:
         old = history.version(new.number - 1)
     else:
-        ctx.say(f"{folder.name}: only one profile version is kept ({new.label}); nothing to compare yet.")
+        ctx.say(f"{shown}: only one profile version is kept ({new.label}); nothing to compare yet.")
         return EXIT_OK
     if old.number == new.number:
         ctx.say(f"--from and --to both name {new.label}; nothing to compare.")

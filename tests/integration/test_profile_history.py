@@ -243,3 +243,16 @@ def test_a_crafted_kept_version_is_refused_without_reading_it_whole(
     problems = verify_backup(folder).problems
     expected = "is not a file in history/profile" if name.startswith("..") else "is larger than 16 MB"
     assert any(expected in p for p in problems), problems
+
+
+def test_history_names_the_personality_not_its_safe_folder(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, sandbox: SandboxServer,
+    tmp_path: Path,
+) -> None:
+    runner = Runner(sandbox, tmp_path)
+    assert runner.run(["zoë-✨"]).exit_code == 0
+    folders = [p.name for p in (runner.data_dir / "personalities").iterdir()]
+    assert len(folders) == 1 and folders[0] != "zoë-✨"  # the folder's safe name differs from the username
+    res = run_inprocess(capsys, monkeypatch, ["history", "zoë-✨", *server_args(sandbox, runner.data_dir)])
+    assert res.code == 0, res.err
+    assert res.out.startswith("zoë-✨: 1 profile version(s) kept"), res.out
