@@ -11,10 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..errors import CorruptBackupError, TzBackupError, UnsupportedFormatError
 from .layout import METADATA_NAME, STATE_DIR, personalities_root
@@ -124,6 +124,23 @@ def load_personality(folder: Path) -> PersonalityDetails:
     return details
 
 
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def lru_get(cache: OrderedDict[K, V], key: K, load: Callable[[K], V], limit: int) -> V:
+    """``cache[key]``, loaded on a miss; the least recently used entries beyond ``limit`` are dropped. The
+    chunk caches of the memory and chat views share it."""
+    hit = cache.get(key)
+    if hit is None:
+        hit = cache[key] = load(key)
+        while len(cache) > limit:
+            cache.popitem(last=False)
+    else:
+        cache.move_to_end(key)
+    return hit
+
+
 class ChunkCache:
     """The last few memory files parsed, least recently used dropped first. A damaged file is cached as
     its error, so a view asking for each of its rows does not parse it again and again."""
@@ -135,14 +152,7 @@ class ChunkCache:
 
     def memories(self, path: Path) -> list[dict[str, Any]]:
         """The memories of one chunk file; raises :class:`CorruptBackupError` for a damaged one."""
-        hit = self._files.get(path)
-        if hit is None:
-            hit = self._load(path)
-            self._files[path] = hit
-            while len(self._files) > self.max_files:
-                self._files.popitem(last=False)
-        else:
-            self._files.move_to_end(path)
+        hit = lru_get(self._files, path, self._load, self.max_files)
         if isinstance(hit, CorruptBackupError):
             raise hit
         return hit

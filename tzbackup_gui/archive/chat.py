@@ -40,9 +40,11 @@ from .store import (
     append_missing,
     atomic_write_bytes,
     atomic_write_json,
+    clear_dir,
     dump_json,
     ensure_dir,
     fsync_dir,
+    pending_commit,
     read_json,
     read_jsonl,
     remove_file,
@@ -403,23 +405,14 @@ class ChatArchive:
 
     def recover(self) -> bool:
         """Finish a commit that a crash interrupted (roll forward); drop a staging area never committed."""
-        try:
-            plan = read_json(self.commit_path)
-        except FileNotFoundError:
-            self._clear_staging()
+        plan = pending_commit(self.commit_path, self.staging_dir)
+        if plan is None:
             return False
-        except CorruptBackupError:
-            remove_file(self.commit_path)  # written atomically: a damaged one was never acted upon
-            self._clear_staging()
-            return False
-        self._apply(plan if isinstance(plan, dict) else {})
+        self._apply(plan)
         return True
 
     def _clear_staging(self) -> None:
-        if self.staging_dir.is_dir():
-            for entry in os.listdir(self.staging_dir):
-                remove_file(self.staging_dir / entry)
-            self.staging_dir.rmdir()
+        clear_dir(self.staging_dir)
 
     def _apply(self, plan: dict[str, Any]) -> None:
         if (self.staging_dir / _HISTORY_STAGED).exists():

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CorruptBackupError
+from .browse import lru_get
 from .chat import CHAT_CHUNK_SIZE, ChatArchive
 from .layout import METADATA_NAME
 from .store import read_json
@@ -66,14 +67,7 @@ class ChatChunks:
 
     def chunk(self, number: int) -> list[dict[str, Any]]:
         """The messages of file ``number`` (1-based); raises :class:`CorruptBackupError` for a damaged one."""
-        hit = self._files.get(number)
-        if hit is None:
-            hit = self._load(number)
-            self._files[number] = hit
-            while len(self._files) > self.max_files:
-                self._files.popitem(last=False)
-        else:
-            self._files.move_to_end(number)
+        hit = lru_get(self._files, number, self._load, self.max_files)
         if isinstance(hit, CorruptBackupError):
             raise hit
         return hit

@@ -41,9 +41,11 @@ from .store import (
     append_missing,
     atomic_write_bytes,
     atomic_write_json,
+    clear_dir,
     dump_json,
     ensure_dir,
     fsync_dir,
+    pending_commit,
     read_json,
     remove_file,
 )
@@ -321,25 +323,14 @@ class PersonalityArchive:
 
     def recover(self) -> bool:
         """Finish a commit that a crash interrupted (roll forward). True when there was one."""
-        try:
-            plan = read_json(self.commit_path)
-        except FileNotFoundError:
-            if self.staging_dir.exists():
-                self._clear_staging()
-            return False
-        except CorruptBackupError:
-            # The commit record is written atomically, so a damaged one was never acted upon.
-            remove_file(self.commit_path)
-            self._clear_staging()
+        plan = pending_commit(self.commit_path, self.staging_dir)
+        if plan is None:
             return False
         self._apply(plan)
         return True
 
     def _clear_staging(self) -> None:
-        if self.staging_dir.is_dir():
-            for entry in os.listdir(self.staging_dir):
-                remove_file(self.staging_dir / entry)
-            self.staging_dir.rmdir()
+        clear_dir(self.staging_dir)
 
     def _apply(self, plan: dict[str, Any]) -> None:
         history = plan.get("history")

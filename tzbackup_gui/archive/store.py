@@ -27,10 +27,12 @@ __all__ = [
     "atomic_output",
     "atomic_write_bytes",
     "atomic_write_json",
+    "clear_dir",
     "dump_json",
     "ensure_dir",
     "fsync_dir",
     "id_hash_key",
+    "pending_commit",
     "read_json",
     "read_jsonl",
     "record_key",
@@ -242,6 +244,30 @@ def append_missing(
             present.add(key(rec))
             added += 1
     return added
+
+
+def clear_dir(path: Path) -> None:
+    """Remove a flat folder of our own (a staging area) and its files; nothing when it is not there."""
+    if path.is_dir():
+        for entry in os.listdir(path):
+            remove_file(path / entry)
+        path.rmdir()
+
+
+def pending_commit(commit_path: Path, staging_dir: Path) -> dict[str, Any] | None:
+    """The plan of a staged commit a crash interrupted (to be rolled forward), else None: then the staging
+    area was never committed and is dropped. A damaged commit record was never acted upon (it is written
+    atomically), so it is removed as well."""
+    try:
+        plan = read_json(commit_path)
+    except FileNotFoundError:
+        clear_dir(staging_dir)
+        return None
+    except CorruptBackupError:
+        remove_file(commit_path)
+        clear_dir(staging_dir)
+        return None
+    return plan if isinstance(plan, dict) else {}
 
 
 def remove_file(path: Path) -> None:
