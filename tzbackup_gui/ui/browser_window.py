@@ -38,7 +38,6 @@ from PySide6.QtWidgets import (
     QDateEdit,
     QFileDialog,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QListView,
@@ -49,7 +48,6 @@ from PySide6.QtWidgets import (
     QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
-    QTableView,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -75,7 +73,7 @@ from ..archive.index import (
     SearchIndex,
 )
 from .chat_view import ChatView
-from .detail_pane import DetailPane, table_over_detail
+from .detail_pane import DetailPane, record_table, table_over_detail
 from .export_dialog import EXPORT_FORMATS, ExportImport
 from .index_worker import IndexWorker
 from .memories_model import MemoriesModel
@@ -273,20 +271,7 @@ class BrowserWindow(QMainWindow):
 
     def _build_memories(self) -> QWidget:
         self.model = MemoriesModel(self.cache, self)
-        self.table = QTableView()
-        self.table.setObjectName("memoriesTable")
-        self.table.setModel(self.model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setWordWrap(False)
-        self.table.setAlternatingRowColors(True)
-        self.table.verticalHeader().hide()
-        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        self.table.verticalHeader().setDefaultSectionSize(24)
-        header = self.table.horizontalHeader()
-        header.setStretchLastSection(True)
-        for col, width in ((0, 130), (1, 110), (2, 150)):
-            header.resizeSection(col, width)
+        self.table = record_table("memoriesTable", self.model, (130, 110, 150))
         self.table.selectionModel().currentRowChanged.connect(self._on_memory_row)
         self.newest = QCheckBox("Newest first")
         self.newest.setObjectName("newestFirst")

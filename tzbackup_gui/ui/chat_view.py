@@ -22,11 +22,9 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QStackedWidget,
-    QTableView,
     QTextBrowser,
     QVBoxLayout,
     QWidget,
@@ -36,7 +34,7 @@ from ..archive.browse import PersonalityDetails, format_ts
 from ..archive.chat_browse import ChatSectionState, chat_fields, chat_section_state, scan_chat
 from ..errors import CorruptBackupError
 from .chat_model import ChatModel, exact_time
-from .detail_pane import DetailPane, table_over_detail
+from .detail_pane import DetailPane, record_table, table_over_detail
 
 __all__ = ["ChatView", "message_html"]
 
@@ -135,20 +133,7 @@ class ChatView(QWidget):
         self._show_empty("Select a personality to see its chat history.")
 
     def _build_table_page(self) -> QWidget:
-        self.table = QTableView()
-        self.table.setObjectName("chatTable")
-        self.table.setModel(self.model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setWordWrap(False)
-        self.table.setAlternatingRowColors(True)
-        self.table.verticalHeader().hide()
-        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        self.table.verticalHeader().setDefaultSectionSize(24)
-        header = self.table.horizontalHeader()
-        header.setStretchLastSection(True)
-        header.resizeSection(ChatModel.COL_TIME, 130)
-        header.resizeSection(ChatModel.COL_WHO, 150)
+        self.table = record_table("chatTable", self.model, (130, 150))  # COL_TIME, COL_WHO; text stretches
         self.table.selectionModel().currentRowChanged.connect(self._on_row)
         pane = DetailPane("chat", self.copy_text, self.copy_json, key_width=170, sizes=(560, 420))
         self.detail, self.json_model, self.json_view = pane.text, pane.json_model, pane.json_view

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QAbstractItemModel, Qt
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QHBoxLayout,
+    QHeaderView,
     QPushButton,
     QSplitter,
+    QTableView,
     QTextBrowser,
     QTreeView,
     QVBoxLayout,
@@ -18,7 +21,7 @@ from PySide6.QtWidgets import (
 
 from .json_tree_model import JsonTreeModel
 
-__all__ = ["DetailPane", "table_over_detail"]
+__all__ = ["DetailPane", "record_table", "table_over_detail"]
 
 
 class DetailPane(QWidget):
@@ -60,6 +63,25 @@ class DetailPane(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(inner, 1)
         layout.addLayout(buttons)
+
+
+def record_table(name: str, model: QAbstractItemModel, widths: tuple[int, ...]) -> QTableView:
+    """A read-only table of records (one row each, fixed 24 px rows, no row numbers), as both tabs show."""
+    table = QTableView()
+    table.setObjectName(name)
+    table.setModel(model)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    table.setWordWrap(False)
+    table.setAlternatingRowColors(True)
+    table.verticalHeader().hide()
+    table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+    table.verticalHeader().setDefaultSectionSize(24)
+    header = table.horizontalHeader()
+    header.setStretchLastSection(True)
+    for col, width in enumerate(widths):
+        header.resizeSection(col, width)
+    return table
 
 
 def table_over_detail(table: QWidget, detail: QWidget) -> QSplitter:
