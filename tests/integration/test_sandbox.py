@@ -425,6 +425,81 @@ def test_login_redirect(sandbox: SandboxServer, sandbox_http: httpx.Client) -> N
     assert r.headers["location"] == "/login?redirect=%2Fapi%2Fusers%2Finfo"
 
 
+def _without_items(body: Any) -> Any:
+    """A memory-page body with its item list left out (everything the pagination says stays)."""
+    if isinstance(body, list):
+        return "bare"
+    return {k: v for k, v in body.items() if k not in ("items", "memories")}
+
+
+@pytest.mark.parametrize(("items_key", "pagination", "include_total"), [
+    ("items", "has_next", False), ("items", "has_next", True), ("items", "total_pages", True),
+    ("memories", "totalPages", True), ("items", "meta", False), ("bare", "none", False),
+])
+def test_empty_page_keeps_the_pagination(sandbox: SandboxServer, sandbox_http: httpx.Client, items_key: str,
+                                         pagination: str, include_total: bool) -> None:
+    sid = shape_id(sandbox)
+    sandbox.state.set_variant(items_key=items_key, pagination=pagination, include_total=include_total)
+    real = get(sandbox_http, sandbox, f"/api/memory/{sid}", page=3).json()
+    sandbox.state.set_fault("empty_page")
+    r = get(sandbox_http, sandbox, f"/api/memory/{sid}", page=3)
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    body = r.json()
+    assert _without_items(body) == _without_items(real)
+    assert (body if items_key == "bare" else body[items_key]) == []
+    assert len(real if items_key == "bare" else real[items_key]) == 20
+    assert sandbox.state.request_log[-1].fault == "empty_page"
+    again = get(sandbox_http, sandbox, f"/api/memory/{sid}", page=3).json()
+    assert again == real  # count=1: the next request is answered normally
+
+
+def test_empty_page_counts_only_memory_pages(sandbox: SandboxServer, sandbox_http: httpx.Client) -> None:
+    sid = shape_id(sandbox)
+    sandbox.state.set_fault("empty_page", count=2, after=1)
+    assert get(sandbox_http, sandbox, "/api/shapes/username/lilith").json()["id"] == sid  # not a memory page
+    pages = [get(sandbox_http, sandbox, f"/api/memory/{sid}", page=p).json() for p in (1, 2, 3, 4)]
+    counts = [len(body["items"]) for body in pages]
+    assert counts == [20, 0, 0, 20]
+    assert [rec.fault for rec in sandbox.state.request_log] == [None, None, "empty_page", "empty_page", None]
+    page = get(sandbox_http, sandbox, f"/api/memory/{sid}", page=2).json()["pagination"]
+    assert page == {"page": 2, "has_next": True, "total": len(sandbox.state.get("lilith").memories)}
+
+
+def test_empty_page_leaves_an_error_answer_alone(sandbox: SandboxServer, sandbox_http: httpx.Client) -> None:
+    sandbox.state.set_fault("empty_page")
+    r = get(sandbox_http, sandbox, f"/api/memory/{shape_id(sandbox)}", cookie="not-a-valid-session-value")
+    assert r.status_code == 401 and r.json()["error"] == "Unauthorized"
+
+
+def test_not_found_fault(sandbox: SandboxServer, sandbox_http: httpx.Client) -> None:
+    sid = shape_id(sandbox)
+    sandbox.state.set_fault("not_found", count=1, after=1, path_contains="/api/memory/")
+    r1 = get(sandbox_http, sandbox, f"/api/memory/{sid}", page=1)
+    r2 = get(sandbox_http, sandbox, f"/api/memory/{sid}", page=2)
+    r3 = get(sandbox_http, sandbox, f"/api/memory/{sid}", page=3)
+    assert [r1.status_code, r2.status_code, r3.status_code] == [200, 404, 200]
+    assert r2.headers["content-type"] == "application/json"
+    assert r2.json()["error"] == "Not Found" and r2.json()["statusCode"] == 404
+    unknown = get(sandbox_http, sandbox, "/api/memory/00000000-0000-4000-8000-000000000000").json()
+    assert set(r2.json()) == set(unknown)  # shaped like the sandbox's own 404
+    assert [rec.fault for rec in sandbox.state.request_log] == [None, "not_found", None, None]
+    assert sandbox.state.request_log[1].status == 404
+    sandbox.state.set_fault("not_found")
+    assert get(sandbox_http, sandbox, "/api/shapes/username/lilith").status_code == 404
+    assert get(sandbox_http, sandbox, "/api/shapes/username/lilith").status_code == 200
+
+
+def test_new_faults_over_the_control_endpoint(sandbox: SandboxServer, sandbox_http: httpx.Client) -> None:
+    sid = shape_id(sandbox)
+    assert control(sandbox_http, "set_fault", name="empty_page", count=1, after=1).json()["ok"]
+    assert control(sandbox_http, "set_fault", name="not_found", count=1,
+                   path_contains="/api/users/").json()["ok"]
+    assert get(sandbox_http, sandbox, "/api/users/me").status_code == 404
+    assert len(get(sandbox_http, sandbox, f"/api/memory/{sid}", page=1).json()["items"]) == 20
+    assert get(sandbox_http, sandbox, f"/api/memory/{sid}", page=2).json()["items"] == []
+    assert control(sandbox_http, "set_fault", name="empty_page", status=500).status_code == 400
+
+
 def test_expire_after_then_new_session(sandbox: SandboxServer, sandbox_http: httpx.Client) -> None:
     old = sandbox.cookie
     sandbox.state.set_fault("expire_after", requests=3)

@@ -4,6 +4,11 @@ A fault fires for ``count`` matching requests (``None`` = until cleared), only f
 ``path_contains`` when given, and only after skipping the first ``after`` matching requests. Faults never
 apply to the ``/__sandbox/`` control endpoints. ``expire_after`` is not a per-request fault; the state turns
 it into a session countdown (see :meth:`SandboxState.set_fault`).
+
+Two faults imitate a list that misbehaves mid-walk: ``empty_page`` answers a memory page with its normal body
+(same variant, same pagination fields, so ``has_next`` / ``total_pages`` / ``total`` still say the list goes
+on) but no items; it only ever matches ``/api/memory/`` requests, so ``after`` counts memory pages.
+``not_found`` answers 404 with the sandbox's usual JSON error body.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ __all__ = ["FAULT_NAMES", "Fault", "FaultSet", "fault_response"]
 
 FAULT_NAMES = frozenset({
     "rate_limit", "server_error", "slow", "drop", "truncated_json", "bot_wall", "login_redirect",
-    "expire_after",
+    "expire_after", "empty_page", "not_found",
 })
 BOT_WALL_VENDORS = ("cloudflare", "datadome", "perimeterx", "html", "html-challenge")
 
@@ -31,7 +36,11 @@ _PARAMS: dict[str, frozenset[str]] = {
     "bot_wall": frozenset({"vendor"}),
     "login_redirect": frozenset(),
     "expire_after": frozenset({"requests"}),
+    "empty_page": frozenset(),
+    "not_found": frozenset(),
 }
+#: the only requests an ``empty_page`` fault matches: memory pages are the one paginated list
+MEMORY_PAGE_PATH = "/api/memory/"
 
 
 @dataclass
@@ -61,6 +70,9 @@ class Fault:
         return self.count is not None and self.fired >= self.count
 
     def applies_to(self, path: str) -> bool:
+        """Whether a request for ``path`` (decoded) is one this fault may fire on."""
+        if self.name == "empty_page" and not path.startswith(MEMORY_PAGE_PATH):
+            return False
         return self.path_contains is None or self.path_contains in path
 
 
@@ -134,7 +146,7 @@ def _bot_wall(vendor: str) -> Response:
 
 def fault_response(fault: Fault, path: str) -> Response | None:
     """The answer that replaces the normal one, or ``None`` for faults that only modify it
-    (``slow``, ``truncated_json``)."""
+    (``slow``, ``truncated_json``, ``empty_page``)."""
     p = fault.params
     if fault.name == "rate_limit":
         retry_after = p.get("retry_after", "2")
@@ -151,6 +163,8 @@ def fault_response(fault: Fault, path: str) -> Response | None:
                                      f"<h1>{status} {reason}</h1><p>cloudflare</p></body></html>", headers)
     if fault.name == "drop":
         return Response(0, drop=True)
+    if fault.name == "not_found":
+        return json_response(404, {"error": "Not Found", "message": "Not Found", "statusCode": 404})
     if fault.name == "bot_wall":
         return _bot_wall(str(p.get("vendor", "cloudflare")))
     if fault.name == "login_redirect":

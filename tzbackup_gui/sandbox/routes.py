@@ -8,13 +8,14 @@ served by slicing the chronological list from its end.
 from __future__ import annotations
 
 import bisect
+import json
 import math
 from typing import Any
 from urllib.parse import unquote
 
 from .data import SandboxPersonality, public_subset
 from .faults import fault_response
-from .response import Response, json_response
+from .response import Response, json_bytes, json_response
 from .state import RequestRecord, SandboxState, Variant
 
 __all__ = ["answer"]
@@ -42,7 +43,24 @@ def answer(state: SandboxState, method: str, raw_path: str, query: dict[str, str
             resp.status = 200
             resp.content_type = "application/json"
             resp.body = resp.body[: max(1, len(resp.body) // 2)]
+        elif fault.name == "empty_page":
+            _empty_the_page(resp)
     return resp
+
+
+def _empty_the_page(resp: Response) -> None:
+    """``empty_page``: keep a 200 memory page exactly as it was (variant, pagination, headers) but with no
+    items, the way a real service sometimes answers mid-list. Error answers (401, 404...) are left alone."""
+    if resp.status != 200 or resp.content_type != "application/json":
+        return
+    body = json.loads(resp.body)
+    if isinstance(body, list):
+        body = []
+    elif isinstance(body, dict):
+        for key in ("items", "memories"):
+            if isinstance(body.get(key), list):
+                body[key] = []
+    resp.body = json_bytes(body)
 
 
 def _authorized(state: SandboxState, method: str, raw_path: str, query: dict[str, str], cookie: str,

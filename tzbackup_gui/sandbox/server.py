@@ -107,7 +107,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._write(self._control(split.path[len("/__sandbox/") :], body))
             return
         state = self.state
-        record = state.begin_request(self.command, unquote(split.path), query)
+        record = state.begin_request(self.command, unquote(split.path), query, raw_path=split.path)
         state.run_hooks(record)
         with state.lock:
             resp = answer(state, self.command, split.path, query, self.headers.get("Cookie", ""), record)

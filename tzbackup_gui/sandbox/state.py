@@ -59,10 +59,14 @@ class RequestRecord:
     fault: str | None = None
     #: True when the request carried a valid session
     authenticated: bool = False
+    #: the path exactly as it arrived on the wire, still percent-encoded (``path`` is decoded): tests use it
+    #: to check that no client or proxy normalised a segment such as ``%2E%2E`` away
+    raw_path: str = ""
 
     def to_json(self) -> JSON:
         return {"method": self.method, "path": self.path, "query": self.query, "status": self.status,
-                "ts": self.ts, "fault": self.fault, "authenticated": self.authenticated}
+                "ts": self.ts, "fault": self.fault, "authenticated": self.authenticated,
+                "raw_path": self.raw_path}
 
 
 @dataclass(frozen=True)
@@ -377,8 +381,10 @@ class SandboxState:
         return variant
 
     # ----------------------------------------------------------------------------------------- log
-    def begin_request(self, method: str, path: str, query: dict[str, str]) -> RequestRecord:
-        record = RequestRecord(method, path, query)
+    def begin_request(self, method: str, path: str, query: dict[str, str],
+                      raw_path: str = "") -> RequestRecord:
+        """Log a request before it is answered (``path`` decoded, ``raw_path`` as sent)."""
+        record = RequestRecord(method, path, query, raw_path=raw_path or path)
         with self.lock:
             self.request_log.append(record)
         return record
