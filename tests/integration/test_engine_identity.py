@@ -113,7 +113,7 @@ def test_rename_moves_folder_without_refetching(sandbox: SandboxServer, tmp_path
     assert verify_backup(folder).ok
 
 
-# ("." and ".." themselves cannot even be requested: URLs treat them as path steps; test_layout covers them.)
+# ("." and "..", which URLs would treat as path steps unless escaped: test_dot_usernames.py.)
 HOSTILE = ["../x", "a/b", "a\\b", "...", ".hidden", "ctl\x01x", "x" * 300, "Лилит 小红", "CON"]
 
 

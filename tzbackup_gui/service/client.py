@@ -155,6 +155,20 @@ def _bot_vendor(response: httpx.Response) -> str | None:
     return None
 
 
+def path_segment(value: str) -> str:
+    """``value`` as one URL path segment that nothing on the way can reinterpret.
+
+    Everything but unreserved characters is percent-encoded (``/`` included). A segment made only of dots
+    (usernames ``.`` and ``..`` are legal upstream) is sent as ``%2E``...: written plainly, httpx (like any
+    RFC 3986 client, browser or proxy) resolves ``.`` and ``..`` as path steps, and
+    ``/api/shapes/username/..`` would silently ask for ``/api/shapes``. httpx keeps ``%2E`` as it is on the
+    wire; the server decodes it.
+    """
+    if value and value.strip(".") == "":
+        return "%2E" * len(value)
+    return quote(value, safe="")
+
+
 def _looks_like_login(body: bytes) -> bool:
     text = body[:20000].decode("utf-8", "replace").lower()
     has_form = "<form" in text or "password" in text
@@ -218,12 +232,12 @@ class ShapesClient:
 
     async def get_profile(self, slug: str) -> JSONDict:
         """``GET /api/shapes/username/{slug}``: the full raw profile (404: :class:`NotFoundError`)."""
-        path = f"/api/shapes/username/{quote(slug, safe='')}"
+        path = f"/api/shapes/username/{path_segment(slug)}"
         return self._expect_dict(await self._get_json(path), path)
 
     async def get_memory_page(self, shape_id: str, page: int, limit: int = 20) -> MemoryPage:
         """One page of memories, newest first. A 404 on page 1 is "no memories"; later it raises."""
-        path = f"/api/memory/{quote(shape_id, safe='')}"
+        path = f"/api/memory/{path_segment(shape_id)}"
         try:
             payload = await self._get_json(path, {"page": str(page), "limit": str(limit)})
         except NotFoundError:
@@ -234,15 +248,15 @@ class ShapesClient:
 
     async def get_story(self, shape_id: str) -> list[JSONDict]:
         """Knowledge entries (every envelope seen); 404 = none."""
-        return await self._get_entries(f"/api/shapes/{quote(shape_id, safe='')}/story")
+        return await self._get_entries(f"/api/shapes/{path_segment(shape_id)}/story")
 
     async def get_training(self, shape_id: str) -> list[JSONDict]:
         """Training examples (same envelopes as story); 404 = none."""
-        return await self._get_entries(f"/api/shapes/{quote(shape_id, safe='')}/training")
+        return await self._get_entries(f"/api/shapes/{path_segment(shape_id)}/training")
 
     async def get_user_personalization(self, shape_id: str) -> JSONDict:
         """The user's personalization of this shape; ``{}`` or 404 = none."""
-        path = f"/api/shapes/{quote(shape_id, safe='')}/user"
+        path = f"/api/shapes/{path_segment(shape_id)}/user"
         try:
             return parse_personalization(await self._get_json(path), path)
         except NotFoundError:
@@ -252,7 +266,7 @@ class ShapesClient:
         self, shape_id: str, before_ts: float | None = None, limit: int = 50
     ) -> list[JSONDict]:
         """One batch of chat messages (bare array, newest batch first); 404 = none."""
-        path = f"/api/shapes/{quote(shape_id, safe='')}/chat/history"
+        path = f"/api/shapes/{path_segment(shape_id)}/chat/history"
         params = {"limit": str(limit), "shape_id": shape_id}
         if before_ts is not None:
             params["before_ts"] = repr(float(before_ts))
