@@ -745,7 +745,8 @@ def _status_dict(b: Any) -> dict[str, Any]:
         "shape_id": b.shape_id,
         "last_backup": b.last_backup,
         "local_memories": b.total_memories,
-        "server_total_last_seen": b.server_total,
+        "server_total_last_seen": b.server_total,  # only what the service itself reported, else null
+        "live_at_last_full_walk": b.live_at_last_full_walk,  # our own count, not the server's
         "deleted_upstream": b.deleted_upstream,
         "pending_resume": b.pending_resume,
         "last_run": b.last_run,
@@ -788,6 +789,16 @@ def _last_run_text(run: dict[str, Any] | None) -> str:
     return f"{status} ({new} new)" if isinstance(new, int) else status
 
 
+def _server_total_text(server_total: int | None, live_at_last_full_walk: int | None) -> str:
+    """The "server" cell of ``status``: the total the service reported, else "—". The live count of the last
+    full walk is our own measurement, so it only ever appears labelled as such, never as the server's."""
+    if server_total is not None:
+        return str(server_total)
+    if live_at_last_full_walk is not None:
+        return f"— ({live_at_last_full_walk} live at last full walk)"
+    return "—"
+
+
 async def cmd_status(ctx: Context) -> int:
     chosen, missing = _select(ctx, ctx.settings.args.names)
     if ctx.settings.args.json:
@@ -800,7 +811,7 @@ async def cmd_status(ctx: Context) -> int:
         rows = [("username", "last backup", "local", "server (last seen)", "deleted upstream", "last run",
                  "chat")]
         for b in chosen:
-            server = "-" if b.server_total is None else str(b.server_total)
+            server = _server_total_text(b.server_total, b.live_at_last_full_walk)
             last = _last_run_text(b.last_run) + (" (resumable)" if b.pending_resume else "")
             rows.append((b.slug, b.last_backup or "never", str(b.total_memories), server,
                          str(b.deleted_upstream), last, _chat_status_text(Path(b.folder))))

@@ -20,6 +20,7 @@ from tzbackup_gui.ui.personalities_model import (
     merge_rows,
     relative_time,
 )
+from tzbackup_gui.ui.profile_view import server_count_phrase
 from tzbackup_gui.ui.progress import RowProgress
 
 
@@ -42,6 +43,7 @@ class Local:
     server_total: int | None = None
     last_run: dict[str, Any] | None = None
     owner_id: str = "u"
+    live_at_last_full_walk: int | None = None
 
 
 def _rows() -> list[Any]:
@@ -134,8 +136,35 @@ def test_memories_column_shows_live_counts_during_a_run(qtbot: Any) -> None:
     model.progress = {"bob.v2": RowProgress(state="queued")}
     assert cell.data() == "12 / 14"
     model.progress = {"zoe": RowProgress(state="active", stored=60)}
-    assert model.index(2, COL_MEMORIES).data() == "60 / ?"
+    assert model.index(2, COL_MEMORIES).data() == "60 / —"
     assert model.index(3, COL_MEMORIES).data() == "7"  # local only: no server count
+
+
+def test_memories_column_claims_only_what_the_server_said(qtbot: Any) -> None:
+    """No total from the service: "—" on the server side, the last full walk's count only in the tooltip
+    and labelled as ours; a finished run never puts the local count under "on server"."""
+    remote = [Shape("1", "Ann", "ann"), Shape("2", "Bob", "bob")]
+    local = [Local(Path("/x/ann"), "ann", "1", "Ann", None, 1203, None, live_at_last_full_walk=1203),
+             Local(Path("/x/bob"), "bob", "2", "Bob", None, 12, 14, live_at_last_full_walk=13)]
+    model = PersonalitiesModel()
+    model.set_rows(merge_rows(remote, local))
+    ann, bob = model.index(0, COL_MEMORIES), model.index(1, COL_MEMORIES)
+    assert model.rows()[0].live_at_last_full_walk == 1203
+    assert ann.data() == "1,203 / —"
+    tip = ann.data(Qt.ItemDataRole.ToolTipRole)
+    assert "does not report" in tip and "1,203" in tip and "last full walk" in tip
+    assert bob.data() == "12 / 14"
+    assert "last full walk" not in bob.data(Qt.ItemDataRole.ToolTipRole)
+    model.progress = {"ann": RowProgress(state="done", done=1203, expected=1203, stored=1203)}
+    assert ann.data() == "1,203 / —"  # the run's own count is not the server's
+
+
+def test_profile_facts_claim_only_what_the_server_said() -> None:
+    assert server_count_phrase(2600, 2590) == "on the server at the last check: 2,600"
+    labelled = server_count_phrase(None, 1203)
+    assert "not reported by the service" in labelled and "last full walk counted 1,203 live" in labelled
+    assert "check" not in labelled
+    assert server_count_phrase(None, None) == "on the server: — (not reported by the service)"
 
 
 def test_relative_time() -> None:

@@ -23,7 +23,10 @@ class LocalBackup:
     owner_id: str = ""
     last_backup: str | None = None
     total_memories: int = 0
+    #: the item total the service itself reported (``pagination.total``); ``None`` when it never said one
     server_total: int | None = None
+    #: live memories counted by the last certified full walk: our own count, never to be shown as the server's
+    live_at_last_full_walk: int | None = None
     last_run: dict[str, Any] | None = None
     deleted_upstream: int = 0
     format_version: int | None = None
@@ -57,12 +60,18 @@ def read_backup_status(folder: Path) -> LocalBackup:
     backup.last_backup = meta.get("lastBackup") if isinstance(meta.get("lastBackup"), str) else None
     backup.total_memories = int(meta.get("totalMemories") or 0)
     server_total = meta.get("serverTotal")
-    backup.server_total = server_total if isinstance(server_total, int) else None
+    backup.server_total = _count(server_total)
+    backup.live_at_last_full_walk = _count(meta.get("liveAtLastFullWalk"))
     backup.last_run = runs[-1] if isinstance(runs, list) and runs and isinstance(runs[-1], dict) else None
     deleted = meta.get("deletedUpstream")
     backup.deleted_upstream = len(deleted) if isinstance(deleted, dict) else 0
     backup.pending_resume = archive.journal_path.exists()
     return backup
+
+
+def _count(value: object) -> int | None:
+    """A count from the metadata: a non-negative int, else ``None`` (``True`` is not a count)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 def list_backups(data_dir: Path) -> list[LocalBackup]:

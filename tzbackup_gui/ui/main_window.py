@@ -679,7 +679,9 @@ class MainWindow(QMainWindow):
                 folder=fresh.folder,
                 last_backup=fresh.last_backup,
                 total_memories=fresh.total_memories,
-                server_total=fresh.server_total if fresh.server_total is not None else row.server_total,
+                # the archive was just written: a total the service no longer reports is not kept
+                server_total=fresh.server_total,
+                live_at_last_full_walk=fresh.live_at_last_full_walk,
                 last_status=fresh.last_status,
                 pending_resume=fresh.pending_resume,
                 problem=fresh.problem,

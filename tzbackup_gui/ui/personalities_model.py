@@ -65,7 +65,10 @@ class PersonalityRow:
     folder: Path | None = None
     last_backup: datetime | None = None
     total_memories: int | None = None
+    #: the total the service itself reported; ``None`` when it sends none (shown as "—", never our count)
     server_total: int | None = None
+    #: live memories counted by the last certified full walk: our measurement, only ever shown labelled
+    live_at_last_full_walk: int | None = None
     last_status: str = ""
     pending_resume: bool = False
     problem: str = ""
@@ -148,6 +151,7 @@ def _apply_local(row: PersonalityRow, backup: Any) -> None:
     row.last_backup = _as_datetime(getattr(backup, "last_backup", None))
     row.total_memories = getattr(backup, "total_memories", None)
     row.server_total = getattr(backup, "server_total", None)
+    row.live_at_last_full_walk = getattr(backup, "live_at_last_full_walk", None)
     row.last_status = _last_status(getattr(backup, "last_run", None))
     row.pending_resume = bool(getattr(backup, "pending_resume", False))
     row.problem = str(getattr(backup, "problem", "") or "")
@@ -384,11 +388,14 @@ class PersonalitiesModel(QAbstractTableModel):
         return progress is None or progress.state in ("idle", "done")
 
     def _memory_counts(self, row: PersonalityRow) -> tuple[int | None, int | None]:
-        """(stored, on the server): live while a run syncs this row, else from the archive."""
+        """(stored, on the server): live while a run syncs this row, else from the archive. "On the server"
+        is only ever what the service said: a finished run's ``expected`` falls back to the local count, so
+        once done the row's own server total is used."""
         progress = self.progress.get(row.slug)
         live = progress is not None and (progress.busy or progress.state == "done")
         if progress is not None and live and progress.stored is not None:
-            server = progress.expected if progress.expected is not None else row.server_total
+            reported = progress.expected if progress.busy else None
+            server = reported if reported is not None else row.server_total
             return progress.stored, server
         return row.total_memories, row.server_total
 
@@ -399,7 +406,7 @@ class PersonalitiesModel(QAbstractTableModel):
         stored_text = "—" if stored is None else f"{stored:,}"
         if row.local_only:
             return stored_text
-        return f"{stored_text} / {'?' if server is None else f'{server:,}'}"
+        return f"{stored_text} / {'—' if server is None else f'{server:,}'}"
 
     def _tooltip(self, row: PersonalityRow, col: int) -> str | None:
         if col == COL_LAST:
@@ -425,7 +432,13 @@ class PersonalitiesModel(QAbstractTableModel):
             progress = self.progress.get(row.slug)
             if progress is not None and progress.busy and progress.stored is not None:
                 return "Memories the backup will hold when this run is saved / memories the service reports"
-            return "Memories stored in the local backup / memories the service reports"
+            text = "Memories stored in the local backup / memories the service reports"
+            if self._memory_counts(row)[1] is None and not row.local_only:
+                text += "\nThe service does not report a total for this personality"
+                if row.live_at_last_full_walk is not None:
+                    text += (f"; the last full walk counted {row.live_at_last_full_walk:,} live memories "
+                             "(our count, not the service's)")
+            return text
         return None
 
     def _status_color(self, row: PersonalityRow) -> QColor | None:

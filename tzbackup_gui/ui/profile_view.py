@@ -57,6 +57,17 @@ AMBER = QColor("#fff1c7")
 AMBER_TEXT = QColor("#7a4b00")
 
 
+def server_count_phrase(server_total: int | None, live_at_last_full_walk: int | None) -> str:
+    """The facts line's "on the server" part: only a total the service itself reported counts as the
+    server's; the last full walk's live count is our own measurement and is labelled as such."""
+    if server_total is not None:
+        return f"on the server at the last check: {server_total:,}"
+    if live_at_last_full_walk is not None:
+        return (f"on the server: — (not reported by the service; the last full walk counted "
+                f"{live_at_last_full_walk:,} live)")
+    return "on the server: — (not reported by the service)"
+
+
 def section_rows(metadata: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
     """``sections.<name>`` of the metadata as (label, saved, last sync, status, error) rows, in backup order.
 
@@ -236,10 +247,10 @@ class ProfileView(QWidget):
         else:
             self.form.setHtml(f"<p style='color:#b00020'>{escape(details.profile_error)}</p>")
         self.json_model.load(details.profile if details.profile is not None else {})
-        server = "unknown" if st.server_total is None else str(st.server_total)
+        server = server_count_phrase(st.server_total, st.live_at_last_full_walk)
         self.facts.setText(
             f"Last successful backup: <b>{escape(st.last_backup or 'never')}</b><br>"
-            f"Memories saved: <b>{st.total_memories}</b> · on the server at the last check: {server} · "
+            f"Memories saved: <b>{st.total_memories}</b> · {server} · "
             f"deleted upstream (kept here): {st.deleted_upstream}<br>"
             f"Folder: {escape(str(details.folder))}"
         )
