@@ -300,8 +300,16 @@ def test_corrupt_chunk_refused_and_kept(tmp_path: Path) -> None:
     assert res.status == "refused" and res.error_kind == "CorruptBackupError"
     assert "lilith_memory_2.json" in res.error
     assert bad.read_text("utf-8") == '{"memories": [{"id": "x"'
-    # moving the damaged file aside and asking for a full walk repairs the backup from the service
+    # moving only the damaged file aside leaves a gap: never renumbered around, still refused and reported
     bad.rename(folder / "lilith_memory_2.json.corrupt")
+    report = run(svc, tmp_path, full=True)
+    assert report.exit_code == 1 and report.results[0].status == "refused"
+    assert "lilith_memory_2.json" in report.results[0].error
+    left = sorted(p.name for p in (folder / "memory").iterdir())
+    assert left == ["lilith_memory_1.json", "lilith_memory_3.json"]
+    assert any("lilith_memory_2.json" in p for p in verify_backup(folder).problems)
+    # moving the personality folder aside (the hint's way out) gives a whole backup from the service
+    folder.rename(tmp_path / "lilith-damaged")
     report = run(svc, tmp_path, full=True)
     assert report.exit_code == 0
     assert stored_ids(tmp_path) == [m["id"] for m in svc.memories]

@@ -8,6 +8,11 @@ written to ``.tzbackup/staging/``, then ``.tzbackup/commit.json`` lists what to 
 happen (memory files first, metadata last). A crash at any point is rolled forward by
 :meth:`PersonalityArchive.recover` the next time the folder is opened, so memory files never disagree and
 the metadata never claims memories that are not on disk.
+
+Before the engine touches a folder, :meth:`PersonalityArchive.load_index` checks its memory files against the
+layout contract (:meth:`PersonalityArchive.check_chunks`, shared with ``verify``) and refuses a damaged folder
+without writing a byte: a backup never renumbers chunk files around a gap, never drops a record that lacks an
+id, and never rewrites the evidence of damage it did not cause.
 """
 
 from __future__ import annotations
@@ -50,9 +55,20 @@ from .store import (
     remove_file,
 )
 
-__all__ = ["CommitResult", "IndexEntry", "MemoryIndex", "PersonalityArchive", "check_format"]
+__all__ = [
+    "DAMAGE_HINT",
+    "ChunkCheck",
+    "CommitResult",
+    "Damage",
+    "IndexEntry",
+    "MemoryIndex",
+    "PersonalityArchive",
+    "check_format",
+]
 
-_INDEX_VERSION = 1
+#: 2: the cache is only written for a folder that passed the check, keys files on (size, mtime, ctime, inode)
+#: and no longer carries ``firstIrregular`` (a version-1 cache may describe a damaged folder: never trusted).
+_INDEX_VERSION = 2
 #: Memories encoded (or read back from the journal) per commit step, and index entries per step: small
 #: enough that one step holds the GIL for a few milliseconds (see :meth:`PersonalityArchive.commit_steps`).
 STEP_MEMORIES = 25
@@ -76,7 +92,6 @@ class MemoryIndex:
     files: list[tuple[int, str]] = field(default_factory=list)  # (N, file name) in numeric order
     entries: list[IndexEntry] = field(default_factory=list)
     pos: dict[str, int] = field(default_factory=dict)
-    first_irregular: int | None = None  # file position from which the layout must be rewritten
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -100,6 +115,32 @@ class CommitResult:
     total: int = 0
     last_id: str | None = None
     files_written: int = 0
+
+
+#: What to do about a damaged folder. Moved aside *within* ``personalities/`` the folder would be found again
+#: by its shape id, hence "out of".
+DAMAGE_HINT = (
+    "Restore that file from a copy, or move the personality folder aside, out of the personalities folder "
+    "(keep it), and back up again for a fresh, whole backup. 'tzbackup verify NAME' lists every problem."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Damage:
+    """One way the memory files break the layout contract: the file concerned and a sentence naming it."""
+
+    path: Path
+    text: str
+
+
+@dataclass
+class ChunkCheck:
+    """What :meth:`PersonalityArchive.check_chunks` found: the id index of every memory that could be read
+    (first copy of each id, in file order) and every damage, in file order."""
+
+    index: MemoryIndex
+    damage: list[Damage] = field(default_factory=list)
+    files_read: int = 0  # chunk files that parsed
 
 
 def check_format(metadata: dict[str, Any], folder: Path) -> None:
@@ -225,10 +266,13 @@ class PersonalityArchive:
         return sorted(found)
 
     def _file_stats(self, files: list[tuple[int, str]]) -> dict[str, list[int]]:
+        """What the index cache is keyed on, per chunk file. The change time and inode catch what size and
+        mtime miss: an edit that keeps both (``touch -r``), a file swapped or renamed in (ctime cannot be set
+        back by hand)."""
         stats = {}
         for _, name in files:
             st = (self.memory_dir / name).stat()
-            stats[name] = [st.st_size, st.st_mtime_ns]
+            stats[name] = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
         return stats
 
     def load_chunk(self, name: str) -> list[dict[str, Any]]:
@@ -243,35 +287,143 @@ class PersonalityArchive:
         return memories
 
     def load_index(self, chunk_size: int) -> MemoryIndex:
-        """The id index, from the cache when it matches the files, else rebuilt from the chunk files."""
+        """The id index of a folder whose memory files keep the layout contract, from the cache when it
+        matches the files (and itself), else from a full :meth:`check_chunks`.
+
+        A damaged folder raises :class:`CorruptBackupError` naming the file, and nothing is written (no
+        cache either): the engine calls this before it touches the folder, so damage is refused, never
+        renumbered away or absorbed into the next commit. Run :meth:`recover` first: a staged commit that a
+        crash interrupted is our own unfinished work, not damage.
+        """
         files = self.chunk_files()
         stats = self._file_stats(files)
-        cached = self._load_index_cache(files, stats, chunk_size)
+        total = self._recorded_total()
+        cached = self._load_index_cache(files, stats, chunk_size, total)
         if cached is not None:
             return cached
-        index = self._build_index(files, chunk_size)
-        self._save_index_cache(index, stats, chunk_size)
-        return index
+        check = self.check_chunks(chunk_size, total, files=files)
+        if check.damage:
+            raise self._damage_error(check.damage)
+        self._save_index_cache(check.index, stats, chunk_size)
+        return check.index
 
-    def _build_index(self, files: list[tuple[int, str]], chunk_size: int) -> MemoryIndex:
-        index = MemoryIndex(files=files)
-        for file_pos, (number, name) in enumerate(files):
+    def _recorded_total(self) -> int | None:
+        """The metadata's ``totalMemories``; None when there is no metadata or no such field. A value that
+        is not a count is damage (the metadata is ours: never guess)."""
+        metadata = self.read_metadata()
+        total = None if metadata is None else metadata.get("totalMemories")
+        if total is None or (isinstance(total, int) and not isinstance(total, bool) and total >= 0):
+            return total
+        raise self._damage_error(
+            [Damage(self.metadata_path, f"{METADATA_NAME} records totalMemories={total!r}, not a count.")]
+        )
+
+    def _damage_error(self, damage: list[Damage]) -> CorruptBackupError:
+        """The refusal for a damaged folder: the first damage in full, how many more ``verify`` lists."""
+        more = len(damage) - 1
+        tail = f" ({more} more problem{'s' if more > 1 else ''}: see 'tzbackup verify'.)" if more else ""
+        return CorruptBackupError(
+            f"The backup in {self.path} is damaged; its memory files were left as they are: "
+            f"{damage[0].text}{tail}",
+            path=str(damage[0].path),
+            hint=DAMAGE_HINT,
+        )
+
+    def check_chunks(
+        self, chunk_size: int, total: int | None, *, files: list[tuple[int, str]] | None = None
+    ) -> ChunkCheck:
+        """Read every chunk file once (one in RAM at a time) and check the layout contract: files numbered
+        1..N without gaps, each ``{"memories": [objects]}``, every memory with an id, no id twice, every file
+        but the last holding ``chunk_size`` memories and the last 1..``chunk_size``, and (unless ``total``
+        is None) ``total`` distinct memories. The one check behind both ``load_index`` and ``verify``."""
+        files = self.chunk_files() if files is None else files
+        check = ChunkCheck(MemoryIndex(files=files))
+        self._check_numbering(files, check)
+        for file_pos, (_, name) in enumerate(files):
+            self._check_chunk(file_pos, name, chunk_size, file_pos == len(files) - 1, check)
+        held = len(check.index)
+        if total is not None and total != held:
+            last = f" (the last memory file is {files[-1][1]})" if files else ""
+            check.damage.append(
+                Damage(
+                    self.metadata_path,
+                    f"The metadata says totalMemories={total}, but the memory files hold {held}{last}: a "
+                    f"memory file was deleted, cut or added by hand, or {METADATA_NAME} was replaced.",
+                )
+            )
+        return check
+
+    def _check_numbering(self, files: list[tuple[int, str]], check: ChunkCheck) -> None:
+        """Each run of numbers missing from 1..N, named (the files present are sorted by number)."""
+        expected = 1
+        last = files[-1][0] if files else 0
+        for number, _ in files:
+            if number > expected:
+                first_gone, last_gone = expected, number - 1
+                names = chunk_file_name(self.folder, first_gone)
+                if last_gone > first_gone:
+                    names = f"{names} to {chunk_file_name(self.folder, last_gone)}"
+                check.damage.append(
+                    Damage(
+                        self.chunk_path(first_gone),
+                        f"Memory file{'s' if last_gone > first_gone else ''} {names} "
+                        f"{'are' if last_gone > first_gone else 'is'} missing: the memory files must be "
+                        f"numbered 1 to {last} without gaps.",
+                    )
+                )
+            expected = number + 1
+
+    def _check_chunk(self, file_pos: int, name: str, chunk_size: int, last: bool, check: ChunkCheck) -> None:
+        """Parse one chunk file, add its memories to the index, and record what is wrong with it."""
+        path = self.memory_dir / name
+        try:
             memories = self.load_chunk(name)
-            regular = number == file_pos + 1 and (file_pos == len(files) - 1 or len(memories) == chunk_size)
-            for raw in memories:
-                mid = memory_id(raw)
-                if not mid or mid in index.pos:
-                    regular = False
-                    continue
+        except CorruptBackupError as err:
+            check.damage.append(Damage(path, f"Memory file {name} is damaged: {err}"))
+            return
+        check.files_read += 1
+        size = len(memories)
+        if not last and size != chunk_size:
+            check.damage.append(
+                Damage(path, f"Memory file {name} holds {size} memories; every file but the last must "
+                       f"hold {chunk_size}.")
+            )
+        elif last and not 1 <= size <= chunk_size:
+            check.damage.append(
+                Damage(path, f"Memory file {name}, the last, holds {size} memories; it must hold 1 to "
+                       f"{chunk_size}.")
+            )
+        index = check.index
+        no_id: list[int] = []
+        repeated: list[str] = []
+        for at, raw in enumerate(memories, 1):
+            mid = memory_id(raw)
+            if not mid:
+                no_id.append(at)
+            elif mid in index.pos:
+                first_file = index.files[index.entries[index.pos[mid]].file_pos][1]
+                repeated.append(f"{mid} (first in {first_file})")
+            else:
                 index.pos[mid] = len(index.entries)
                 index.entries.append(IndexEntry(mid, file_pos, content_hash(raw), memory_ts(raw)))
-            if not regular and index.first_irregular is None:
-                index.first_irregular = file_pos
-        return index
+        if no_id:
+            where = f"position{'s' if len(no_id) > 1 else ''} {_few(no_id)}"
+            check.damage.append(
+                Damage(path, f"Memory file {name} holds {_count(len(no_id), 'memory', 'memories')} without "
+                       f"an id (at {where}); such a record is kept as it is, never dropped.")
+            )
+        if repeated:
+            check.damage.append(
+                Damage(path, f"Memory file {name} holds {_count(len(repeated), 'memory', 'memories')} whose "
+                       f"id is stored already: {_few(repeated)}.")
+            )
 
     def _load_index_cache(
-        self, files: list[tuple[int, str]], stats: dict[str, list[int]], chunk_size: int
+        self, files: list[tuple[int, str]], stats: dict[str, list[int]], chunk_size: int, total: int | None
     ) -> MemoryIndex | None:
+        """The cached index when it matches the files' stats and is consistent in itself (files 1..N, ids
+        unique, full chunks but the last, the recorded total): the fast path costs one ``stat`` per file
+        and no parse. Anything off means None, and the caller checks the files in full."""
         try:
             data = read_json(self.index_path)
         except (FileNotFoundError, CorruptBackupError):
@@ -281,14 +433,26 @@ class PersonalityArchive:
             or data.get("version") != _INDEX_VERSION
             or data.get("chunkSize") != chunk_size
             or data.get("files") != stats
+            or [number for number, _ in files] != list(range(1, len(files) + 1))
         ):
             return None
-        index = MemoryIndex(files=files, first_irregular=data.get("firstIrregular"))
+        index = MemoryIndex(files=files)
+        sizes = [0] * len(files)
         try:
             for mid, file_pos, digest, ts in data["entries"]:
-                index.pos[mid] = len(index.entries)
-                index.entries.append(IndexEntry(str(mid), int(file_pos), str(digest), float(ts)))
+                entry = IndexEntry(str(mid), int(file_pos), str(digest), float(ts))
+                if entry.id in index.pos or not 0 <= entry.file_pos < len(files) or not entry.id:
+                    return None
+                if index.entries and entry.file_pos < index.entries[-1].file_pos:
+                    return None
+                sizes[entry.file_pos] += 1
+                index.pos[entry.id] = len(index.entries)
+                index.entries.append(entry)
         except (KeyError, TypeError, ValueError):
+            return None
+        if any(size != chunk_size for size in sizes[:-1]) or (sizes and not 1 <= sizes[-1] <= chunk_size):
+            return None
+        if total is not None and total != len(index.entries):
             return None
         return index
 
@@ -306,7 +470,6 @@ class PersonalityArchive:
                 "version": _INDEX_VERSION,
                 "chunkSize": chunk_size,
                 "files": stats,
-                "firstIrregular": index.first_irregular,
                 "entries": [],
             },
             indent=None,
@@ -433,7 +596,8 @@ class PersonalityArchive:
     def _rewrite_start(
         self, index: MemoryIndex, new_ids: list[str], journal: Journal, chunk_size: int
     ) -> int:
-        """Position of the first chunk file whose contents change order or size."""
+        """Position of the first chunk file whose contents change order or size (the index comes from a
+        folder that passed :meth:`check_chunks`, so every file before it keeps its place)."""
         start = len(index.files)
         if new_ids:
             first = journal.items[new_ids[0]]
@@ -443,8 +607,6 @@ class PersonalityArchive:
                 start = index.entries[at].file_pos
             elif index.entries and len(index.entries) % chunk_size != 0:
                 start = index.entries[-1].file_pos
-        if index.first_irregular is not None:
-            start = min(start, index.first_irregular)
         return start
 
     def _stream_from(
@@ -486,6 +648,16 @@ class PersonalityArchive:
                 yield  # reading the journal back costs too
         if batch:
             yield from writer.stage_chunk(number, batch)
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def _few(items: list[Any], shown: int = 5) -> str:
+    """The first ``shown`` items, comma-separated, with how many more."""
+    head = ", ".join(str(item) for item in items[:shown])
+    return head if len(items) <= shown else f"{head} and {len(items) - shown} more"
 
 
 def _run_steps(steps: Generator[None, None, T]) -> T:

@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import TzBackupError
-from .layout import CHUNK_SIZE, FORMAT_VERSION
-from .memories import memory_id, sort_key
+from .layout import CHUNK_SIZE, FORMAT_VERSION, METADATA_NAME
 from .personality import PersonalityArchive
 from .profile_history import ProfileHistory, history_dir
 
@@ -36,8 +35,9 @@ class VerifyReport:
 
 
 def verify_backup(folder: Path, *, server_total: int | None = None) -> VerifyReport:
-    """Files parse, ids are unique, chunks are numbered 1..n, full and in order, metadata matches the files.
-    Reads one memory file at a time."""
+    """Files parse, every memory has an id and no id is stored twice, chunks are numbered 1..n without gaps,
+    full but the last and in order, metadata matches the files. Reads one memory file at a time. Reports
+    every problem, each naming its file, for as long as it is there (the engine never repairs it silently)."""
     report = VerifyReport()
     archive = PersonalityArchive(folder)
     try:
@@ -77,42 +77,29 @@ def verify_backup(folder: Path, *, server_total: int | None = None) -> VerifyRep
 def _check_chunks(
     archive: PersonalityArchive, chunk_size: int, meta: dict[str, object], report: VerifyReport
 ) -> None:
-    files = archive.chunk_files()
-    seen: set[str] = set()
-    last_key: tuple[float, str] | None = None
-    last_id: str | None = None
-    for position, (number, name) in enumerate(files):
-        if number != position + 1:
-            report.add(f"Memory file {name} is out of sequence: expected number {position + 1}.")
-        try:
-            memories = archive.load_chunk(name)
-        except TzBackupError as err:
-            report.add(f"Memory file {name} is damaged: {err}")
-            continue
-        report.checked_files += 1
-        if position < len(files) - 1 and len(memories) != chunk_size:
-            report.add(
-                f"Memory file {name} holds {len(memories)} memories; every file but the last must hold "
-                f"{chunk_size}."
-            )
-        if not memories:
-            report.add(f"Memory file {name} is empty.")
-        for raw in memories:
-            mid = memory_id(raw)
-            if not mid:
-                report.add(f"Memory file {name} holds a memory without an id.")
-                continue
-            if mid in seen:
-                report.add(f"Memory {mid} appears more than once (again in {name}).")
-            seen.add(mid)
-            key = sort_key(raw)
-            if last_key is not None and key < last_key:
-                report.add(f"Memory {mid} in {name} is out of chronological order.")
-            last_key, last_id = key, mid
-    report.memories = len(seen)
+    """The memory files: the layout check the engine runs before every backup
+    (:meth:`PersonalityArchive.check_chunks`: whatever makes the engine refuse a folder, ``verify`` reports),
+    then what only ``verify`` looks at: chronological order, ``lastMemoryId`` and the memories marked deleted
+    upstream."""
     total = meta.get("totalMemories")
-    if total != report.memories:
-        report.add(f"The metadata says totalMemories={total}, but the memory files hold {report.memories}.")
+    expected = total if isinstance(total, int) and not isinstance(total, bool) and total >= 0 else None
+    if expected is None:  # the engine always writes it: absent is a problem here (not so for load_index)
+        report.add(f"{METADATA_NAME} records totalMemories={total!r}, not a count of the memories held.")
+    check = archive.check_chunks(chunk_size, expected)
+    for damage in check.damage:
+        report.add(damage.text)
+    report.checked_files += check.files_read
+    index = check.index
+    report.memories = len(index)
+    last_key: tuple[float, str] | None = None
+    for entry in index.entries:
+        key = (entry.ts, entry.id)
+        if last_key is not None and key < last_key:
+            name = index.files[entry.file_pos][1]
+            report.add(f"Memory {entry.id} in {name} is out of chronological order.")
+        last_key = key
+    last_id = index.last_id
+    seen = index.pos
     if meta.get("lastMemoryId") != last_id and (last_id is not None or meta.get("lastMemoryId")):
         report.add(
             f"The metadata's lastMemoryId is {meta.get('lastMemoryId')!r}, the newest stored is {last_id!r}."
