@@ -694,9 +694,8 @@ async def _tick(display: Any) -> None:
 def _print_report(ctx: Context, report: RunReport) -> None:
     from .cli_progress import run_sections, summary_table
 
-    results: list[PersonalityResult] = [r for r in report.results if r.status != "not_started"] or list(
-        report.results
-    )
+    # every personality of the run, those a stopped run never reached too ("not attempted", not "failed")
+    results: list[PersonalityResult] = list(report.results)
     if results:
         ctx.say("")
         ctx.say(summary_table(results, run_sections(ctx.settings.data_dir, results)))
@@ -707,9 +706,12 @@ def _print_report(ctx: Context, report: RunReport) -> None:
         if not shown:
             print(f"error: {report.error}", file=ctx.err)
         if total:
+            skipped = f", {report.not_attempted} not attempted" if report.not_attempted else ""
+            resumes = "" if "resumes" in report.error else "; the next run resumes where this one stopped"
             print(f"{'error: the run stopped: ' if shown else '  '}{report.done} of {total} personalities "
-                  "were backed up; the next run resumes where this one stopped.", file=ctx.err)
-        hint = "" if shown else report.hint
+                  f"were backed up{skipped}{resumes}.", file=ctx.err)
+        # a hint already printed under a personality's failure is not repeated
+        hint = "" if shown or any(r.hint == report.hint for r in report.results) else report.hint
         if report.exit_code == EXIT_AUTH and ctx.auth_hint():
             hint = f"{hint} {ctx.auth_hint()}".strip()
         if hint:

@@ -303,7 +303,8 @@ def _terminal_width(stream: TextIO) -> int:
 def summary_table(results: Sequence[Any], sections: Mapping[str, Mapping[str, Any]] | None = None) -> str:
     """The end-of-run table: name, new, edited, deleted upstream, total, status (one row per personality);
     when any personality's chat was backed up in this run, "chat new/total" goes between total and status
-    (status stays last: scripts read it there). Below the table, one line per section that failed, with
+    (status stays last: scripts read it there). A personality a stopped run never reached reads
+    "not attempted", with "-" for its figures. Below the table, one line per section that failed, with
     its error.
 
     ``results`` are :class:`~tzbackup_gui.backup.PersonalityResult` objects (duck-typed here); ``sections``
@@ -320,6 +321,9 @@ def summary_table(results: Sequence[Any], sections: Mapping[str, Mapping[str, An
     notes: list[str] = []
     for r in results:
         slug = str(r.slug)
+        if r.status == "not_started":  # a stopped run never reached it: no figures, and it did not fail
+            rows.append([slug, "-", "-", "-", "-", *(["-"] if with_chat else []), "not attempted"])
+            continue
         row = [slug, str(r.new), str(r.edited), str(r.deleted_upstream), str(r.total)]
         summary = sections.get(slug) or {}
         if with_chat:

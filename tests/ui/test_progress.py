@@ -122,3 +122,15 @@ def test_live_memory_counts_add_new_ones_to_what_was_stored() -> None:
     t.apply(PersonalityStarted(slug="first"))
     t.apply(MemoryPageFetched(slug="first", page=57, memories_done=1140, new_so_far=1140, expected=None))
     assert (t.rows["first"].stored, t.rows["first"].expected) == (1140, None)
+
+
+def test_a_stopped_run_says_which_rows_were_not_started() -> None:
+    t = RunTracker()
+    t.start(["a", "b", "c"], delay=0)
+    t.apply(RunStarted(slugs=("a", "b", "c")))
+    t.apply(PersonalityStarted(slug="a", index=0, count=3))
+    t.apply(PersonalityFailed(slug="a", error="rate limited", kind="RateLimitedError"))
+    assert t.apply(RunFinished(done=0, failed=1)) == {"b", "c"}
+    assert [t.rows[s].state for s in "abc"] == ["failed", "stopped", "stopped"]
+    assert t.rows["b"].text == "not started: the run stopped"
+    assert t.summary() == "Stopped: 0 backed up, 1 failed, 2 not started"

@@ -276,3 +276,54 @@ def test_non_retryable_statuses_are_tried_once() -> None:
     for status in (400, 404, 418, 501):
         _, _, seen = _call([httpx.Response(status, json={})], RetryPolicy(base_delay=0.001))
         assert len(seen) == 1, status
+
+
+# --- the total wait of one request is capped ---------------------------------------------------------------
+
+
+def _storm(answer: httpx.Response, policy: RetryPolicy) -> tuple[object, list[float], int]:
+    """``answer`` forever, on a fake clock: (what the call ended with, the waits, requests sent)."""
+    transport, seen = _scripted([answer])
+    clock = FakeClock()
+
+    async def go() -> object:
+        async with httpx.AsyncClient(transport=transport) as http:
+            client = ShapesClient(http, SessionCredential.from_value("t" * 40), base_url="https://x.test",
+                                  pacer=Pacer(0, clock=clock, sleep=clock.sleep), retry=policy)
+            try:
+                return await client.me()
+            except Exception as exc:
+                return exc
+
+    return asyncio.run(go()), clock.sleeps, len(seen)
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "waits"),
+    [
+        ("300", [300.0]),  # used to be 3 waits of 300 s: 15 minutes on one request
+        ("120", [120.0, 120.0]),  # a third wait would pass the 5 minutes
+        ("3600", [300.0]),  # capped (retry_after_cap) as before, once
+        ("10", [10.0, 10.0, 10.0]),  # short waits: every attempt as before
+    ],
+)
+def test_a_429_storm_waits_at_most_max_total_wait_per_request(retry_after: str, waits: list[float]) -> None:
+    policy = RetryPolicy()
+    assert policy.max_total_wait == 300.0
+    result, sleeps, sent = _storm(httpx.Response(429, headers={"Retry-After": retry_after}), policy)
+    assert isinstance(result, RateLimitedError) and result.attempts == sent == len(waits) + 1
+    assert sleeps == waits and sum(sleeps) <= policy.max_total_wait
+
+
+def test_a_wait_that_would_pass_the_budget_is_not_shortened() -> None:
+    """The Retry-After is honoured: no retry before it, so a wait past the budget ends the retries."""
+    policy = RetryPolicy(max_total_wait=100.0, retry_after_cap=300.0)
+    result, sleeps, sent = _storm(httpx.Response(429, headers={"Retry-After": "60"}), policy)
+    assert isinstance(result, RateLimitedError) and sleeps == [60.0] and sent == 2
+    result, sleeps, sent = _storm(httpx.Response(429, headers={"Retry-After": "200"}), policy)
+    assert isinstance(result, RateLimitedError) and sleeps == [] and sent == 1
+
+
+def test_backoff_without_retry_after_keeps_every_attempt() -> None:
+    result, sleeps, sent = _storm(httpx.Response(503), RetryPolicy(jitter=0.0))
+    assert isinstance(result, ServerError) and sent == 4 and sleeps == [2.0, 4.0, 8.0]

@@ -38,8 +38,8 @@ from ..archive.chat import (
     message_ts,
     verify_chat,
 )
-from ..errors import AuthError, BotWallError, DiskFullError, DriftError, ServiceError, TzBackupError
-from .sections import BlockingRunner, SectionOutcome
+from ..errors import DriftError, ServiceError, TzBackupError
+from .sections import STOP_ERRORS, BlockingRunner, SectionOutcome
 
 __all__ = ["CHAT_BATCH", "ChatWalkError", "iter_chat", "sync_chat", "verify_chat"]
 
@@ -205,9 +205,9 @@ async def sync_chat(
 
     Returns the section outcome: count = messages stored, new = messages added this run, extra = chunk files,
     newest ts, edited (stored messages replaced by a changed version), requests, full walk, resumed.
-    :class:`AuthError`, :class:`BotWallError`, :class:`DiskFullError` and cancellation propagate (they stop
-    the whole run; the journal keeps every fetched batch); any other failure is a failed outcome with the
-    stored chat untouched.
+    :data:`~.sections.STOP_ERRORS` (auth, bot wall, disk full, rate limited or network gone after every retry)
+    and cancellation propagate (they stop the whole run; the journal keeps every fetched batch); any other
+    failure is a failed outcome with the stored chat untouched.
     """
     if not callable(getattr(client, "get_chat_history", None)):
         return SectionOutcome("chat", "failed", 0, "This client cannot fetch chat history.")
@@ -218,7 +218,9 @@ async def sync_chat(
         resumed = journal.resumed
         requests, fallbacks = await _walk(client, shape_id, journal, blocking, on_progress)
         done: ChatCommit | None = await _run_steps(blocking, archive.commit_steps(journal, _now()))
-    except (AuthError, BotWallError, DiskFullError, asyncio.CancelledError):
+    except asyncio.CancelledError:
+        raise
+    except STOP_ERRORS:
         raise
     except (TzBackupError, OSError) as err:
         count = await _stored_count(blocking, archive)

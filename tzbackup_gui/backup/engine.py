@@ -51,7 +51,6 @@ from ..archive.store import ensure_dir, write_error
 from ..errors import (
     ArchiveError,
     AuthError,
-    BotWallError,
     CorruptBackupError,
     DataDirLockedError,
     DiskFullError,
@@ -59,6 +58,7 @@ from ..errors import (
     NotFoundError,
     NotOwnedError,
     OwnerMismatchError,
+    ServerError,
     TzBackupError,
     UnsupportedFormatError,
 )
@@ -75,7 +75,7 @@ from ..events import (
     ignore_events,
 )
 from .images import sync_images
-from .report import ALL_SECTIONS, BackupOptions, PersonalityResult, RunReport
+from .report import ALL_SECTIONS, BackupOptions, PersonalityResult, RunReport, run_stop_error
 from .sections import SECTION_FILES, STOP_ERRORS, SectionOutcome, merge_metadata, sync_sections
 
 __all__ = ["BackupEngine", "MemoryPageLike", "ShapesService"]
@@ -213,12 +213,18 @@ def owner_ids(profile: dict[str, Any]) -> list[str]:
 
 
 class _Stop(Exception):
-    """Internal: the whole run must stop (auth failure, bot wall, disk full)."""
+    """Internal: the whole run must stop (auth failure, bot wall, disk full, or the service / network gone:
+    still rate limited, unreachable, or failing even the check that it answers at all)."""
 
     def __init__(self, error: TzBackupError, code: int) -> None:
         super().__init__(str(error))
         self.error = error
         self.code = code
+
+    @classmethod
+    def because(cls, err: TzBackupError) -> _Stop:
+        """The stop for ``err``: exit 3 for authentication, else 4, with the run's one plain message."""
+        return cls(run_stop_error(err), 3 if isinstance(err, AuthError) else 4)
 
 
 class BackupEngine:
@@ -280,15 +286,15 @@ class BackupEngine:
         report.compute_exit_code(code)
 
     async def _run_locked(self, report: RunReport, slugs: Sequence[str] | None) -> None:
+        """Back up each target in turn. A :class:`_Stop` ends the run: the personalities after it stay
+        ``not_started`` (never tried, never reported as failed) and the report carries one message."""
         try:
             me = await self.client.me()
             self._user_id = str(me.get("id", ""))
             targets = await self._resolve(slugs)
-        except AuthError as err:
-            self._fatal(report, err, 3)
-            return
         except TzBackupError as err:
-            self._fatal(report, err, 4)
+            stop = _Stop.because(err)
+            self._fatal(report, stop.error, stop.code)
             return
         report.results = [PersonalityResult(slug=slug) for slug in targets]
         self._emit(RunStarted(slugs=tuple(targets), delay=float(getattr(self._pacer(), "delay", 0.0))))
@@ -297,6 +303,19 @@ class BackupEngine:
                 self._personality_boundary()
             try:
                 await self._backup_one(result, index, len(targets))
+                if result.error_kind == ServerError.__name__ and index + 1 < len(targets):
+                    # A 5xx that outlasted the retries may be this personality's own trouble (its data breaks
+                    # the service) or the service being down. One cheap request tells: when it fails too,
+                    # stop instead of trying every remaining personality against a service that is down.
+                    self.client.current_slug = ""  # its retries belong to no personality's row
+                    try:
+                        await self.client.me()
+                    except STOP_ERRORS as err:
+                        raise _Stop.because(err) from err
+                    except ServerError as err:
+                        raise _Stop.because(err) from err
+                    except TzBackupError:
+                        pass  # the service answers (oddly): go on with the next personality
             except _Stop as stop:
                 self._fatal(report, stop.error, stop.code)
                 return
@@ -374,7 +393,7 @@ class BackupEngine:
                 # the memories are saved (status stays "ok", the section is marked failed): stop the run
                 result.error, result.error_kind, result.hint = str(err), type(err).__name__, err.hint
                 self._finish(result, archive, started, before)
-                raise _Stop(err, 3 if isinstance(err, AuthError) else 4) from err
+                raise _Stop.because(err) from err
         except asyncio.CancelledError:
             if result.status != "ok":  # a cancel that came while the commit finished leaves a complete backup
                 result.status = "cancelled"
@@ -396,10 +415,8 @@ class BackupEngine:
             result.status = "refused" if refused else "failed"
             result.error, result.error_kind, result.hint = str(problem), type(problem).__name__, problem.hint
             self._finish(result, archive, started, before)
-            if isinstance(problem, AuthError):
-                raise _Stop(problem, 3) from caught
-            if isinstance(problem, BotWallError | DiskFullError):
-                raise _Stop(problem, 4) from caught
+            if isinstance(problem, STOP_ERRORS):  # the next personality would meet it too: stop the run
+                raise _Stop.because(problem) from caught
             return
         self._finish(result, archive, started, before)
 

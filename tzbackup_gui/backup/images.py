@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from ..archive.store import atomic_write_bytes, ensure_dir, remove_file
-from ..errors import AuthError, BotWallError, DiskFullError, TzBackupError
+from ..errors import AuthError, NetworkError, RateLimitedError, TzBackupError
 from ..service.client import DownloadTooLargeError
-from .sections import SectionOutcome
+from .sections import STOP_ERRORS, SectionOutcome
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -196,6 +196,11 @@ async def _sync_one(
         if not _is_files_host(client, url):
             raise  # the session died: that stops the whole run
         raise ImageError(f"The files host refused the {kind} ({err}).") from err  # no cookie was sent there
+    except (RateLimitedError, NetworkError) as err:
+        if not _is_files_host(client, url):
+            raise  # the service itself is gone: that stops the whole run
+        # another host: its trouble says nothing about shapes.inc (the next request there tells)
+        raise ImageError(f"The files host could not be reached for the {kind} ({err}).") from err
     if not isinstance(data, bytes):
         raise ImageError(f"The download of the {kind} returned no bytes.")
     ext = _check(kind, url, data)
@@ -212,8 +217,9 @@ async def sync_images(
 ) -> SectionOutcome:
     """Download the avatar and banner when needed; ``previous`` is the last ``sections.images`` summary.
 
-    Auth, bot-wall and disk-full errors propagate (they stop the run); any other problem fails the section
-    with a plain message, keeping the previous file and record of that image. Cancellation propagates."""
+    :data:`~.sections.STOP_ERRORS` propagate (they stop the run; rate limiting and network trouble only from
+    the service itself, not from the files host); any other problem fails the section with a plain message,
+    keeping the previous file and record of that image. Cancellation propagates."""
     entries: dict[str, dict[str, Any] | None] = {}
     problems: list[str] = []
     for kind in IMAGE_KINDS:
@@ -225,7 +231,7 @@ async def sync_images(
             entries[kind] = await _sync_one(client, folder, kind, url, prev, blocking)
         except asyncio.CancelledError:
             raise
-        except (AuthError, BotWallError, DiskFullError):
+        except STOP_ERRORS:
             raise
         except (TzBackupError, OSError) as err:
             message = str(err) or type(err).__name__

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["ALL_SECTIONS", "BackupOptions", "PersonalityResult", "RunReport", "parse_sections"]
+from ..errors import NetworkError, RateLimitedError, ServerError, ServiceError, TzBackupError
+
+__all__ = [
+    "ALL_SECTIONS", "BackupOptions", "PersonalityResult", "RunReport", "parse_sections", "run_stop_error",
+]
 
 #: Every section a backup can take, in the order a run takes them. ``profile`` is always taken (it identifies
 #: the personality and its folder); the others can be left out with ``BackupOptions.sections``.
@@ -99,6 +103,11 @@ class RunReport:
     def failed(self) -> int:
         return sum(1 for r in self.results if r.status in ("failed", "refused"))
 
+    @property
+    def not_attempted(self) -> int:
+        """Personalities the run never started (it stopped before them)."""
+        return sum(1 for r in self.results if r.status == "not_started")
+
     def compute_exit_code(self, fatal_code: int | None = None) -> int:
         if fatal_code is not None:
             self.exit_code = fatal_code
@@ -107,3 +116,33 @@ class RunReport:
         else:
             self.exit_code = 0
         return self.exit_code
+
+
+#: what a run that stopped because the service or the network did says, once, instead of the request that gave
+#: up (that one is the failed personality's own error)
+_STOP_MESSAGES: dict[type[ServiceError], str] = {
+    RateLimitedError: "shapes.inc keeps rate-limiting us, so the backup stopped.",
+    NetworkError: "You seem to be offline (or shapes.inc is not answering), so the backup stopped.",
+    ServerError: "shapes.inc keeps failing (server errors), so the backup stopped.",
+}
+_STOP_NEXT: dict[type[ServiceError], str] = {
+    RateLimitedError: "Run it again later: it resumes where it stopped.",
+    NetworkError: "Run it again when you are back online: it resumes where it stopped.",
+    ServerError: "Run it again later: it resumes where it stopped.",
+}
+
+
+def run_stop_error(err: TzBackupError) -> TzBackupError:
+    """The error a whole run reports when ``err`` stopped it. When the service or the network is gone
+    (rate limited, unreachable or failing after every retry) that is one plain sentence for the run, of the
+    same class (so ``stopped_by`` still names it); anything else is reported as it is."""
+    for kind, message in _STOP_MESSAGES.items():
+        if isinstance(err, kind):
+            assert isinstance(err, ServiceError)
+            plain = type(err)(
+                f"{message} {_STOP_NEXT[kind]}", hint=err.hint, status=err.status, url_path=err.url_path,
+                attempts=err.attempts,
+            )
+            plain.__cause__ = err
+            return plain
+    return err

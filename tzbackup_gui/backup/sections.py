@@ -4,8 +4,9 @@ Each section is fetched whole (they are small), written atomically as its own fi
 and summarised under ``sections`` in the metadata (count, last sync, status, error). What a new version
 replaces (a changed or removed entry, a changed personalization) is first appended to
 ``.section-history.jsonl``, so nothing once saved is lost. A section that fails is reported as failed and its
-previous file stays untouched; the other sections still run. An expired session, a bot wall or a full disk
-(:data:`STOP_ERRORS`) is not a section failure: it propagates and stops the whole run, as for memories.
+previous file stays untouched; the other sections still run. An expired session, a bot wall, a full disk, or
+the service / network gone (still rate limited, unreachable after every retry) (:data:`STOP_ERRORS`) is not a
+section failure: it propagates and stops the whole run, as for memories.
 Qt-free, blocking parts run in a thread.
 """
 
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..archive.store import append_line, atomic_write_json, read_json, read_jsonl
-from ..errors import AuthError, BotWallError, DiskFullError, TzBackupError
+from ..errors import AuthError, BotWallError, DiskFullError, NetworkError, RateLimitedError, TzBackupError
 
 __all__ = [
     "SECTION_FILES",
@@ -34,8 +35,13 @@ __all__ = [
 ]
 
 SECTION_HISTORY_NAME = ".section-history.jsonl"
-#: errors inside a section that stop the whole run (exit 3 / 4) instead of failing only that section
-STOP_ERRORS: tuple[type[TzBackupError], ...] = (AuthError, BotWallError, DiskFullError)
+#: errors that stop the whole run (exit 3 / 4) instead of failing only one section or personality: the next
+#: request would meet them too (session gone, bot wall, disk full, the service rate-limiting without end, the
+#: network gone). A 5xx may be one personality's own trouble, so ServerError is not among them (the engine
+#: checks whether the service still answers instead).
+STOP_ERRORS: tuple[type[TzBackupError], ...] = (
+    AuthError, BotWallError, DiskFullError, RateLimitedError, NetworkError,
+)
 #: section name -> (file name, client method name)
 SECTION_FILES: dict[str, tuple[str, str]] = {
     "knowledge": ("knowledge.json", "get_story"),

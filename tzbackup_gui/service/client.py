@@ -13,7 +13,8 @@ Classification (first match wins):
 * 3xx: to a login / sign-in / auth page: :class:`LoginRedirectError`. Any other redirect: :class:`DriftError`
   (the API never redirected before; following blindly could leak the cookie to another host).
 * 429 and 500/502/503/504, timeouts, connect / read errors, dropped connections: retried with backoff
-  (``Retry-After`` honoured), then :class:`RateLimitedError` / :class:`ServerError` / :class:`NetworkError`.
+  (``Retry-After`` honoured; at most ``max_attempts`` and ``max_total_wait`` seconds of waiting per request),
+  then :class:`RateLimitedError` / :class:`ServerError` / :class:`NetworkError`.
 * 401/403 with JSON (or no body): :class:`BadCredentialError` before any request of this client succeeded,
   else :class:`SessionExpiredError`. HTML on 2xx/403: a login page (:class:`LoginRedirectError`) or an
   unknown bot wall (:class:`BotWallError` with ``vendor="unknown"``).
@@ -334,6 +335,7 @@ class ShapesClient:
         policy = self.retry
         truncated = 0
         attempt = 0
+        waited = 0.0  # seconds of retry waits so far; bounded by policy.max_total_wait
         while True:
             attempt += 1
             try:
@@ -350,6 +352,11 @@ class ShapesClient:
                 if attempt >= policy.max_attempts:
                     raise self._final_error(failure, path, attempt) from None
                 delay, wait_reason = self._retry_delay(failure, attempt)
+                if not policy.within_budget(waited, delay):
+                    log.info("giving up on %s after %s: waiting %.0f s more would pass the %.0f s allowed",
+                             path, failure.reason, delay, policy.max_total_wait)
+                    raise self._final_error(failure, path, attempt) from None
+                waited += delay
                 log.info("retrying %s after %s (attempt %d of %d)", path, failure.reason, attempt + 1,
                          policy.max_attempts)
                 self.on_event(Retrying(slug=self.current_slug, attempt=attempt + 1,

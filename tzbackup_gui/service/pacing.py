@@ -116,13 +116,22 @@ class Pacer:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Bounded retries with exponential backoff and jitter; ``Retry-After`` honoured up to a cap."""
+    """Bounded retries with exponential backoff and jitter; ``Retry-After`` honoured up to a cap.
+
+    Two bounds hold for one request: ``max_attempts``, and ``max_total_wait`` seconds of waiting between its
+    attempts. A wait that would go past the total ends the retries at once instead of being shortened (a
+    ``Retry-After`` is never cut short). Without the total, a 429 storm with ``Retry-After: 300`` kept one
+    request waiting 3 x 300 s = 15 minutes.
+    """
 
     max_attempts: int = 4
     base_delay: float = 2.0
     max_delay: float = 60.0
     retry_after_cap: float = 300.0
     jitter: float = 0.25
+    #: the most one request waits between its attempts, all waits together (keep >= retry_after_cap, so a
+    #: capped Retry-After can always be waited once)
+    max_total_wait: float = 300.0
     #: how many times a 200 JSON response that does not parse (cut off) is fetched again
     truncated_json_retries: int = 2
 
@@ -131,6 +140,10 @@ class RetryPolicy:
         raw = min(self.max_delay, self.base_delay * (2.0 ** max(0, attempt - 1)))
         factor = 1.0 + self.jitter * (2.0 * rand() - 1.0)
         return max(0.0, min(self.max_delay, raw * factor))
+
+    def within_budget(self, waited: float, delay: float) -> bool:
+        """Whether a request that already waited ``waited`` seconds may wait ``delay`` more and retry."""
+        return waited + delay <= self.max_total_wait
 
     def retry_after_delay(self, header: str | None, now: datetime | None = None) -> float | None:
         """The server's ``Retry-After`` in seconds, capped; ``None`` when absent or unreadable."""

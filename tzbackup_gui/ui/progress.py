@@ -192,6 +192,10 @@ class RunTracker:
             return f"Backing up {min(finished + 1, n)} of {n}{eta_text}"
         if self.cancelled:
             return f"Cancelled after {finished} of {n}; the next backup resumes where this one stopped"
+        not_started = sum(1 for row in self.rows.values() if row.state == "stopped")
+        if not_started:  # the run stopped before these: they did not fail
+            failed = f", {self.failed_count} failed" if self.failed_count else ""
+            return f"Stopped: {self.done_count} backed up{failed}, {not_started} not started"
         if self.failed_count:
             return f"Finished: {self.done_count} backed up, {self.failed_count} failed"
         return f"Finished: {self.done_count} of {n} backed up"
