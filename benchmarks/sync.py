@@ -1,5 +1,9 @@
 """Benchmark the backup engine against the sandbox: first backups of 2k / 10k / 50k memories and an
-incremental run with 5 new memories over the 50k backup.
+incremental run with 5 new memories over the 50k backup; then the cost of a full memory walk on every
+response shape the sandbox serves, undisturbed and with deletions mid-walk (150 already-read memories at
+once, then one per request for 36 requests): memory-page requests per walk divided by pages, beside the
+issue's ceiling 1 + (2·ceil(log2 P) + 3)/P (P + 1 where the service sends a total), and whether the result
+was exact (every live memory stored, none recorded deleted upstream).
 
 The sandbox runs in its own process (so its memory is not counted) and every measured backup runs in a
 fresh child process, which reports its wall time, CPU time (user + system) and peak RSS (``ru_maxrss``).
@@ -7,6 +11,7 @@ Pacing is 0.
 
     .venv/bin/python benchmarks/sync.py            # sizes 2000 10000 50000
     .venv/bin/python benchmarks/sync.py --sizes 2000 10000
+    .venv/bin/python benchmarks/sync.py --walks-only --sizes 2000   # only the walk-cost table
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import multiprocessing as mp
 import os
 import resource
@@ -47,6 +53,37 @@ def _serve(conn: Connection) -> None:
                 conn.send(None)
             elif op == "count":
                 conn.send(sb.state.count(args.get("prefix", "/api/memory/")))
+            elif op == "set_variant":
+                sb.state.set_variant(**args)
+                conn.send(None)
+            elif op == "arm_deletions":
+                sb.state.hooks.clear()
+                sb.state.hooks.append(_deleter(sb, args["slug"]))
+                conn.send(None)
+            elif op == "disarm":
+                sb.state.hooks.clear()
+                conn.send(None)
+            elif op == "live_ids":
+                conn.send([m["id"] for m in sb.state.personalities[args["slug"]].memories])
+
+
+def _deleter(sb: Any, slug: str) -> Any:
+    """A hook that deletes memories the walk has already read while it runs: the 150 newest but 5 at the
+    10th memory request, then the newest one at each of the 36 requests from the 20th on."""
+    seen = [0]
+
+    def hook(record: Any) -> None:
+        if not record.path.startswith("/api/memory/"):
+            return
+        seen[0] += 1
+        ids = [m["id"] for m in sb.state.personalities[slug].memories]
+        if seen[0] == 10:
+            for mid in ids[-155:-5]:
+                sb.state.delete_memory(slug, mid)
+        elif 20 <= seen[0] < 56:
+            sb.state.delete_memory(slug, ids[-1])
+
+    return hook
 
 
 class Sandbox:
@@ -135,9 +172,59 @@ def _baseline_rss() -> float:
     )
 
 
+SHAPES: dict[str, dict[str, Any]] = {
+    "has_next": {"pagination": "has_next", "include_total": False},
+    "has_next+total": {"pagination": "has_next", "include_total": True},
+    "total_pages": {"pagination": "total_pages", "include_total": False},
+    "total_pages+total": {"pagination": "total_pages", "include_total": True},
+    "none": {"pagination": "none", "include_total": False},
+}
+
+
+def _stored(data_dir: Path, slug: str) -> tuple[set[str], set[str]]:
+    """Ids in the memory files and ids recorded deleted upstream."""
+    folder = data_dir / "personalities" / slug
+    ids: set[str] = set()
+    for path in (folder / "memory").glob("*.json"):
+        ids.update(m["id"] for m in json.loads(path.read_text("utf-8"))["memories"])
+    meta = json.loads((folder / ".backup-metadata.json").read_text("utf-8"))
+    return ids, set(meta.get("deletedUpstream") or {})
+
+
+def walk_costs(sb: Sandbox, sizes: list[int], tmp: Path) -> None:
+    """Print memory-page requests per full walk / pages, per shape and size, undisturbed and disturbed."""
+    print(f"\n{'shape':18} {'memories':>8} {'pages':>6} {'ceiling':>8} {'undisturbed':>12} {'deletions':>10} "
+          f"{'exact':>6}")
+    for shape, variant in SHAPES.items():
+        sb.call("set_variant", **variant)
+        for size in sizes:
+            pages = -(-size // 20)
+            has_total = variant["include_total"]
+            ceiling = 1 + (1 if has_total else 2 * math.ceil(math.log2(pages)) + 3) / pages
+            ratios: list[float] = []
+            exact = True
+            for disturbed in (False, True):
+                slug = f"walk-{shape}-{size}-{int(disturbed)}".replace("+", "-")
+                sb.call("add_personality", slug=slug, memories=size)
+                if disturbed:
+                    sb.call("arm_deletions", slug=slug)
+                sb.call("clear_log")
+                data = tmp / slug
+                out = _measure(sb, data, slug)
+                requests = sb.call("count")
+                sb.call("disarm")
+                live = set(sb.call("live_ids", slug=slug))
+                stored, deleted = _stored(data, slug)
+                exact = exact and out["status"] == "ok" and live <= stored and not (live & deleted)
+                ratios.append(requests / pages)
+            print(f"{shape:18} {size:>8,} {pages:>6} {ceiling:>8.3f} {ratios[0]:>12.3f} {ratios[1]:>10.3f} "
+                  f"{'yes' if exact else 'NO':>6}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[2000, 10000, 50000])
+    parser.add_argument("--walks-only", action="store_true", help="only the walk-cost table")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
     parser.add_argument("--files-base-url", help=argparse.SUPPRESS)
@@ -151,22 +238,35 @@ def main() -> None:
     rows: list[tuple[str, dict[str, Any]]] = []
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            for size in args.sizes:
-                slug = f"bench-{size}"
-                sb.call("add_personality", slug=slug, memories=size)
-                sb.call("clear_log")
-                out = _measure(sb, Path(tmp) / f"d{size}", slug)
-                out["pages"] = sb.call("count")
-                rows.append((f"first backup, {size:,} memories", out))
-            largest = max(args.sizes)
-            slug = f"bench-{largest}"
-            sb.call("add_memories", slug=slug, n=5)
-            sb.call("clear_log")
-            out = _measure(sb, Path(tmp) / f"d{largest}", slug)
-            out["pages"] = sb.call("count")
-            rows.append((f"incremental, +5 over {largest:,}", out))
+            if not args.walks_only:
+                rows = _sync_rows(sb, args.sizes, Path(tmp))
+            walk_costs(sb, args.sizes, Path(tmp))
     finally:
         sb.close()
+    if rows:
+        _print_rows(rows)
+
+
+def _sync_rows(sb: Sandbox, sizes: list[int], tmp: Path) -> list[tuple[str, dict[str, Any]]]:
+    rows: list[tuple[str, dict[str, Any]]] = []
+    for size in sizes:
+        slug = f"bench-{size}"
+        sb.call("add_personality", slug=slug, memories=size)
+        sb.call("clear_log")
+        out = _measure(sb, tmp / f"d{size}", slug)
+        out["pages"] = sb.call("count")
+        rows.append((f"first backup, {size:,} memories", out))
+    largest = max(sizes)
+    slug = f"bench-{largest}"
+    sb.call("add_memories", slug=slug, n=5)
+    sb.call("clear_log")
+    out = _measure(sb, tmp / f"d{largest}", slug)
+    out["pages"] = sb.call("count")
+    rows.append((f"incremental, +5 over {largest:,}", out))
+    return rows
+
+
+def _print_rows(rows: list[tuple[str, dict[str, Any]]]) -> None:
     print(f"baseline RSS (imports only): {_baseline_rss():.1f} MB")
     print(
         f"{'run':34} {'status':7} {'new':>7} {'total':>7} {'pages':>6} {'wall s':>8} {'cpu s':>7} "

@@ -19,6 +19,7 @@ No message, ``repr`` or attribute ever contains the session secret.
     │   ├── RateLimitedError            still 429 after every retry
     │   ├── ServerError                 still 5xx after every retry
     │   ├── DriftError                  JSON arrived but not in any shape we know
+    │   ├── MemoryWalkError             the memory pages contradict their own pagination (fail, keep all)
     │   └── NetworkError                timeouts, resets, DNS... after every retry
     └── ArchiveError                    the local backup cannot be read or written safely
         ├── UnsafeNameError             a personality name that cannot be made into a safe folder
@@ -45,6 +46,7 @@ __all__ = [
     "KeyringUnavailableError",
     "LoginRedirectError",
     "MalformedCookieError",
+    "MemoryWalkError",
     "NetworkError",
     "NotFoundError",
     "NotOwnedError",
@@ -185,6 +187,17 @@ class DriftError(ServiceError):
     def __init__(self, message: str, *, arrived: str = "", **kwargs: object) -> None:
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
         self.arrived = arrived
+
+
+class MemoryWalkError(ServiceError):
+    """The memory pages contradict their own pagination (an empty page or a 404 where the list goes on, a
+    list that keeps changing under every walk): the walk cannot prove it saw every memory, so it stops
+    instead of calling that the end. Everything fetched is kept; nothing is recorded as deleted."""
+
+    hint = (
+        "Everything fetched so far is kept and nothing was marked deleted. Run the backup again later; "
+        "it resumes where this one stopped."
+    )
 
 
 class NetworkError(ServiceError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -104,4 +105,56 @@ def test_repeated_kills_converge(sandbox: SandboxServer, tmp_path: Path) -> None
     assert done.returncode == 0, done.stderr.decode()
     folder = personalities_root(data) / SLUG
     assert stored_ids(folder) == upstream_ids(sandbox, SLUG)
+    assert verify_backup(folder).ok
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [{"pagination": "has_next", "include_total": False}, {"pagination": "has_next", "include_total": True},
+     {"pagination": "total_pages", "include_total": False}],
+    ids=["has_next", "has_next+total", "total_pages"],
+)
+def test_repeated_kills_with_deletions_mid_walk_converge(
+    sandbox: SandboxServer, tmp_path: Path, variant: dict[str, object]
+) -> None:
+    """Killed again and again while memories the walk already read are deleted upstream (during each run and
+    between runs) and new ones arrive: the last run exits 0 with every live memory stored, and no live
+    memory is ever recorded as deleted upstream."""
+    sandbox.state.set_variant(**variant)  # type: ignore[arg-type]
+    sandbox.state.add_personality(SLUG, memories=600)
+    sandbox.state.set_fault("slow", count=100_000, seconds=0.02, path_contains="/api/memory/")
+    seen = [0]
+
+    def delete_read_ones(record: object) -> None:
+        if getattr(record, "path", "").startswith("/api/memory/"):
+            seen[0] += 1
+            if seen[0] % 5 == 0:  # every fifth memory request: the newest (read on page 1) goes
+                sandbox.state.delete_memory(SLUG, upstream_ids(sandbox, SLUG)[-1])
+
+    sandbox.state.hooks.append(delete_read_ones)
+    data = tmp_path / "data"
+    env = dict(os.environ, TZBACKUP_COOKIE=sandbox.cookie)
+    for pages, pause in ((6, 0.0), (11, 0.013), (4, 0.029), (9, 0.007)):
+        sandbox.state.clear_log()
+        proc = subprocess.Popen(_cmd(sandbox, data), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while len(_memory_pages_ok(sandbox)) < pages and proc.poll() is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.002)
+        time.sleep(pause)
+        proc.kill()
+        proc.wait(10)
+        sandbox.state.add_memories(SLUG, 7)
+        for mid in upstream_ids(sandbox, SLUG)[-30:-27]:
+            sandbox.state.delete_memory(SLUG, mid)
+    sandbox.state.hooks.clear()
+    sandbox.state.clear_faults()
+    done = subprocess.run(_cmd(sandbox, data), env=env, capture_output=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr.decode()
+    folder = personalities_root(data) / SLUG
+    live = set(upstream_ids(sandbox, SLUG))
+    stored = set(stored_ids(folder))
+    assert live <= stored
+    meta = json.loads((folder / ".backup-metadata.json").read_text("utf-8"))
+    assert not set(meta["deletedUpstream"]) & live
     assert verify_backup(folder).ok

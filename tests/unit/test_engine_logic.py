@@ -212,7 +212,12 @@ def test_cancel_then_resume_without_refetch(tmp_path: Path) -> None:
     assert svc.pages == [1, 2, 3, 4, 5, 6]
     folder = personalities_root(tmp_path) / "lilith"
     meta = json.loads((folder / ".backup-metadata.json").read_text())
-    assert meta["runs"][-1]["status"] == "cancelled" and meta["totalMemories"] == 0
+    # what arrived before the cancel is committed at once (readable, exportable), marked unfinished; the
+    # first backup has still not succeeded
+    fetched = [m["id"] for m in svc.memories[-120:]]
+    assert meta["runs"][-1]["status"] == "cancelled" and meta["totalMemories"] == 120
+    assert stored_ids(tmp_path) == fetched and meta["unfinishedWalk"]["fetched"] == 120
+    assert meta["lastBackup"] is None and "lastFullReconcile" not in meta and not meta["deletedUpstream"]
     assert (folder / ".tzbackup" / "journal.jsonl").exists()
     svc.before_page = None
     svc.pages.clear()
@@ -351,7 +356,8 @@ def test_old_full_walk_triggers_reconcile(tmp_path: Path) -> None:
     svc.pages.clear()
     engine = BackupEngine(svc, tmp_path, on_event=events.append)  # type: ignore[arg-type]
     report = asyncio.run(engine.run(["lilith"]))
-    assert report.results[0].full_walk and svc.pages == [1, 2, 3, 4, 5]
+    # every page once, then one top-up read of page 1 for memories added while the walk ran
+    assert report.results[0].full_walk and svc.pages == [1, 2, 3, 4, 5, 1]
     assert any(isinstance(e, Reconciling) and "days old" in e.reason for e in events)
     svc.pages.clear()
     assert not run(svc, tmp_path).results[0].full_walk and svc.pages == [1]
@@ -370,7 +376,8 @@ def test_unexplained_total_continues_as_full_walk(tmp_path: Path) -> None:
     report = run(svc, tmp_path)
     res = report.results[0]
     assert res.full_walk and res.new == 3 and res.deleted_upstream == 1
-    assert svc.pages == [1, 2, 3, 4, 5, 6, 7]  # pages 2.. continue the same walk; page 1 is not read twice
+    # pages 2.. continue the same walk (page 1 is not walked twice), then one top-up read of page 1
+    assert svc.pages == [1, 2, 3, 4, 5, 6, 7, 1]
     meta = json.loads((personalities_root(tmp_path) / "lilith" / ".backup-metadata.json").read_text())
     assert gone in meta["deletedUpstream"] and meta["totalMemories"] == 133
 
@@ -389,3 +396,9 @@ def test_page_entries_without_an_id_are_counted_not_guessed(
     meta = json.loads((personalities_root(tmp_path) / "lilith" / ".backup-metadata.json").read_text())
     assert meta["runs"][-1]["skippedWithoutId"] == 2
     assert "2 page entries were not memory objects with an id" in caplog.text
+    # never dropped: both are kept verbatim beside the memories, once each (a second run adds nothing)
+    quarantine = personalities_root(tmp_path) / "lilith" / ".memory-quarantine.jsonl"
+    kept = [json.loads(line)["entry"] for line in quarantine.read_text("utf-8").splitlines()]
+    assert sorted(kept, key=str) == sorted([m for m in svc.memories if not m.get("id")], key=str)
+    run(svc, tmp_path, full=True)
+    assert len(quarantine.read_text("utf-8").splitlines()) == 2

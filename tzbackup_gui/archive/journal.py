@@ -5,7 +5,9 @@ point resumes without fetching those pages again. Only a small per-id summary is
 position, timestamp, hash); raw memories are read back from the file when they are committed.
 
 Lines: ``{"kind": "start", "mode", "reason", "started"}``, ``{"kind": "page", "page", "items", "hasNext",
-"totalPages", "total", "topUp"}``, ``{"kind": "mode", "mode", "reason"}`` and ``{"kind": "done"}``.
+"totalPages", "total", "topUp", "role"}``, ``{"kind": "walk", "state"}`` (the walk's bracket and certification
+state after each request, see ``backup/walk.py``), ``{"kind": "mode", "mode", "reason"}`` and
+``{"kind": "done"}``. Every memory any page brought (probes and re-reads included) is kept.
 """
 
 from __future__ import annotations
@@ -44,6 +46,16 @@ class PageRecord:
     unseen: int = 0  # ids not met before in this walk
     top_up: bool = False
     count: int = 0  # memories on the page
+    #: the page's entries in order: each one's id, "" for an entry without one (it still holds a place)
+    slots: list[str] = field(default_factory=list)
+    role: str = "walk"
+    #: the service answered 404 for this page (set by the walk; the journal stores it as an empty page)
+    not_found: bool = False
+
+    @property
+    def raw_count(self) -> int:
+        """Entries on the page, with or without an id: each one holds a place in the list."""
+        return len(self.slots)
 
 
 @dataclass
@@ -59,9 +71,17 @@ class Journal:
     items: dict[str, JournalItem] = field(default_factory=dict)
     #: page entries that were not memory objects with an id (counted for the run record; kept in the journal)
     unreadable: int = 0
+    #: ids-less entries told apart by content, so a page read twice does not count them twice
+    _unreadable_seen: set[str] = field(default_factory=set, repr=False)
+    #: where each distinct id-less entry sits (line offset, index): committed to the quarantine file
+    unreadable_at: list[tuple[int, int]] = field(default_factory=list, repr=False)
+    #: pages recorded after the last walk state line (a walk killed between the two replays them)
+    trailing: list[PageRecord] = field(default_factory=list, repr=False)
     pages: dict[int, PageRecord] = field(default_factory=dict)
     totals: list[int] = field(default_factory=list)
     top_up_pages: int = 0
+    #: the walk's state after its last recorded request (``backup/walk.py``), None in an older journal
+    walk_state: dict[str, Any] | None = None
     #: ids in ``items`` that ``is_known`` (set by the engine) says are not stored yet; kept up to date
     new_count: int = 0
     is_stored: Callable[[str], bool] = field(default=lambda _mid: False, repr=False)
@@ -89,7 +109,11 @@ class Journal:
             elif journal is None:
                 continue
             elif kind == "page":
-                journal._absorb(offset, record)
+                journal.trailing.append(journal._absorb(offset, record))
+            elif kind == "walk":
+                state = record.get("state")
+                journal.walk_state = state if isinstance(state, dict) else None
+                journal.trailing.clear()
             elif kind == "mode":
                 journal.mode = str(record.get("mode", journal.mode))
                 journal.reason = str(record.get("reason", journal.reason))
@@ -124,8 +148,10 @@ class Journal:
         total_pages: int | None,
         total: int | None,
         top_up: bool = False,
+        role: str = "walk",
     ) -> PageRecord:
-        """Append a page durably, then account for it. Returns what the page brought."""
+        """Append a page durably, then account for it. Returns what the page brought. ``role`` says why it
+        was read: "walk" (in order), "probe" (ahead of the walk), "topup" or "reread"."""
         record = {
             "kind": "page",
             "page": page,
@@ -134,9 +160,15 @@ class Journal:
             "totalPages": total_pages,
             "total": total,
             "topUp": top_up,
+            "role": role,
         }
         offset = append_line(self.path, record)
         return self._absorb(offset, record, items=items)
+
+    def save_walk(self, state: dict[str, Any]) -> None:
+        """Record the walk's state durably (a killed walk resumes from the last one)."""
+        append_line(self.path, {"kind": "walk", "state": state})
+        self.walk_state = state
 
     def switch_mode(self, mode: str, reason: str) -> None:
         append_line(self.path, {"kind": "mode", "mode": mode, "reason": reason})
@@ -155,11 +187,18 @@ class Journal:
         raw_items = items if items is not None else record.get("items")
         raw_items = raw_items if isinstance(raw_items, list) else []
         ids: list[str] = []
+        slots: list[str] = []
         unseen = 0
         for index, item in enumerate(raw_items):
             mid = memory_id(item) if isinstance(item, dict) else ""
+            slots.append(mid)
             if not mid:
-                self.unreadable += 1  # not a memory object with an id: reported, never guessed at
+                # not a memory object with an id: kept in the journal, reported, never guessed at
+                key = content_hash(item) if isinstance(item, dict) else repr(item)
+                if key not in self._unreadable_seen:
+                    self._unreadable_seen.add(key)
+                    self.unreadable += 1
+                    self.unreadable_at.append((offset, index))
                 continue
             if mid not in self.items:
                 unseen += 1
@@ -177,12 +216,14 @@ class Journal:
             unseen=unseen,
             top_up=bool(record.get("topUp")),
             count=len(ids),
+            slots=slots,
+            role=str(record.get("role") or ("topup" if record.get("topUp") else "walk")),
         )
         if page.total is not None:
             self.totals.append(page.total)
-        if page.top_up:
+        if page.top_up or page.role == "topup":
             self.top_up_pages += 1
-        else:
+        elif page.role == "walk":
             # Only the pagination is kept per page (not its ids): RAM stays small for long walks.
             self.pages[page.page] = PageRecord(
                 page.page, [], page.has_next, page.total_pages, page.total, count=page.count
@@ -201,15 +242,22 @@ class Journal:
 
     def raw(self, item: JournalItem) -> dict[str, Any]:
         """The raw memory behind ``item`` (reads its line; a few lines are cached)."""
-        cached = self._line_cache.get(item.offset)
+        value = self._entry(item.offset, item.index)
+        assert isinstance(value, dict)
+        return value
+
+    def unreadable_entries(self) -> list[Any]:
+        """The distinct page entries that were not memory objects with an id, verbatim."""
+        return [self._entry(offset, index) for offset, index in self.unreadable_at]
+
+    def _entry(self, offset: int, index: int) -> Any:
+        cached = self._line_cache.get(offset)
         if cached is None:
             with self.path.open("rb") as fh:
-                fh.seek(item.offset)
+                fh.seek(offset)
                 record = json.loads(fh.readline())
             cached = list(record.get("items", []))
             if len(self._line_cache) > 64:
                 self._line_cache.clear()
-            self._line_cache[item.offset] = cached
-        value = cached[item.index]
-        assert isinstance(value, dict)
-        return value
+            self._line_cache[offset] = cached
+        return cached[index]

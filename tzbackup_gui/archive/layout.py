@@ -28,6 +28,7 @@ __all__ = [
     "MAX_NAME_BYTES",
     "MEMORY_DIR",
     "METADATA_NAME",
+    "QUARANTINE_NAME",
     "STATE_DIR",
     "chunk_file_name",
     "chunk_number",
@@ -41,6 +42,8 @@ FORMAT_VERSION = 1
 CHUNK_SIZE = 250
 METADATA_NAME = ".backup-metadata.json"
 HISTORY_NAME = ".memory-history.jsonl"
+#: page entries the service sent that are not memory objects with an id: kept verbatim, never guessed at
+QUARANTINE_NAME = ".memory-quarantine.jsonl"
 MEMORY_DIR = "memory"
 STATE_DIR = ".tzbackup"
 MAX_NAME_BYTES = 100

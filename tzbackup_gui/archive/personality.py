@@ -34,6 +34,7 @@ from .layout import (
     HISTORY_NAME,
     MEMORY_DIR,
     METADATA_NAME,
+    QUARANTINE_NAME,
     STATE_DIR,
     chunk_file_name,
     chunk_number,
@@ -52,6 +53,7 @@ from .store import (
     fsync_dir,
     pending_commit,
     read_json,
+    record_key,
     remove_file,
 )
 
@@ -499,6 +501,9 @@ class PersonalityArchive:
         history = plan.get("history")
         if history and (self.staging_dir / history).exists():
             self._append_history(self.staging_dir / history)
+        quarantine = plan.get("quarantine")
+        if quarantine and (self.staging_dir / quarantine).exists():
+            append_missing(self.path / QUARANTINE_NAME, self.staging_dir / quarantine, record_key)
         for staged, target in plan.get("renames", []):
             source = self.staging_dir / staged
             if source.exists():
@@ -538,8 +543,11 @@ class PersonalityArchive:
         chunk_size: int,
         now: str,
         make_metadata: Callable[[CommitResult], dict[str, Any]],
+        *,
+        keep_journal: bool = False,
     ) -> Generator[None, None, MemoryIndex]:
         """:meth:`commit` cut into short steps (about one chunk file each); returns the fresh index.
+        ``keep_journal`` commits what an unfinished walk fetched and keeps its journal for the resume.
 
         Encoding a chunk file is pure-Python work that holds the GIL: run as one block in a worker thread,
         a large commit starves the GUI thread for its whole length. A caller that runs each step in a
@@ -560,7 +568,7 @@ class PersonalityArchive:
             if mid in index.pos and index.entries[index.pos[mid]].hash != item.hash
         }
         start = self._rewrite_start(index, new_ids, journal, chunk_size)
-        writer = _StagingWriter(self, now)
+        writer = _StagingWriter(self, now, delete_journal=not keep_journal)
         new_entries: list[IndexEntry] = []
         # Files before ``start`` keep their place; the ones holding an edit are rewritten in place.
         edited_files = {index.entries[index.pos[mid]].file_pos for mid in edited}
@@ -584,6 +592,8 @@ class PersonalityArchive:
             last_id=new_entries[-1].id if new_entries else None,
             files_written=len(writer.renames),
         )
+        for entry in journal.unreadable_entries():
+            writer.quarantine(entry)
         writer.finish(make_metadata(result))
         self._apply(writer.plan())
         yield
@@ -706,9 +716,11 @@ def _from_journal(journal: Journal, mid: str) -> tuple[dict[str, Any], str, str,
 class _StagingWriter:
     """Collects the staged files of one commit and the plan that moves them into place."""
 
-    def __init__(self, archive: PersonalityArchive, now: str) -> None:
+    def __init__(self, archive: PersonalityArchive, now: str, *, delete_journal: bool = True) -> None:
         self.archive = archive
         self.now = now
+        self.delete_journal = delete_journal
+        self.quarantined = False
         self.renames: list[list[str]] = []
         self.remove: list[str] = []
         self.last_number = 0
@@ -725,6 +737,11 @@ class _StagingWriter:
         )
         self.history = True
         return journal.raw(journal.items[mid])
+
+    def quarantine(self, entry: Any) -> None:
+        """Keep a page entry without an id verbatim (appended once to the quarantine file at apply)."""
+        append_line(self.archive.staging_dir / "quarantine.jsonl", {"entry": entry})
+        self.quarantined = True
 
     def stage_chunk(self, number: int, memories: list[dict[str, Any]]) -> Iterator[None]:
         """Stage one chunk file, yielding between slices of its encoding (see ``commit_steps``)."""
@@ -745,7 +762,8 @@ class _StagingWriter:
             "renames": self.renames,
             "remove": self.remove,
             "history": "history.jsonl" if self.history else None,
-            "deleteJournal": True,
+            "deleteJournal": self.delete_journal,
+            "quarantine": "quarantine.jsonl" if self.quarantined else None,
         }
         atomic_write_json(self.archive.commit_path, plan)
         return plan

@@ -5,20 +5,22 @@ memory pages newest first. Every page is journaled to disk as it arrives; at the
 into the chunk files (oldest first) in one staged commit and deleted. See ``docs/INTERNALS.md`` and
 ``DESIGN.md``.
 
-Walk rules:
+Walk rules (``walk.py`` has the details):
 
-- first backup, ``--full``, or a last full walk older than ``reconcile_age_days``: walk every page;
-- otherwise stop at the first page holding an already stored id (a *set* of known ids);
-- after an early stop, when the server's total disagrees with ``stored live + new`` (plus the offset seen at
-  the last full walk), the walk carries on from the next page as a full walk;
-- when the server's total drops between two pages, memories moved up across the page boundary: the previous
-  page(s) are read again so none is skipped; ids are de-duplicated, so moves down cost nothing;
-- when the total changed during the walk, or the walk was resumed from an older journal, a top-up walk from
-  page 1 picks up memories added meanwhile (it stops at the first page holding an id we have).
+- first backup, ``--full``, or a last full walk older than ``reconcile_age_days``: a full walk, which must
+  certify itself complete (a frontier from the server's total, or a bracket of the list's length with
+  anchors where the service sends none) before it may record any upstream deletion;
+- otherwise stop at the first page holding an already stored id (a *set* of known ids); after an early
+  stop, when the server's total disagrees with ``stored live + new`` (plus the offset seen at the last full
+  walk), the walk carries on from the next page as a full walk;
+- an empty page or a 404 where the pagination says the list goes on is retried once, then fails the
+  personality (everything fetched kept) instead of being taken for the end.
 
-Corrupt memory files are never touched: the backup refuses with :class:`CorruptBackupError` naming the file
-(``verify`` lists it). Moving the file aside lets the next run re-number the remaining files and, with
-``--full``, fetch again what the service still has.
+The memory walk itself (how it proves it saw the whole list) is in ``walk.py``. A damaged folder (a gap in
+the chunk numbering, a file that does not parse, a memory without an id, counts that disagree) is never
+touched: the backup refuses with :class:`CorruptBackupError` naming the file before any byte changes
+(``verify`` keeps listing it). A walk that fails, is cancelled or loses its session commits what it fetched
+(no deletions, the journal kept for the resume), so nothing fetched is ever only in the journal.
 """
 
 from __future__ import annotations
@@ -29,12 +31,12 @@ import importlib
 import logging
 import math
 import os
-from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Generator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from ..archive.journal import Journal, PageRecord
+from ..archive.journal import Journal
 from ..archive.layout import (
     CHUNK_SIZE,
     FORMAT_VERSION,
@@ -64,7 +66,6 @@ from ..errors import (
 )
 from ..events import (
     EventCallback,
-    MemoryPageFetched,
     PersonalityFailed,
     PersonalityFinished,
     PersonalityStarted,
@@ -77,6 +78,7 @@ from ..events import (
 from .images import sync_images
 from .report import ALL_SECTIONS, BackupOptions, PersonalityResult, RunReport, run_stop_error
 from .sections import SECTION_FILES, STOP_ERRORS, SectionOutcome, merge_metadata, sync_sections
+from .walk import MemoryWalk, window_deletions
 
 __all__ = ["BackupEngine", "MemoryPageLike", "ShapesService"]
 
@@ -375,6 +377,8 @@ class BackupEngine:
                 raise NotOwnedError(f"You are not an owner of {slug!r}, so its memories cannot be backed up.")
             archive = await _blocking(self._open_folder, shape_id, slug, profile)
             result.folder = archive.folder
+            # a damaged folder is refused before any byte of it changes (the profile included)
+            await _blocking(self._check_folder, archive)
             changes = await _blocking(archive.write_profile, profile)
             if changes:
                 result.profile_changes = {
@@ -547,10 +551,19 @@ class BackupEngine:
                 )
             )
 
+    @staticmethod
+    def _check_folder(archive: PersonalityArchive) -> None:
+        """Refuse a damaged folder (:class:`CorruptBackupError` names the file) before touching it."""
+        metadata = archive.read_metadata() or {}
+        archive.load_index(int(metadata.get("chunkSize") or CHUNK_SIZE))
+
     def _record_attempt(
         self, archive: PersonalityArchive, result: PersonalityResult, started: datetime
     ) -> None:
-        """Add an unsuccessful attempt to the run history (best effort: the disk may be full)."""
+        """Add an unsuccessful attempt to the run history (best effort: the disk may be full). A folder
+        refused as damaged is left exactly as it was: not a byte changes, not even its run history."""
+        if result.error_kind == CorruptBackupError.__name__:
+            return
         try:
             metadata = archive.read_metadata()
             if metadata is None or metadata.get("formatVersion") != FORMAT_VERSION:
@@ -685,12 +698,59 @@ class BackupEngine:
                 reason = "a full walk was asked for (--full)"
                 await _blocking(journal.switch_mode, "full", reason)
                 self._emit(Reconciling(slug=result.slug, reason=reason))
-        walk = _Walk(self, result.slug, str(profile["id"]), journal, index, metadata)
+        walk = MemoryWalk(self, result.slug, str(profile["id"]), journal, index, metadata, _blocking)
         if not journal.done:
-            await walk.run()
+            try:
+                await walk.run()
+            except BaseException:
+                # failed, cancelled, session lost: what arrived is committed now (no deletions, the walk
+                # resumes next time), never left only in the journal
+                await self._keep_fetched(archive, journal, index, metadata, chunk_size)
+                raise
             await _blocking(journal.mark_done)
         self._emit(PhaseChanged(slug=result.slug, phase="saving"))
-        await self._commit(archive, journal, index, metadata, profile, result, started, chunk_size)
+        await self._commit(archive, journal, walk, index, metadata, profile, result, started, chunk_size)
+
+    async def _keep_fetched(
+        self,
+        archive: PersonalityArchive,
+        journal: Journal,
+        index: MemoryIndex,
+        metadata: dict[str, Any],
+        chunk_size: int,
+    ) -> None:
+        """Commit the memories an unfinished walk fetched into the memory files, so that ``status``,
+        ``search``, the browser and ``export`` see them at once. The journal stays (the walk resumes from
+        it); nothing is recorded as deleted; ``lastBackup`` keeps naming the last successful backup. Best
+        effort: when this fails too (a full disk), the journal still holds everything."""
+        changed = any(
+            mid not in index or index.entries[index.pos[mid]].hash != item.hash
+            for mid, item in journal.items.items()
+        )
+        if not changed:
+            return
+
+        def make_metadata(done: CommitResult) -> dict[str, Any]:
+            meta = dict(metadata)
+            meta["formatVersion"] = FORMAT_VERSION
+            meta["totalMemories"] = done.total
+            meta["lastMemoryId"] = done.last_id
+            meta["chunkSize"] = chunk_size
+            meta["memoryFiles"] = math.ceil(done.total / chunk_size) if done.total else 0
+            meta["unfinishedWalk"] = {
+                "started": journal.started,
+                "fetched": len(journal.items),
+                "committed": _iso(_now()),
+            }
+            return meta
+
+        try:
+            steps = archive.commit_steps(
+                journal, index, chunk_size, _iso(_now()), make_metadata, keep_journal=True
+            )
+            await _blocking_steps(steps)
+        except (OSError, TzBackupError) as err:
+            log.warning("%s: the fetched memories stay in the walk journal only: %s", archive.folder, err)
 
     def _plan(self, metadata: dict[str, Any], index: MemoryIndex) -> tuple[str, str]:
         """Full walk or early-stop walk, and why."""
@@ -710,6 +770,7 @@ class BackupEngine:
         self,
         archive: PersonalityArchive,
         journal: Journal,
+        walk: MemoryWalk,
         index: MemoryIndex,
         metadata: dict[str, Any],
         profile: dict[str, Any],
@@ -719,11 +780,14 @@ class BackupEngine:
     ) -> None:
         now = _now()
         deleted: dict[str, str] = dict(metadata.get("deletedUpstream") or {})
-        full = journal.mode == "full"
+        # Only a walk that certified itself complete may record upstream deletions.
+        full = walk.certified
         if full:
             gone = [e.id for e in index.entries if e.id not in journal.items and e.id not in deleted]
-        else:
+        elif walk.window_clean:
             gone = window_deletions(index, journal, deleted)
+        else:
+            gone = []
         for mid in gone:
             deleted[mid] = _iso(now)
         newly_deleted = len(gone)
@@ -749,8 +813,10 @@ class BackupEngine:
                 if server_total is not None and stable:
                     meta["totalOffset"] = server_total - seen
                 meta["liveAtLastFullWalk"] = seen
-            meta["serverTotal"] = server_total if server_total is not None else meta.get("liveAtLastFullWalk")
-            result.server_total = meta["serverTotal"]
+            meta.pop("unfinishedWalk", None)
+            # only what the server said: None when it sends no total (``liveAtLastFullWalk`` is ours)
+            meta["serverTotal"] = server_total
+            result.server_total = server_total
             record = _run_record(self._counted(result), started, now, journal)
             meta["runs"] = _append_run(metadata.get("runs"), record)
             return meta
@@ -799,25 +865,6 @@ def _has_foreign_files(path: Path) -> bool:
     return False
 
 
-def window_deletions(index: MemoryIndex, journal: Journal, already: Iterable[str]) -> list[str]:
-    """Stored memories that an early-stop walk proves deleted upstream, at no extra request.
-
-    Pages 1..q are one contiguous newest-first window of the server's list. A stored memory strictly newer
-    than the oldest memory of that window must have been in it; when it was not, it is gone upstream. (Ties
-    on the boundary timestamp are left alone: the service may order them differently.)"""
-    if not journal.items:
-        return []
-    oldest = min(item.ts for item in journal.items.values())
-    known_deleted = set(already)
-    gone: list[str] = []
-    for entry in reversed(index.entries):  # chronological: walk back from the newest
-        if entry.ts <= oldest:
-            break
-        if entry.id not in journal.items and entry.id not in known_deleted:
-            gone.append(entry.id)
-    return gone
-
-
 def _run_record(
     result: PersonalityResult, started: datetime, finished: datetime, journal: Journal | None = None
 ) -> dict[str, Any]:
@@ -840,8 +887,9 @@ def _run_record(
         if journal.unreadable:
             record["skippedWithoutId"] = journal.unreadable
             log.warning(
-                "%s: %d page entries were not memory objects with an id; they were skipped (the service's "
-                "response format may have changed)",
+                "%s: %d page entries were not memory objects with an id; they are kept verbatim in "
+                ".memory-quarantine.jsonl, not among the memories (the service's response format may have "
+                "changed)",
                 result.slug,
                 journal.unreadable,
             )
@@ -852,164 +900,6 @@ def _append_run(runs: object, record: dict[str, Any]) -> list[Any]:
     history = list(runs) if isinstance(runs, list) else []
     history.append(record)
     return history[-MAX_RUNS_KEPT:]
-
-
-class _Walk:
-    """One walk over the memory pages of a shape, journaled page by page."""
-
-    def __init__(
-        self,
-        engine: BackupEngine,
-        slug: str,
-        shape_id: str,
-        journal: Journal,
-        index: MemoryIndex,
-        metadata: dict[str, Any],
-    ) -> None:
-        self.engine = engine
-        self.slug = slug
-        self.shape_id = shape_id
-        self.journal = journal
-        self.index = index
-        self.metadata = metadata
-        self.limit = engine.options.page_limit
-        self.deleted = set(metadata.get("deletedUpstream") or {})
-        journal.count_new(index.__contains__)
-
-    async def run(self) -> None:
-        outcome = await self._sequential()
-        if outcome == "end" and self.journal.mode != "full":
-            # Every page was read without meeting a stored memory (e.g. after a /reset upstream): that is a
-            # full walk already, so deletions can be recorded at no extra cost.
-            await _blocking(self.journal.switch_mode, "full", "the walk reached the end of the list")
-        elif outcome == "quiet" and self.journal.mode == "full":
-            # The service repeated pages instead of ending the list: we cannot tell what is gone upstream.
-            await _blocking(self.journal.switch_mode, "partial", "the service repeated pages")
-        if self._needs_top_up():
-            await self._top_up()
-        if outcome == "known" and self._total_unexplained():
-            reason = "the server's total disagrees with what is stored"
-            await _blocking(self.journal.switch_mode, "full", reason)
-            self.engine._emit(Reconciling(slug=self.slug, reason=reason))
-            await self._sequential()
-            if self._needs_top_up():
-                await self._top_up()
-
-    # --- steps -------------------------------------------------------------------------------------------
-
-    async def _fetch(self, page: int, *, extra: bool = False) -> PageRecord:
-        """Fetch one page and journal it before anything else looks at it."""
-        try:
-            got = await self.engine.client.get_memory_page(self.shape_id, page, limit=self.limit)
-            items, has_next, total_pages, total = got.items, got.has_next, got.total_pages, got.total
-        except NotFoundError:
-            # 404 on page 1 means "no memories"; later it means the list shrank (or vanished) under us:
-            # both end the walk, and a full walk records what is gone as deleted upstream.
-            items, has_next, total_pages, total = [], False, None, None
-        record = await _blocking(
-            lambda: self.journal.add_page(
-                page, items, has_next=has_next, total_pages=total_pages, total=total, top_up=extra
-            )
-        )
-        new = self.journal.new_count
-        self.engine._emit(
-            MemoryPageFetched(
-                slug=self.slug,
-                page=page,
-                memories_done=len(self.journal.items),
-                new_so_far=new,
-                expected=self.journal.last_total,
-                reconciling=self.journal.mode == "full",
-            )
-        )
-        return record
-
-    async def _sequential(self) -> str:
-        """Walk pages from the journal's next page on. Returns why it stopped: "known" (an early stop at
-        stored memories), "end" (the end of the list) or "quiet" (pages kept bringing nothing unseen)."""
-        page = self.journal.next_page
-        last = self.journal.pages.get(page - 1)
-        if last is not None and self._at_end(last):
-            return "end"  # the walk already reached the end (e.g. resumed after its last page)
-        quiet = 0
-        while True:
-            before = self.journal.last_total
-            record = await self._fetch(page)
-            if before is not None and record.total is not None and record.total < before and page > 1:
-                await self._reread_before(page, before - record.total)
-            elif record.total is None and page > 1 and self.journal.mode == "full" and record.count:
-                await self._check_boundary(page)
-            if self.journal.mode == "incremental" and any(mid in self.index for mid in record.ids):
-                return "known"
-            if self._at_end(record):
-                return "end"
-            quiet = quiet + 1 if record.unseen == 0 else 0
-            if quiet and (quiet >= 2 or not self._pagination_known(record)):
-                return "quiet"  # the service keeps sending what we have: it ignores the page number
-            page += 1
-
-    async def _reread_before(self, page: int, dropped: int) -> None:
-        """Memories were deleted upstream while we walked: read the page(s) before ``page`` again, so
-        memories that moved up across the boundary are not skipped. Repeats while the total keeps falling."""
-        for _ in range(5):
-            total_now = self.journal.last_total
-            back = min(page - 1, math.ceil(dropped / self.limit))
-            for earlier in range(page - back, page):
-                await self._fetch(earlier, extra=True)
-            latest = self.journal.last_total
-            if latest is None or total_now is None or latest >= total_now:
-                return
-            dropped = total_now - latest
-
-    async def _check_boundary(self, page: int) -> None:
-        """Without a server total, a deletion upstream during the walk is invisible in the page numbers:
-        everything below it moves up and the memories at the page boundary would be skipped. Reading the
-        previous page again after each page shows it: memories we have not met yet there moved up across the
-        boundary. Keep going back while re-read pages bring unseen memories (a deletion of more than a
-        page). Costs one extra request per page, only on full walks of services that report no total."""
-        for earlier in range(page - 1, max(0, page - 6), -1):
-            record = await self._fetch(earlier, extra=True)
-            if not record.unseen:
-                return
-
-    async def _top_up(self) -> None:
-        """Pick up memories added upstream since the walk began: from page 1 to the first known id."""
-        page = 1
-        while True:
-            have = set(self.journal.items)
-            record = await self._fetch(page, extra=True)
-            if any(mid in self.index or mid in have for mid in record.ids) or self._at_end(record):
-                return
-            page += 1
-
-    # --- decisions ---------------------------------------------------------------------------------------
-
-    def _pagination_known(self, record: PageRecord) -> bool:
-        return record.has_next is not None or record.total_pages is not None or record.total is not None
-
-    def _at_end(self, record: PageRecord) -> bool:
-        if not record.count:
-            return True
-        if record.has_next is not None:
-            return not record.has_next
-        if record.total_pages is not None:
-            return record.page >= record.total_pages
-        if record.total is not None:
-            return record.page * self.limit >= record.total
-        return record.count < self.limit
-
-    def _needs_top_up(self) -> bool:
-        return self.journal.resumed or len(set(self.journal.totals)) > 1
-
-    def _total_unexplained(self) -> bool:
-        total = self.journal.last_total
-        if total is None:
-            return False
-        live = sum(1 for e in self.index.entries if e.id not in self.deleted)
-        live -= len(window_deletions(self.index, self.journal, self.deleted))
-        new = self.journal.new_count
-        offset = int(self.metadata.get("totalOffset") or 0)
-        return live + new + offset != total
 
 
 async def run_backup(

@@ -243,7 +243,7 @@ class ShapesClient:
             payload = await self._get_json(path, {"page": str(page), "limit": str(limit)})
         except NotFoundError:
             if page == 1:
-                return MemoryPage(page=1, items=[], has_next=False, total_pages=0, total=0)
+                return MemoryPage(page=1, items=[], has_next=False, total_pages=0, total=0, not_found=True)
             raise
         return parse_memory_page(payload, page, path)
 

@@ -68,6 +68,9 @@ class MemoryPage:
     has_next: bool | None = None
     total_pages: int | None = None
     total: int | None = None
+    #: True when the service answered 404 (the client reports page 1's 404 as an empty page; the engine
+    #: decides what it means: "no memories" only for a full walk, never a reason to record deletions)
+    not_found: bool = False
 
 
 def _as_int(value: object) -> int | None:

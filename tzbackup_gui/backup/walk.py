@@ -1,0 +1,572 @@
+"""The memory walk: read a shape's newest-first memory pages and prove that the walk saw the whole list.
+
+The service pages its memories by offset (``page``, ``limit``). A memory added at the top while a walk is
+under way pushes the rest down (the next page repeats one: harmless); a memory deleted above the cursor
+pulls the rest up (the next page skips one: data loss unless detected). A walk therefore only ends where
+the list's own pagination says it ends, and only a walk that *certified* itself complete may record
+upstream deletions (the engine asks :attr:`MemoryWalk.certified`).
+
+Two ways to certify, chosen from the first answer of each pass:
+
+- **total** (the service sends an item count, ``pagination.total``): a *frontier* F says "every memory
+  that existed when the walk began and is still live sits below position F, or has been read". Between two
+  requests every memory moves by at least the change of the total (new memories only arrive at the top),
+  so F moves with it; a page is read in order only when it starts at or above F. A drop of the total opens a
+  gap, and the walk reads the page(s) above F again. An undisturbed walk costs one request per page.
+- **anchored** (no item count: ``has_next`` only, ``total_pages`` only, or nothing): the walk *brackets the
+  list's length while walking* ("leapfrog"). Before reading page q, once it has reached its furthest probe,
+  it probes page 2q; the first empty probe starts a binary search for the last page (``total_pages``, when
+  sent, is probed first). Each probe that returns memories is an *anchor*: its first memory x sat exactly at
+  the start of its page then. Every later boundary between two pages read in order shows how far memories
+  moved down across it (the first memory of page q found at index i of page q-1 means a move of s - i; a
+  deletion above the boundary shows no move at all). When the walk reaches an anchor's page, x must sit at
+  least as far down as the moves counted since the probe; the length at the end is checked the same way
+  against the bracket. A deletion above the cursor breaks one of these inequalities, so a skip can never
+  pass. A walk of P pages costs P + at most 2·⌈log2 P⌉ + 3 requests.
+
+A pass that cannot certify itself (a check failed, the list moved by more than a page at once) is followed
+by another full pass that keeps everything already seen; after :data:`MAX_PASSES` the personality fails
+with :class:`MemoryWalkError`. An empty page or a 404 where the pagination says the list goes on is retried
+once, then explained (the list shrank: another pass) or reported (the personality fails). Every full walk
+of more than one page ends with a *top-up* from page 1 to the first memory already read, which picks up
+memories added while it walked. The walk's state is journaled after every request, so a killed walk resumes
+where it stopped (plus the bracket).
+
+Incremental walks keep their cost: page 1 onwards up to the first page holding a stored memory. They are
+never certified unless the service sends a total and the frontier never opened a gap.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..archive.journal import Journal, PageRecord
+from ..errors import MemoryWalkError, NotFoundError
+from ..events import MemoryPageFetched, Reconciling
+
+if TYPE_CHECKING:
+    from ..archive.personality import MemoryIndex
+    from .engine import BackupEngine
+
+__all__ = ["MAX_PASSES", "MemoryWalk", "WalkState", "window_deletions"]
+
+Blocking = Callable[..., Awaitable[Any]]
+
+#: A list that keeps changing under the walk gets new passes until they cost this many undisturbed walks
+#: (a pass stops at its first failed check, so a short burst of deletions costs little); then the
+#: personality fails (everything fetched is kept).
+MAX_PASSES = 4
+#: ... and never more passes than this, however cheap.
+MAX_PASS_COUNT = 40
+
+
+@dataclass
+class WalkState:
+    """Everything the walk needs to resume; journaled after every request (see ``Journal.save_walk``)."""
+
+    passes: int = 1  # which pass over the list this is
+    spent: int = 0  # memory-page requests of the earlier passes
+    pages_seen: int = 0  # the longest the list was seen to be, in pages (sizes the retry budget)
+    phase: str = "walk"  # walk | topup | done
+    kind: str = ""  # "" until the pass's first answer, then "total" or "anchored"
+    next_page: int = 1  # the next page this pass reads in order
+    prev_slots: list[str] = field(default_factory=list)  # ids of the last page read in order
+    prev_claim: bool = False  # its pagination said that more pages follow
+    in_order: int = 0  # pages this pass has read in order
+    requests: int = 0  # memory-page requests of this pass
+    disturbed: str = ""  # why this pass cannot certify itself (empty: so far it can)
+    gaps: int = 0  # total kind: times the frontier fell behind the page read
+    certified: bool = False
+    # total kind
+    frontier: int = 0
+    last_total: int | None = None
+    # anchored kind
+    moves: int = 0  # downward moves seen at page boundaries during this pass
+    anchors: list[list[Any]] = field(default_factory=list)  # [page, first id, moves at the probe]
+    furthest: int = 0  # furthest page probed that holds memories and says more follow
+    pages_hint: int | None = None  # total_pages as the service sent it, probed first
+    hint_probed: bool = False
+    beyond: int | None = None  # lowest probed page that was empty
+    beyond_moves: int = 0
+    length: list[int] | None = None  # [length bound, moves when it was measured] once bracketed
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> WalkState | None:
+        if not isinstance(data, dict):
+            return None
+        try:
+            names = set(cls.__dataclass_fields__)
+            return cls(**{k: v for k, v in data.items() if k in names})
+        except TypeError:
+            return None
+
+    def next_pass(self, pages: int) -> WalkState:
+        """A fresh pass (numbered one more); the pages already fetched stay in the journal."""
+        return WalkState(
+            passes=self.passes + 1, spent=self.spent + self.requests, pages_seen=max(self.pages_seen, pages)
+        )
+
+
+class _Ended(Exception):
+    """Internal: the page read in order shows where the list ends."""
+
+
+class MemoryWalk:
+    """One walk over the memory pages of a shape, journaled request by request."""
+
+    def __init__(
+        self,
+        engine: BackupEngine,
+        slug: str,
+        shape_id: str,
+        journal: Journal,
+        index: MemoryIndex,
+        metadata: dict[str, Any],
+        blocking: Blocking,
+    ) -> None:
+        self.engine = engine
+        self.slug = slug
+        self.shape_id = shape_id
+        self.journal = journal
+        self.index = index
+        self.metadata = metadata
+        self.blocking = blocking
+        self.limit = engine.options.page_limit
+        self.deleted = set(metadata.get("deletedUpstream") or {})
+        journal.count_new(index.__contains__)
+        self.st = WalkState.from_json(journal.walk_state) or WalkState()
+        #: a page read in order whose state line a kill (or cancel) prevented: accounted on resume
+        self._replay = self._replayable(journal.trailing) if journal.walk_state else None
+
+    # --- results -----------------------------------------------------------------------------------------
+
+    @property
+    def certified(self) -> bool:
+        """True when the walk proved it saw every live memory: only then may deletions be recorded."""
+        return self.st.certified and self.full
+
+    @property
+    def window_clean(self) -> bool:
+        """An early-stop walk whose pages 1..q provably form one contiguous window of the list: a single
+        page read in a single request (one snapshot: nothing can move within it), or pages whose totals
+        kept the frontier from ever falling behind. Stored memories newer than the window's oldest that it
+        did not meet are gone upstream."""
+        st = self.st
+        if st.disturbed or not st.in_order:
+            return False
+        single = st.in_order == 1 and st.requests == 1 and not self.journal.resumed
+        return single or (st.kind == "total" and not st.gaps)
+
+    @property
+    def full(self) -> bool:
+        return self.journal.mode == "full"
+
+    # --- the walk ----------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        st = self.st
+        while st.phase != "done":
+            if st.phase == "walk":
+                outcome = await self._pass()
+                st = self.st
+                if outcome == "disturbed":
+                    await self._another_pass()
+                    st = self.st
+                    continue
+                if outcome == "known" and self._total_unexplained():
+                    reason = "the server's total disagrees with what is stored"
+                    await self.blocking(self.journal.switch_mode, "full", reason)
+                    self.engine._emit(Reconciling(slug=self.slug, reason=reason))
+                    continue  # the same pass goes on as a full walk: its frontier still holds
+                if outcome == "end" and not st.disturbed and (self.full or st.kind == "total"):
+                    st.certified = True
+                    if not self.full:
+                        # Every page was read without meeting a stored memory and the frontier proves the
+                        # walk saw the whole list: that is a full walk already.
+                        await self.blocking(
+                            self.journal.switch_mode, "full", "the walk reached the end of the list"
+                        )
+                st.phase = "topup"
+                await self._save()
+            if st.phase == "topup":
+                if self._needs_top_up():
+                    await self._top_up()
+                st.phase = "done"
+                await self._save()
+
+    async def _another_pass(self) -> None:
+        st = self.st
+        why = st.disturbed or "the list changed during the walk"
+        if not self.full:
+            # An early-stop walk is never certified: what it might have skipped, the next full walk finds.
+            st.phase = "topup"
+            await self._save()
+            return
+        pages = max(st.pages_seen, self._pages_estimate(), st.next_page, 10)
+        budget = MAX_PASSES * (pages + 2 * math.ceil(math.log2(pages)) + 3)
+        if st.spent + st.requests >= budget or st.passes >= MAX_PASS_COUNT:
+            raise MemoryWalkError(
+                f"The memories of {self.slug!r} kept changing while they were read ({why}); after "
+                f"{st.passes} full passes the backup could not prove it saw every memory, so it stopped "
+                "instead of calling that complete.",
+                url_path=f"/api/memory/{self.shape_id}",
+            )
+        self.st = st.next_pass(pages)
+        await self._save()
+        self.engine._emit(
+            Reconciling(
+                slug=self.slug,
+                reason=f"the memory list changed during the walk ({why}): reading it again, keeping "
+                "everything already read",
+            )
+        )
+
+    async def _save(self) -> None:
+        await self.blocking(self.journal.save_walk, self.st.to_json())
+
+    # --- one pass ----------------------------------------------------------------------------------------
+
+    async def _pass(self) -> str:
+        """Read pages in order (with probes ahead, on the anchored kind) until the list ends ("end"), a
+        page holds a stored memory on an early-stop walk ("known"), or the pass cannot certify itself
+        ("disturbed")."""
+        st = self.st
+        while True:
+            if st.kind == "anchored" and self.full:
+                probe = self._probe_due()
+                if probe is not None:
+                    await self._probe(probe)
+                    continue
+            if st.requests > 3 * max(st.next_page, self._pages_estimate()) + 40:
+                st.disturbed = st.disturbed or "the pages kept moving under the walk"
+            if st.disturbed:
+                return "disturbed"
+            record = self._replay or await self._read_in_order(st.next_page)
+            self._replay = None
+            if record is None:  # the list shrank under the walk
+                return "disturbed"
+            if st.kind == "" and self._shape_only(record):
+                await self._save()
+                continue
+            try:
+                if st.kind == "total":
+                    self._account_total(record)
+                else:
+                    self._account_anchored(record)
+            except _Ended:
+                await self._save()
+                return "disturbed" if st.disturbed else "end"
+            await self._save()
+            if st.disturbed:
+                return "disturbed"
+            if not self.full and any(mid in self.index for mid in record.ids):
+                return "known"
+
+    def _replayable(self, trailing: list[PageRecord]) -> PageRecord | None:
+        """The one page read in order after the last saved state, when it can be accounted as if it had just
+        arrived (a plain page with memories: anything else is simply read again)."""
+        st = self.st
+        if len(trailing) != 1 or st.phase != "walk" or not st.kind:
+            return None
+        record = trailing[0]
+        if record.role != "walk" or record.page != st.next_page or not record.raw_count:
+            return None
+        return record
+
+    def _shape_only(self, record: PageRecord) -> bool:
+        """Decide from the pass's first answer how it certifies itself. True when that answer only told
+        the shape: a full walk without a total reads page 1 again in order after its first probe, so that
+        every boundary it crosses is watched by an anchor."""
+        st = self.st
+        if record.total is not None and not record.not_found:
+            st.kind = "total"
+            return False
+        st.kind = "anchored"
+        if not self.full or not self._says_more(record):
+            return False
+        st.furthest = 1
+        st.pages_hint = record.total_pages
+        return True
+
+    # --- the total kind ----------------------------------------------------------------------------------
+
+    def _account_total(self, record: PageRecord) -> None:
+        """Move the frontier by the change of the total, then extend it over the page when the page starts
+        at or above it. Raises :class:`_Ended` once the frontier covers the whole list."""
+        st = self.st
+        total = record.total
+        if total is None:
+            st.disturbed = "the service stopped sending its total"
+            raise _Ended
+        self._boundary(record)
+        delta = total - st.last_total if st.last_total is not None else 0
+        frontier = max(0, st.frontier + delta)
+        start = (record.page - 1) * self.limit
+        if start <= frontier and not st.disturbed:
+            frontier = max(frontier, start + record.raw_count)
+        else:
+            st.gaps += 1
+        st.frontier, st.last_total = frontier, total
+        self._take_in_order(record, 0)
+        if frontier >= total:
+            raise _Ended
+        st.next_page = frontier // self.limit + 1
+
+    # --- the anchored kind -------------------------------------------------------------------------------
+
+    def _probe_due(self) -> int | None:
+        """The page to probe before reading ``next_page`` in order, or None."""
+        st = self.st
+        if st.length is not None:
+            return None
+        if st.beyond is None:
+            if st.pages_hint and st.pages_hint > 1 and not st.hint_probed:
+                st.hint_probed = True
+                return st.pages_hint
+            if st.next_page >= st.furthest:
+                return 2 * max(st.next_page, st.furthest, 1)
+            return None
+        low, high = st.furthest, st.beyond
+        if high - low <= 1:
+            # page ``low`` holds memories and says more follow, page ``high`` was empty: when that empty
+            # probe was answered the list held at most low·s memories (an upper bound is all the check needs)
+            st.length = [low * self.limit, st.beyond_moves]
+            return None
+        return (low + high) // 2
+
+    async def _probe(self, page: int) -> None:
+        st = self.st
+        record = await self._fetch(page, role="probe")
+        if record.raw_count == 0:  # empty or 404: the list ends before this page (for now)
+            if st.beyond is None or page < st.beyond:
+                st.beyond, st.beyond_moves = page, st.moves
+        else:
+            first = record.slots[0]
+            if first:
+                st.anchors.append([page, first, st.moves])
+            if self._says_more(record):
+                st.furthest = max(st.furthest, page)
+                if st.beyond is not None and st.beyond <= st.furthest:
+                    st.beyond = None  # the list grew past an earlier empty probe: bracket again
+            else:
+                st.length = [(page - 1) * self.limit + record.raw_count, st.moves]
+        await self._save()
+
+    def _account_anchored(self, record: PageRecord) -> None:
+        """Count the move across the boundary into this page, check the anchors on it, and at the end of the
+        list check its length against the bracket. Raises :class:`_Ended` at the end of the list."""
+        moves = self._boundary(record)
+        self._take_in_order(record, moves)
+        if self.full:
+            self._check_anchors(record)
+        if not self._says_more(record):
+            if self.full:
+                self._check_length(record)
+            raise _Ended
+
+    def _boundary(self, record: PageRecord) -> int:
+        """How far memories moved down across the boundary into ``record`` since the page before it was
+        read: its first memory found at index i of that page means s - i. A page that only repeats the one
+        before it moved by a page or more, which no count can certify."""
+        st = self.st
+        first = record.slots[0] if record.slots else ""
+        if not st.prev_slots or not first or first not in st.prev_slots:
+            return 0
+        moves = len(st.prev_slots) - st.prev_slots.index(first)
+        if moves >= len(st.prev_slots) and record.page > 1:
+            st.disturbed = st.disturbed or f"page {record.page} only repeated the page before it"
+        return moves
+
+    def _take_in_order(self, record: PageRecord, moves: int) -> None:
+        st = self.st
+        st.moves += moves
+        st.prev_slots = list(record.slots)
+        st.prev_claim = self._claims_more(record, record.page + 1)
+        st.in_order += 1
+        st.next_page = record.page + 1
+
+    def _check_anchors(self, record: PageRecord) -> None:
+        st = self.st
+        keep: list[list[Any]] = []
+        for anchor in st.anchors:
+            page, first, moves_then = int(anchor[0]), str(anchor[1]), int(anchor[2])
+            if page != record.page:
+                keep.append(anchor)
+                continue
+            moved = st.moves - moves_then
+            at = record.slots.index(first) if first in record.slots else None
+            if at is None or at < moved:
+                st.disturbed = st.disturbed or f"page {page} no longer starts where the walk expected"
+        st.anchors = keep
+
+    def _check_length(self, record: PageRecord) -> None:
+        st = self.st
+        if st.in_order <= 1 and not st.anchors and st.length is None:
+            return  # one page read once: nothing could move
+        length = (record.page - 1) * self.limit + record.raw_count
+        if st.length is None:
+            st.disturbed = st.disturbed or "the list ended before its length was bracketed"
+            return
+        bound, moves_then = st.length
+        if length - bound < st.moves - moves_then:
+            st.disturbed = st.disturbed or "the list is shorter than the memories that moved down explain"
+
+    # --- reading -----------------------------------------------------------------------------------------
+
+    async def _read_in_order(self, page: int) -> PageRecord | None:
+        """Read ``page`` in order. An empty page or a 404 where the list should go on is retried once; then,
+        when the page before now ends the list, the list shrank (None: this pass cannot certify); otherwise
+        the service contradicts itself and the personality fails (:class:`MemoryWalkError`). On page 1 a
+        404 means "no memories" only on a full walk, and only when it says so twice."""
+        record = await self._fetch(page)
+        if page == 1:
+            if record.not_found and self.full:
+                record = await self._fetch(page)
+            return record
+        if record.raw_count and not record.not_found:
+            return record
+        if not record.not_found and not self._expected_more(page, record):
+            return record  # a plain end of the list (e.g. an exact multiple of the page size)
+        what = "answered 404" if record.not_found else "came back empty"
+        record = await self._fetch(page)
+        if record.raw_count and not record.not_found:
+            return record
+        before = await self._fetch(page - 1, role="reread")
+        if before.raw_count and not self._says_more(before):
+            self.st.disturbed = f"the list shrank to {page - 1} pages during the walk"
+            return None
+        raise MemoryWalkError(
+            f"Memory page {page} of {self.slug!r} {what} twice although the list goes on (page {page - 1} "
+            "says more follow). The backup stopped instead of calling that the end of the list.",
+            url_path=f"/api/memory/{self.shape_id}",
+        )
+
+    def _expected_more(self, page: int, record: PageRecord) -> bool:
+        """Does the pagination say that ``page``, which came back empty, should hold memories?"""
+        if self._claims_more(record, page):
+            return True
+        has_claims = record.has_next is not None or record.total is not None or record.total_pages is not None
+        return not has_claims and self.st.prev_claim
+
+    def _claims_more(self, record: PageRecord, page: int) -> bool:
+        """Does ``record``'s pagination (not a guess from its size) say that ``page`` holds memories?"""
+        if record.has_next is not None and page == record.page + 1:
+            return record.has_next
+        if record.has_next is True and page == record.page:
+            return True
+        if record.total is not None:
+            return (page - 1) * self.limit < record.total
+        if record.total_pages is not None:
+            return page <= record.total_pages
+        return False
+
+    async def _fetch(self, page: int, *, role: str = "walk") -> PageRecord:
+        """Fetch one page and journal it before anything else looks at it. A 404 comes back as an empty
+        record with ``not_found`` set (what it means depends on where it happened)."""
+        not_found = False
+        try:
+            got = await self.engine.client.get_memory_page(self.shape_id, page, limit=self.limit)
+            items, has_next, total_pages, total = got.items, got.has_next, got.total_pages, got.total
+            not_found = bool(getattr(got, "not_found", False))
+        except NotFoundError:
+            items, has_next, total_pages, total, not_found = [], None, None, None, True
+        if not_found:
+            items, has_next, total_pages, total = [], None, None, None
+        record: PageRecord = await self.blocking(
+            lambda: self.journal.add_page(
+                page, items, has_next=has_next, total_pages=total_pages, total=total,
+                top_up=role == "topup", role=role,
+            )
+        )
+        record.not_found = not_found
+        self.st.requests += 1
+        self.engine._emit(
+            MemoryPageFetched(
+                slug=self.slug,
+                page=page,
+                memories_done=len(self.journal.items),
+                new_so_far=self.journal.new_count,
+                expected=self.journal.last_total,
+                reconciling=self.full,
+            )
+        )
+        return record
+
+    # --- top-up ------------------------------------------------------------------------------------------
+
+    def _needs_top_up(self) -> bool:
+        st = self.st
+        if self.full:
+            return st.requests > 1 or self.journal.resumed
+        return self.journal.resumed or len(set(self.journal.totals)) > 1 or st.moves > 0
+
+    async def _top_up(self) -> None:
+        """Pick up memories added upstream since the walk began: from page 1 to the first memory already
+        read (or stored)."""
+        page = 1
+        while True:
+            record = await self._fetch(page, role="topup")
+            if (
+                record.raw_count == 0
+                or record.unseen < record.count
+                or any(mid in self.index for mid in record.ids)
+                or not self._says_more(record)
+            ):
+                return
+            page += 1
+
+    # --- decisions ---------------------------------------------------------------------------------------
+
+    def _says_more(self, record: PageRecord) -> bool:
+        """Does the list go on after this page? The pagination says so; without any, a full page does."""
+        if record.not_found:
+            return False
+        if record.has_next is not None:
+            return record.has_next
+        if record.total is not None:
+            return record.page * self.limit < record.total
+        if record.total_pages is not None:
+            return record.page < record.total_pages
+        return record.raw_count >= self.limit
+
+    def _pages_estimate(self) -> int:
+        st = self.st
+        size = st.last_total if st.last_total is not None else (st.length[0] if st.length else 0)
+        return math.ceil(size / self.limit) if size else 0
+
+    def _total_unexplained(self) -> bool:
+        total = self.journal.last_total
+        if total is None:
+            return False
+        live = sum(1 for e in self.index.entries if e.id not in self.deleted)
+        if self.window_clean:
+            live -= len(window_deletions(self.index, self.journal, self.deleted))
+        new = self.journal.new_count
+        offset = int(self.metadata.get("totalOffset") or 0)
+        return live + new + offset != total
+
+
+def window_deletions(index: MemoryIndex, journal: Journal, already: Iterable[str]) -> list[str]:
+    """Stored memories that an early-stop walk proves deleted upstream, at no extra request.
+
+    Pages 1..q are one contiguous newest-first window of the server's list (the caller checks that the walk
+    proved it: :attr:`MemoryWalk.window_clean`). A stored memory strictly newer than the oldest memory of
+    that window must have been in it; when it was not, it is gone upstream. (Ties on the boundary timestamp
+    are left alone: the service may order them differently.)"""
+    if not journal.items:
+        return []
+    oldest = min(item.ts for item in journal.items.values())
+    known_deleted = set(already)
+    gone: list[str] = []
+    for entry in reversed(index.entries):  # chronological: walk back from the newest
+        if entry.ts <= oldest:
+            break
+        if entry.id not in journal.items and entry.id not in known_deleted:
+            gone.append(entry.id)
+    return gone
