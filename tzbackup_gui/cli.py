@@ -751,6 +751,8 @@ def _status_dict(b: Any) -> dict[str, Any]:
         "live_at_last_full_walk": b.live_at_last_full_walk,  # our own count, not the server's
         "deleted_upstream": b.deleted_upstream,
         "pending_resume": b.pending_resume,
+        # memories fetched by a walk that did not finish: in the memory files (and in local_memories) already
+        "unfinished_walk_memories": b.unfinished_fetched,
         "last_run": b.last_run,
         "problem": b.problem or None,
         "sections": _section_summaries(Path(b.folder)),
@@ -815,12 +817,18 @@ async def cmd_status(ctx: Context) -> int:
         for b in chosen:
             server = _server_total_text(b.server_total, b.live_at_last_full_walk)
             last = _last_run_text(b.last_run) + (" (resumable)" if b.pending_resume else "")
-            rows.append((b.slug, b.last_backup or "never", str(b.total_memories), server,
+            local = str(b.total_memories)
+            if b.unfinished_fetched:
+                local += " (unfinished walk)"
+            rows.append((b.slug, b.last_backup or "never", local, server,
                          str(b.deleted_upstream), last, _chat_status_text(Path(b.folder))))
         ctx.say(_table(rows, numeric={2, 3, 4}))
         for b in chosen:
             if b.problem:
                 ctx.say(f"  {b.slug}: {b.problem}")
+            elif b.unfinished_fetched:
+                ctx.say(f"  {b.slug}: {b.unfinished_fetched} memories come from a walk that did not finish; "
+                        "they are saved and searchable, and the next backup completes the walk.")
     for name in missing:
         print(f"error: no local backup named {name!r} in {ctx.settings.data_dir}", file=ctx.err)
     return EXIT_PARTIAL if missing else EXIT_OK

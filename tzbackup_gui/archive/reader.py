@@ -31,6 +31,9 @@ class LocalBackup:
     deleted_upstream: int = 0
     format_version: int | None = None
     pending_resume: bool = False  # an unfinished walk will be resumed by the next backup
+    #: memories a walk that failed, was cancelled or lost its session committed before it could finish
+    #: (they are in the memory files and counted; the walk resumes next time); 0 when none
+    unfinished_fetched: int = 0
     problem: str = ""  # set when the metadata cannot be read (legacy layout, damaged file)
     metadata: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -66,6 +69,9 @@ def read_backup_status(folder: Path) -> LocalBackup:
     deleted = meta.get("deletedUpstream")
     backup.deleted_upstream = len(deleted) if isinstance(deleted, dict) else 0
     backup.pending_resume = archive.journal_path.exists()
+    unfinished = meta.get("unfinishedWalk")
+    if isinstance(unfinished, dict):
+        backup.unfinished_fetched = _count(unfinished.get("fetched")) or 0
     return backup
 
 

@@ -238,15 +238,15 @@ class MemoryWalk:
         ("disturbed")."""
         st = self.st
         while True:
+            if st.requests > 3 * max(st.next_page, self._pages_estimate()) + 40:
+                st.disturbed = st.disturbed or "the pages kept moving under the walk"
+            if st.disturbed:
+                return "disturbed"
             if st.kind == "anchored" and self.full:
                 probe = self._probe_due()
                 if probe is not None:
                     await self._probe(probe)
                     continue
-            if st.requests > 3 * max(st.next_page, self._pages_estimate()) + 40:
-                st.disturbed = st.disturbed or "the pages kept moving under the walk"
-            if st.disturbed:
-                return "disturbed"
             record = self._replay or await self._read_in_order(st.next_page)
             self._replay = None
             if record is None:  # the list shrank under the walk
@@ -321,30 +321,39 @@ class MemoryWalk:
     # --- the anchored kind -------------------------------------------------------------------------------
 
     def _probe_due(self) -> int | None:
-        """The page to probe before reading ``next_page`` in order, or None."""
+        """The page to probe before reading ``next_page`` in order, or None: ``total_pages`` first when the
+        service sends it, the binary search for the last page once a probe came back empty, and the
+        leapfrog (page 2q once the walk reaches its furthest probe q) all along, so that a deletion is
+        caught at the next anchor rather than at the end of the list."""
         st = self.st
-        if st.length is not None:
-            return None
-        if st.beyond is None:
-            if st.pages_hint and st.pages_hint > 1 and not st.hint_probed:
-                st.hint_probed = True
-                return st.pages_hint
-            if st.next_page >= st.furthest:
-                return 2 * max(st.next_page, st.furthest, 1)
-            return None
-        low, high = st.furthest, st.beyond
-        if high - low <= 1:
+        if st.length is None and st.beyond is not None:
+            low, high = st.furthest, st.beyond
+            if high - low > 1:
+                return (low + high) // 2
             # page ``low`` holds memories and says more follow, page ``high`` was empty: when that empty
             # probe was answered the list held at most low·s memories (an upper bound is all the check needs)
             st.length = [low * self.limit, st.beyond_moves]
+        if st.length is None and st.pages_hint and st.pages_hint > 1 and not st.hint_probed:
+            st.hint_probed = True
+            return st.pages_hint
+        if st.next_page < st.furthest:
             return None
-        return (low + high) // 2
+        page = 2 * max(st.next_page, st.furthest, 1)
+        last = math.ceil(st.length[0] / self.limit) if st.length is not None else None
+        if last is not None and page >= last:
+            return None  # the bracket is closed and its last page is an anchor already
+        return page
 
     async def _probe(self, page: int) -> None:
         st = self.st
         record = await self._fetch(page, role="probe")
         if record.raw_count == 0:  # empty or 404: the list ends before this page (for now)
-            if st.beyond is None or page < st.beyond:
+            inside = st.length is not None and (page - 1) * self.limit < st.length[0]
+            if inside or page <= st.furthest:
+                # the bracket (or an earlier probe) says this page holds memories: the list shrank, or the
+                # service contradicts itself; this pass cannot certify
+                st.disturbed = st.disturbed or f"probed page {page} came back empty inside the list"
+            elif st.beyond is None or page < st.beyond:
                 st.beyond, st.beyond_moves = page, st.moves
         else:
             first = record.slots[0]
@@ -425,11 +434,21 @@ class MemoryWalk:
         the service contradicts itself and the personality fails (:class:`MemoryWalkError`). On page 1 a
         404 means "no memories" only on a full walk, and only when it says so twice."""
         record = await self._fetch(page)
-        if page == 1:
-            if record.not_found and self.full:
-                record = await self._fetch(page)
-            return record
         if record.raw_count and not record.not_found:
+            return record
+        if page == 1:
+            if record.not_found and not self.full:
+                return record  # proves nothing to an early-stop walk (it records nothing from it)
+            if record.not_found or self._claims_more(record, 2) or self.st.furthest:
+                record = await self._fetch(page)  # "no memories" only when it says so twice
+                if record.raw_count and not record.not_found:
+                    return record
+                if self._claims_more(record, 2):
+                    raise MemoryWalkError(
+                        f"Memory page 1 of {self.slug!r} came back empty twice although its pagination says "
+                        "more pages follow. The backup stopped instead of calling the list empty.",
+                        url_path=f"/api/memory/{self.shape_id}",
+                    )
             return record
         if not record.not_found and not self._expected_more(page, record):
             return record  # a plain end of the list (e.g. an exact multiple of the page size)
@@ -524,8 +543,9 @@ class MemoryWalk:
     # --- decisions ---------------------------------------------------------------------------------------
 
     def _says_more(self, record: PageRecord) -> bool:
-        """Does the list go on after this page? The pagination says so; without any, a full page does."""
-        if record.not_found:
+        """Does the list go on after this page? The pagination says so; without any, a full page does. An
+        empty page ends it (``_read_in_order`` has already dealt with one that should not be empty)."""
+        if record.not_found or not record.raw_count:
             return False
         if record.has_next is not None:
             return record.has_next
