@@ -68,6 +68,7 @@ class WalkState:
     """Everything the walk needs to resume; journaled after every request (see ``Journal.save_walk``)."""
 
     passes: int = 1  # which pass over the list this is
+    mode: str = ""  # the journal's mode when this pass began ("incremental" passes set no anchors)
     spent: int = 0  # memory-page requests of the earlier passes
     pages_seen: int = 0  # the longest the list was seen to be, in pages (sizes the retry budget)
     phase: str = "walk"  # walk | topup | done
@@ -109,7 +110,8 @@ class WalkState:
     def next_pass(self, pages: int) -> WalkState:
         """A fresh pass (numbered one more); the pages already fetched stay in the journal."""
         return WalkState(
-            passes=self.passes + 1, spent=self.spent + self.requests, pages_seen=max(self.pages_seen, pages)
+            passes=self.passes + 1, mode=self.mode, spent=self.spent + self.requests,
+            pages_seen=max(self.pages_seen, pages),
         )
 
 
@@ -140,7 +142,12 @@ class MemoryWalk:
         self.limit = engine.options.page_limit
         self.deleted = set(metadata.get("deletedUpstream") or {})
         journal.count_new(index.__contains__)
-        self.st = WalkState.from_json(journal.walk_state) or WalkState()
+        self.st = WalkState.from_json(journal.walk_state) or WalkState(mode=journal.mode)
+        if self.st.phase == "walk" and self.st.kind == "anchored" and self.st.mode != journal.mode:
+            # an early-stop pass resumed as a full walk (--full): its pages so far were read without
+            # anchors, so none of them can be certified; a fresh pass keeps them and starts over
+            self.st = self.st.next_pass(0)
+            self.st.mode = journal.mode
         #: a page read in order whose state line a kill (or cancel) prevented: accounted on resume
         self._replay = self._replayable(journal.trailing) if journal.walk_state else None
 
