@@ -812,7 +812,9 @@ class BackupEngine:
                 stable = len(set(journal.totals)) <= 1
                 if server_total is not None and stable:
                     meta["totalOffset"] = server_total - seen
-                meta["liveAtLastFullWalk"] = seen
+                # the list's length where the certified walk ended it, not every memory it met on the way
+                live = walk.live_count
+                meta["liveAtLastFullWalk"] = live if live is not None else seen
             meta.pop("unfinishedWalk", None)
             # only what the server said: None when it sends no total (``liveAtLastFullWalk`` is ours)
             meta["serverTotal"] = server_total

@@ -81,6 +81,7 @@ class WalkState:
     disturbed: str = ""  # why this pass cannot certify itself (empty: so far it can)
     gaps: int = 0  # total kind: times the frontier fell behind the page read
     certified: bool = False
+    final_length: int | None = None  # the list's length where the pass ended it (plus what the top-up added)
     # total kind
     frontier: int = 0
     last_total: int | None = None
@@ -169,6 +170,11 @@ class MemoryWalk:
             return False
         single = st.in_order == 1 and st.requests == 1 and not self.journal.resumed
         return single or (st.kind == "total" and not st.gaps)
+
+    @property
+    def live_count(self) -> int | None:
+        """How many memories the certified walk found live when it ended (None when not certified)."""
+        return self.st.final_length if self.certified else None
 
     @property
     def full(self) -> bool:
@@ -322,6 +328,7 @@ class MemoryWalk:
         st.frontier, st.last_total = frontier, total
         self._take_in_order(record, 0)
         if frontier >= total:
+            st.final_length = total
             raise _Ended
         st.next_page = frontier // self.limit + 1
 
@@ -382,6 +389,8 @@ class MemoryWalk:
         if self.full:
             self._check_anchors(record)
         if not self._says_more(record):
+            st = self.st
+            st.final_length = (record.page - 1) * self.limit + record.raw_count
             if self.full:
                 self._check_length(record)
             raise _Ended
@@ -538,6 +547,8 @@ class MemoryWalk:
         page = 1
         while True:
             record = await self._fetch(page, role="topup")
+            if self.st.final_length is not None:
+                self.st.final_length += record.unseen
             if (
                 record.raw_count == 0
                 or record.unseen < record.count
