@@ -131,7 +131,7 @@ async def _amain(app: Any, args: argparse.Namespace) -> int:
         if args.demo:
             from .sandbox import SandboxServer
 
-            sandbox = stack.enter_context(SandboxServer(port=0, seed=1))
+            sandbox = stack.enter_context(SandboxServer(port=0, seed=1, stable_urls=True))
             config = AppConfig(
                 data_dir=args.data_dir or demo_data_dir(),
                 base_url=sandbox.base_url,

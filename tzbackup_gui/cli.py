@@ -978,7 +978,7 @@ def _demo_sandbox(enabled: bool) -> Iterator[Any]:
         return
     from .sandbox import SandboxServer
 
-    with SandboxServer(port=0, seed=1) as sandbox:
+    with SandboxServer(port=0, seed=1, stable_urls=True) as sandbox:
         yield sandbox
 
 

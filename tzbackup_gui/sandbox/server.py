@@ -3,6 +3,15 @@
 HTTP/1.1 keep-alive with exact ``Content-Length``; ``TCP_NODELAY`` on every accepted socket (without it a
 keep-alive request costs ~44 ms of Nagle + delayed ACK instead of ~1 ms). Every response carries a
 ``cf-ray`` header, and now and then an unrelated ``Set-Cookie: datadome=...`` that clients must ignore.
+
+A client hanging up mid-request or mid-response (a cancelled run, a killed process) is routine here and is
+dropped quietly; any other error in a handler still prints its traceback.
+
+With ``stable_urls=True`` (the demo) the files URLs in profiles and chat are root-relative
+(``/files/api/files/...``): the client resolves them against the service URL, which lands them under the
+files URL (so no cookie is sent), and they stay the same whatever port the sandbox got, so a demo backup
+after a restart records no fake profile or chat changes. The default keeps absolute URLs, as the real
+service sends them.
 """
 
 from __future__ import annotations
@@ -23,9 +32,11 @@ from .response import Response, json_response
 from .routes import answer
 from .state import SandboxState
 
-__all__ = ["SandboxServer", "serve_forever_cli"]
+__all__ = ["FILES_PATH", "HANG_UPS", "SandboxServer", "serve_forever_cli"]
 
 JSON = dict[str, Any]
+#: where the files route lives on the sandbox (the real service has a host of its own for files)
+FILES_PATH = "/files"
 #: one response in this many carries an unrelated bot-manager cookie
 DATADOME_EVERY = 5
 #: control operations reachable over HTTP (POST /__sandbox/<op>, JSON body = keyword arguments)
@@ -35,6 +46,10 @@ CONTROL_OPS = frozenset({
     "new_session", "legacy_session", "clear_log", "set_rotation",
     "add_chat", "edit_chat", "regenerate_chat", "tie_chat", "edit_profile", "tick_profile",
 })
+
+
+#: what a client hanging up looks like from the server's side of the socket
+HANG_UPS = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
 
 
 class _Server(ThreadingHTTPServer):
@@ -48,6 +63,13 @@ class _Server(ThreadingHTTPServer):
         self.open_sockets: set[socket.socket] = set()
         self.open_lock = threading.Lock()
         self.sandbox_state: SandboxState = state_factory(self.server_address[1])
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Quiet when the client hung up (nothing is wrong with the sandbox then); otherwise the usual
+        traceback on stderr, so a real bug in a route stays visible."""
+        if isinstance(sys.exc_info()[1], HANG_UPS):
+            return
+        super().handle_error(request, client_address)
 
     def get_request(self) -> tuple[socket.socket, Any]:
         sock, addr = super().get_request()
@@ -187,10 +209,12 @@ def _info(state: SandboxState) -> JSON:
 class SandboxServer:
     """A local stand-in for shapes.inc. Use as a context manager, or call :meth:`start` / :meth:`stop`."""
 
-    def __init__(self, port: int = 0, seed: int = 1, *, rotate_every: int | None = None) -> None:
+    def __init__(
+        self, port: int = 0, seed: int = 1, *, rotate_every: int | None = None, stable_urls: bool = False
+    ) -> None:
         def make_state(bound_port: int) -> SandboxState:
-            return SandboxState(seed, files_base_url=f"http://127.0.0.1:{bound_port}/files",
-                                rotate_every=rotate_every)
+            files = FILES_PATH if stable_urls else f"http://127.0.0.1:{bound_port}{FILES_PATH}"
+            return SandboxState(seed, files_base_url=files, rotate_every=rotate_every)
 
         self._httpd = _Server(("127.0.0.1", port), make_state)
         self._thread: threading.Thread | None = None
@@ -205,7 +229,8 @@ class SandboxServer:
 
     @property
     def files_base_url(self) -> str:
-        return f"{self.base_url}/files"
+        """The files URL to configure a client with (the URLs in served data may be root-relative)."""
+        return f"{self.base_url}{FILES_PATH}"
 
     @property
     def state(self) -> SandboxState:
