@@ -87,10 +87,12 @@ def _ensure_filter(handler: logging.Handler) -> None:
 
 
 def _private_file(path: Path) -> Path:
-    """Create the log file 0600 before logging opens it (it may mention personality names)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    os.close(fd)
+    """Create the log file 0600 (and any folder it needs 0700) whatever the umask, before logging opens it:
+    it may mention personality names. An existing log of ours with looser bits is tightened."""
+    from .archive.store import make_private_dirs, open_private
+
+    make_private_dirs(path.parent)
+    os.close(open_private(path, os.O_WRONLY | os.O_APPEND))
     return path
 
 

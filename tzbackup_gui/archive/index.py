@@ -5,6 +5,13 @@ can be deleted at any time. Each indexed file is recorded with its ``mtime_ns`` 
 re-reads only files whose signature changed (after a backup that is the last chunk file or two) and drops
 rows of files that disappeared. A missing, damaged or older-schema index is rebuilt from scratch.
 
+The index holds the full text of every memory, so it is private like the backups: the database file is
+created 0600 before SQLite opens it (SQLite would make it 0644 minus the umask), and SQLite gives its
+``-wal``, ``-shm`` and ``-journal`` files the database file's own mode, so they are 0600 too, for the writer
+and for a concurrent reader alike. An index of an older version with looser bits is tightened on open. A
+backup folder that cannot be written gets its index in the user's cache folder (0700), never in a shared
+temporary folder under a name others could guess.
+
 Besides full-text search the index gives the memory list of a personality in chronological order as compact
 ``(file, position)`` records, so the browser can show 100,000 memories while parsing only the files on screen.
 """
@@ -16,7 +23,6 @@ import hashlib
 import os
 import re
 import sqlite3
-import tempfile
 import time
 from array import array
 from collections.abc import Callable, Iterable, Iterator
@@ -24,12 +30,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import CorruptBackupError, TzBackupError, UnsupportedFormatError
+import platformdirs
+
+from ..errors import ArchiveError, CorruptBackupError, TzBackupError, UnsupportedFormatError
 from .browse import BackupSource, memory_fields, resolve_source
 from .layout import METADATA_NAME, chunk_number, profile_file_name
 from .memories import memory_id, memory_ts
 from .personality import check_format
-from .store import read_json
+from .store import FILE_MODE, make_private_dirs, open_private, read_json
 
 __all__ = [
     "HIT_END",
@@ -154,7 +162,25 @@ def _profile_text(profile: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+#: files SQLite keeps beside the database; it creates them with the database file's mode
+_SIDE_SUFFIXES = ("-journal", "-wal", "-shm")
+
+
+def _private_db(path: Path) -> None:
+    """Make sure the database file exists with mode 0600 before SQLite opens it (an empty file is an empty
+    database), so the side files SQLite creates later copy that mode whatever the umask; side files an
+    older version left with looser bits are tightened. Raises ``OSError`` (e.g. a read-only folder)."""
+    os.close(open_private(path, os.O_RDONLY))
+    for suffix in _SIDE_SUFFIXES:
+        side = Path(f"{path}{suffix}")
+        with contextlib.suppress(OSError):  # absent, or not ours: nothing to do
+            st = side.lstat()
+            if st.st_mode & 0o777 != FILE_MODE and st.st_uid == os.geteuid() and not side.is_symlink():
+                side.chmod(FILE_MODE)
+
+
 def _connect(path: Path) -> sqlite3.Connection:
+    _private_db(path)
     conn = sqlite3.connect(str(path), isolation_level=None)
     conn.execute("PRAGMA synchronous=OFF")  # a cache: a crash means a rebuild, never lost data
     conn.execute("PRAGMA temp_store=MEMORY")
@@ -171,10 +197,11 @@ def _use_wal(conn: sqlite3.Connection) -> None:
 
 
 def _fallback_path(source: BackupSource) -> Path:
-    """Where the index goes when the backup folder is read-only (a copy on a DVD, a mounted share)."""
+    """Where the index goes when the backup folder is read-only (a copy on a DVD, a mounted share): the
+    user's own cache folder, not the shared temporary folder (the index holds every memory's text)."""
     digest = hashlib.sha256(str(source.root).encode("utf-8", errors="surrogatepass")).hexdigest()[:12]
     name = f"tzbackup-index-{digest}.sqlite3"
-    return Path(tempfile.gettempdir()) / name
+    return Path(platformdirs.user_cache_dir("tzbackup", appauthor=False)) / "indexes" / name
 
 
 class SearchIndex:
@@ -203,13 +230,14 @@ class SearchIndex:
 
     def _open(self) -> sqlite3.Connection:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            make_private_dirs(self.path.parent)
             conn = _connect(self.path)
         except (OSError, sqlite3.OperationalError):
             self.path = _fallback_path(self.source)
             try:
+                make_private_dirs(self.path.parent)
                 conn = _connect(self.path)
-            except sqlite3.DatabaseError:
+            except (OSError, sqlite3.DatabaseError):
                 return self._create()
         except sqlite3.DatabaseError:
             return self._create()
@@ -224,18 +252,25 @@ class SearchIndex:
         return self._create()
 
     def _create(self) -> sqlite3.Connection:
-        """A fresh, empty index (the old file, if any, is damaged or from another version); in a temp
-        folder when the backup folder cannot be written."""
+        """A fresh, empty index (the old file, if any, is damaged or from another version); in the user's
+        cache folder when the backup folder cannot be written."""
         try:
             return self._create_at()
         except (OSError, sqlite3.OperationalError):
             if self.path == _fallback_path(self.source):
                 raise
             self.path = _fallback_path(self.source)
+            try:
+                make_private_dirs(self.path.parent)
+            except OSError as err:
+                raise ArchiveError(
+                    f"Could not create the search index: neither {self.source.root} nor "
+                    f"{self.path.parent} can be written ({err.strerror or err})."
+                ) from err
             return self._create_at()
 
     def _create_at(self) -> sqlite3.Connection:
-        for suffix in ("", "-journal", "-wal", "-shm"):
+        for suffix in ("", *_SIDE_SUFFIXES):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(f"{self.path}{suffix}")
         conn = _connect(self.path)

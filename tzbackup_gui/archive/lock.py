@@ -15,7 +15,7 @@ from pathlib import Path
 from types import TracebackType
 
 from ..errors import DataDirLockedError
-from .store import FILE_MODE, ensure_dir
+from .store import ensure_dir, open_private
 
 __all__ = ["LOCK_NAME", "DataDirLock", "reading_lock"]
 
@@ -39,7 +39,7 @@ class DataDirLock:
         if self._fd is not None:
             return
         ensure_dir(self.path.parent)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+        fd = open_private(self.path, os.O_RDWR)  # 0600 whatever the umask, like every file of ours
         deadline = time.monotonic() + max(0.0, self.wait)
         while True:
             try:

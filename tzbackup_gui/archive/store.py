@@ -1,5 +1,10 @@
 """Crash-safe file primitives: atomic replace, fsync'd appends, private permissions.
 
+Private by construction: every file made here is 0600 and every folder 0700 whatever the process umask
+(the mode is set explicitly after creating, since ``open``/``mkdir`` modes are filtered by the umask), and a
+file of ours found with looser bits (written by an older version) is tightened when it is written again. A
+folder that already existed (a data dir the user chose) keeps its mode: everything we put in it is private.
+
 Every file is written to a temp file in the same folder, fsync'd, renamed over the target, and the folder is
 fsync'd, so a crash (SIGKILL, power loss) leaves either the old or the new file, never half of one. A full
 disk (ENOSPC / EDQUOT) raises :class:`DiskFullError` after removing the temp file, so the previous file is
@@ -32,6 +37,8 @@ __all__ = [
     "ensure_dir",
     "fsync_dir",
     "id_hash_key",
+    "make_private_dirs",
+    "open_private",
     "pending_commit",
     "read_json",
     "read_jsonl",
@@ -68,18 +75,38 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
-def ensure_dir(path: Path) -> None:
-    """Create ``path`` (and missing parents) with mode 0700. An existing folder keeps its mode: it may be
-    one the user chose (``--data-dir ~/Backups``) and is not ours to change."""
+def open_private(path: Path | str, flags: int) -> int:
+    """``os.open`` (``O_CREAT`` added) of a file that ends up mode 0600 whatever the umask; an existing file
+    of ours with looser bits is tightened (one owned by someone else is left alone). Returns the fd."""
+    fd = os.open(path, flags | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), FILE_MODE)
     try:
-        missing = []
-        probe = path
-        while not probe.exists() and probe != probe.parent:
-            missing.append(probe)
-            probe = probe.parent
-        path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-        for created in missing:
-            created.chmod(DIR_MODE)  # mkdir's mode is filtered by the umask
+        st = os.fstat(fd)
+        if st.st_mode & 0o777 != FILE_MODE and st.st_uid == os.geteuid():
+            os.fchmod(fd, FILE_MODE)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
+
+def make_private_dirs(path: Path) -> None:
+    """Create ``path`` and its missing parents, each mode 0700 whatever the umask; raises ``OSError``. An
+    existing folder keeps its mode: it may be one the user chose (``--data-dir ~/Backups``) and is not ours
+    to change."""
+    missing = []
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        missing.append(probe)
+        probe = probe.parent
+    path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    for created in reversed(missing):
+        created.chmod(DIR_MODE)  # mkdir's mode is filtered by the umask
+
+
+def ensure_dir(path: Path) -> None:
+    """:func:`make_private_dirs`, with OS errors turned into user-facing archive errors."""
+    try:
+        make_private_dirs(path)
     except OSError as err:
         if err.errno in _DISK_FULL:
             raise _disk_full(err, path) from err
@@ -115,7 +142,7 @@ def _replacing(path: Path) -> Iterator[Path]:
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` atomically (temp + fsync + rename + fsync dir), mode 0600."""
     with _replacing(path) as tmp:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        fd = open_private(tmp, os.O_WRONLY | os.O_EXCL)
         try:
             _write_all(fd, data)
             os.fsync(fd)
@@ -125,10 +152,11 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 @contextlib.contextmanager
 def atomic_output(path: Path) -> Iterator[IO[bytes]]:
-    """A binary file (for streamed output) that replaces ``path`` only when the block completes."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """A binary file (for streamed output) that replaces ``path`` only when the block completes; 0600, and
+    any folder it has to create 0700."""
+    make_private_dirs(path.parent)
     with _replacing(path) as tmp:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        fd = open_private(tmp, os.O_WRONLY | os.O_EXCL)
         with os.fdopen(fd, "wb") as fh:
             yield fh
             fh.flush()
@@ -181,7 +209,7 @@ def append_line(path: Path, record: Any) -> int:
     """
     line = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+        fd = open_private(path, os.O_RDWR)
         try:
             size = os.fstat(fd).st_size
             if size:
