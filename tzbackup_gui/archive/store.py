@@ -98,9 +98,16 @@ def make_private_dirs(path: Path) -> None:
     while not probe.exists() and probe != probe.parent:
         missing.append(probe)
         probe = probe.parent
-    path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-    for created in reversed(missing):
-        created.chmod(DIR_MODE)  # mkdir's mode is filtered by the umask
+    for folder in reversed(missing):  # one level at a time: a strict umask must not lock us out half-way
+        try:
+            folder.mkdir(mode=DIR_MODE)
+        except FileExistsError:
+            if folder.is_dir():
+                continue  # made at the same moment by another thread or process: theirs to set
+            raise
+        folder.chmod(DIR_MODE)  # mkdir's mode is filtered by the umask
+    if not path.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path))
 
 
 def ensure_dir(path: Path) -> None:
