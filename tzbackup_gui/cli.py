@@ -4,8 +4,10 @@ A thin layer: argparse in, one shared ``httpx.AsyncClient`` per invocation, the 
 engine underneath, plain text (or ``--json``) out. Errors are one ``error: ...`` line plus a hint on stderr,
 never a traceback (with ``-v`` an unexpected bug shows one, scrubbed of secrets).
 
-Exit codes: 0 ok, 1 partly failed (or ``verify`` found problems), 2 usage, 3 authentication / credentials,
-4 other fatal, 130 cancelled by Ctrl+C.
+Exit codes: 0 ok, 1 partly failed (or ``verify`` / ``status`` found a damaged backup, or a name is not there),
+2 usage (a bad option value, a data dir or file named that does not exist), 3 authentication / credentials,
+4 other fatal (``cannot write to DIR: reason`` among them), 130 cancelled by Ctrl+C. No input a user can type
+ends in "unexpected ... please report it": that is for bugs only.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import getpass
 import ipaddress
 import json
 import logging
+import math
 import os
 import shlex
 import signal
@@ -30,8 +33,10 @@ from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import urlsplit
 
 from . import __version__
+from .cli_progress import Kept, kept_numbers, stored_totals
 from .credentials import COOKIE_ENV, COOKIE_FILE_ENV, CredentialStore, resolve_credential
 from .errors import (
+    ArchiveError,
     AuthError,
     CredentialError,
     KeyringUnavailableError,
@@ -72,7 +77,12 @@ EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_AUTH, EXIT_FATAL, EXIT_CANCELLED = 0, 1,
 
 
 class UsageError(Exception):
-    """A bad combination of options (exit 2)."""
+    """A bad combination of options, a bad option value or a path named on the command line that is not
+    there (exit 2). ``hint`` says what to do, when there is more to say than the message."""
+
+    def __init__(self, message: str, *, hint: str = "") -> None:
+        super().__init__(message)
+        self.hint = hint
 
 
 # --- argument parsing ----------------------------------------------------------------------------------
@@ -86,6 +96,39 @@ def _sections_arg(text: str) -> frozenset[str] | None:
         return parse_sections(text)
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _date_arg(text: str) -> str:
+    """``--since`` / ``--until``: a real calendar day as ``YYYY-MM-DD`` (kept as text)."""
+    import datetime as dt
+
+    try:
+        dt.datetime.strptime(text, "%Y-%m-%d")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date; use YYYY-MM-DD, e.g. 2025-05-01") from None
+    return text
+
+
+def _positive_int(text: str) -> int:
+    """A whole number of 1 or more (``--limit``)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
+def _port_arg(text: str) -> int:
+    """A TCP port, 0 (any free one) to 65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port number (0 to 65535)")
+    return value
 
 
 def _add_global_options(parser: argparse.ArgumentParser, *, in_subcommand: bool) -> None:
@@ -177,9 +220,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("search", "search the memories and profiles saved locally (no network)")
     p.add_argument("query", metavar="QUERY", help='words (all must match) or "a phrase"')
     p.add_argument("--name", metavar="NAME", help="only this personality")
-    p.add_argument("--since", metavar="YYYY-MM-DD", help="only memories from this day on")
-    p.add_argument("--until", metavar="YYYY-MM-DD", help="only memories up to this day (inclusive)")
-    p.add_argument("--limit", type=int, default=50, help="at most this many matches (default 50)")
+    p.add_argument("--since", type=_date_arg, metavar="YYYY-MM-DD", help="only memories from this day on")
+    p.add_argument("--until", type=_date_arg, metavar="YYYY-MM-DD",
+                   help="only memories up to this day (inclusive)")
+    p.add_argument("--limit", type=_positive_int, default=50, help="at most this many matches (default 50)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = add("show", "show a saved personality, or one of its memories (no network)")
@@ -192,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("zip", "markdown", "card"), default="zip",
                    help="zip (the backup folder + manifest), markdown (one readable document), card "
                         "(Character Card V2 JSON + PNG); default zip")
-    p.add_argument("-o", "--output", type=Path, default=None, metavar="PATH",
+    p.add_argument("-o", "--output", default=None, metavar="PATH",  # text: a trailing slash means a folder
                    help="file to write, or a folder to write it in (default: the current folder)")
 
     p = add("import", "import an exported zip into the data dir (verified; never overwrites newer data)")
@@ -213,7 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", dest="to_ts", metavar="TS", help="newer version, same forms (default: current)")
 
     p = add("sandbox", "run the local sandbox service (for trying things out) until Ctrl+C")
-    p.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default 8765; 0 = any free)")
+    p.add_argument("--port", type=_port_arg, default=8765,
+                   help="port on 127.0.0.1 (default 8765; 0 = any free)")
     p.add_argument("--seed", type=int, default=1, help="seed of the generated demo data")
     p.add_argument("--rotate-every", type=int, default=None, metavar="N",
                    help="rotate the session cookie every N authenticated requests")
@@ -270,22 +315,94 @@ def make_settings(args: argparse.Namespace, *, demo_urls: tuple[str, str] | None
         base_url = _check_url(args.base_url or DEFAULT_BASE_URL, "--base-url")
         files_base_url = _check_url(args.files_base_url or DEFAULT_FILES_BASE_URL, "--files-base-url")
     delay = args.delay if args.delay is not None else (DEMO_DELAY if demo else DEFAULT_DELAY)
-    if delay < 0 or delay != delay:
-        raise UsageError("--delay must be zero or more seconds.")
+    if not (delay >= 0 and math.isfinite(delay)):
+        raise UsageError(f"--delay must be zero or more seconds (a finite number), not {delay:g}.")
     if delay < MIN_REMOTE_DELAY and not _is_loopback(base_url) and not args.allow_fast:
         raise UsageError(
             f"--delay below {MIN_REMOTE_DELAY:g}s is only allowed against a local service; add --allow-fast "
             "if you really mean it (the real service may block fast clients)."
         )
     retry_delay = DEFAULT_RETRY_DELAY if args.retry_delay is None else args.retry_delay
-    if retry_delay < 0 or retry_delay != retry_delay:
-        raise UsageError("--retry-delay must be zero or more seconds.")
+    if not (retry_delay >= 0 and math.isfinite(retry_delay)):
+        raise UsageError(
+            f"--retry-delay must be zero or more seconds (a finite number), not {retry_delay:g}."
+        )
     if retry_delay < MIN_REMOTE_DELAY and not _is_loopback(base_url) and not args.allow_fast:
         raise UsageError(f"--retry-delay below {MIN_REMOTE_DELAY:g}s is only allowed against a local service "
                          "(or with --allow-fast).")
     return Settings(command=args.command, data_dir=Path(data_dir).expanduser(), base_url=base_url,
                     files_base_url=files_base_url, delay=float(delay), retry_delay=float(retry_delay),
                     demo=demo, verbose=bool(args.verbose), quiet=bool(args.quiet), args=args)
+
+
+# --- data dirs -------------------------------------------------------------------------------------------
+
+#: Commands that only read the data dir. A data dir that is not there is a typo (exit 2), never "No backups"
+#: and exit 0: a scheduled check with a mistyped --data-dir must fail, not pass for ever.
+READ_COMMANDS = frozenset({"status", "verify", "search", "show", "export", "history", "diff"})
+
+
+def require_data_dir(settings: Settings) -> None:
+    """Refuse a data dir that does not exist or is not a folder (:class:`UsageError`, exit 2), and one that
+    cannot be read (:class:`ArchiveError`, exit 4)."""
+    path = settings.data_dir
+    if not path.is_dir():
+        what = " (a file, not a folder)" if path.exists() else ""
+        hint = ("Check the folder given to --data-dir." if settings.args.data_dir is not None else
+                "Nothing has been backed up here yet ('tzbackup backup' creates it), or name the folder that "
+                "holds your backups with --data-dir.")
+        raise UsageError(f"no such data dir: {path}{what}", hint=hint)
+    if not os.access(path, os.R_OK | os.X_OK):
+        raise ArchiveError(f"cannot read {path}: permission denied",
+                           hint="Run tzbackup as the user who owns it, or fix its permissions.")
+
+
+def require_writable(data_dir: Path, *, create: bool = True) -> None:
+    """Make sure a command that writes backups can: a file can be created in the data dir (created, 0700,
+    when missing; without ``create`` a missing one is only tried in its nearest existing parent) and in its
+    personalities folder. Else :class:`ArchiveError` "cannot write to DIR: reason" (exit 4), before anything
+    is fetched or written."""
+    for folder, make in ((data_dir, create), (personalities_dir(data_dir), False)):
+        reason = _write_problem(folder, create=make)
+        if reason:
+            raise ArchiveError(
+                f"cannot write to {folder}: {reason}",
+                hint="Choose a folder you can write to with --data-dir (is the drive mounted and writable?), "
+                "or fix this one's permissions.",
+            )
+
+
+def _write_problem(folder: Path, *, create: bool) -> str:
+    """Why no file can be created in ``folder`` ("" when one can). A missing folder is created with
+    ``create``; without, the probe goes to its nearest existing parent (nothing is left behind)."""
+    from .archive.store import ensure_dir
+
+    try:
+        if folder.exists() and not folder.is_dir():
+            return "it is a file, not a folder"
+        if not folder.exists() and create:
+            ensure_dir(folder)
+        probe_in = folder
+        while not probe_in.exists() and probe_in != probe_in.parent:
+            probe_in = probe_in.parent
+        if not probe_in.is_dir():
+            return "Not a directory"  # a file where a parent folder should be
+        fd, probe = tempfile.mkstemp(prefix=".tzbackup-probe-", dir=probe_in)
+        os.close(fd)
+        os.unlink(probe)
+    except TzBackupError as err:
+        cause = err.__cause__
+        return cause.strerror if isinstance(cause, OSError) and cause.strerror else str(err)
+    except OSError as err:
+        return err.strerror or str(err)
+    return ""
+
+
+def _check_names(names: Sequence[str]) -> None:
+    """A personality name typed as "" (or only spaces) is a usage error, not a lookup."""
+    if any(not name.strip() for name in names):
+        raise UsageError("a personality name cannot be empty.",
+                         hint="Use its username (the name in its URL); 'tzbackup status' lists local ones.")
 
 
 # --- the run context --------------------------------------------------------------------------------------
@@ -588,6 +705,9 @@ def _local_backups(ctx: Context) -> list[Any]:
 
 
 async def cmd_list(ctx: Context) -> int:
+    # a missing default data dir only means nothing was backed up yet; a named one that is missing is a typo
+    if ctx.settings.args.data_dir is not None or ctx.settings.data_dir.exists():
+        require_data_dir(ctx.settings)
     shapes = await ctx.client().list_own_shapes()
     local = _local_backups(ctx)
     by_id = {b.shape_id: b for b in local if b.shape_id}
@@ -635,8 +755,11 @@ async def cmd_backup(ctx: Context) -> int:
 
     args = ctx.settings.args
     _names_or_all(args, "the personalities to back up")
-    if args.reconcile_days < 0:
-        raise UsageError("--reconcile-days must be zero or more.")
+    _check_names(args.names)
+    if not args.reconcile_days >= 0:  # NaN too
+        raise UsageError(f"--reconcile-days must be zero or more days, not {args.reconcile_days:g}.")
+    await asyncio.to_thread(require_writable, ctx.settings.data_dir)
+    before = await asyncio.to_thread(stored_totals, ctx.settings.data_dir)
     display = ProgressDisplay(ctx.out, ctx.err, quiet=ctx.settings.quiet, delay=ctx.settings.delay)
     client = ctx.client(on_event=display)
     options = BackupOptions(full=args.full, reconcile_age_days=args.reconcile_days,
@@ -646,7 +769,7 @@ async def cmd_backup(ctx: Context) -> int:
     cancelled = await _await_cancellable(task, ctx, display)
     display.close()
     report = engine.report
-    _print_report(ctx, report)
+    _print_report(ctx, report, kept_numbers(ctx.settings.data_dir, report.results, before, display.walks))
     if cancelled:
         return EXIT_CANCELLED
     return report.exit_code
@@ -691,14 +814,15 @@ async def _tick(display: Any) -> None:
         display.refresh()
 
 
-def _print_report(ctx: Context, report: RunReport) -> None:
+def _print_report(ctx: Context, report: RunReport, kept: dict[str, Kept] | None = None) -> None:
+    """The summary table, then what stopped the run. ``kept``: what unfinished personalities stored."""
     from .cli_progress import run_sections, summary_table
 
     # every personality of the run, those a stopped run never reached too ("not attempted", not "failed")
     results: list[PersonalityResult] = list(report.results)
     if results:
         ctx.say("")
-        ctx.say(summary_table(results, run_sections(ctx.settings.data_dir, results)))
+        ctx.say(summary_table(results, run_sections(ctx.settings.data_dir, results), kept))
     # each personality's failure was printed as it happened (with its hint); here only what stopped the run
     if report.stopped_by:
         shown = any(r.error == report.error for r in report.results)
@@ -739,7 +863,52 @@ def _select(ctx: Context, names: Sequence[str]) -> tuple[list[Any], list[str]]:
     return chosen, missing
 
 
-def _status_dict(b: Any) -> dict[str, Any]:
+@dataclass
+class _Health:
+    """What ``status`` found on disk for one backup: the problems ``verify`` reports (empty when sound) and
+    the memories the memory files still hold; ``checked`` is False while a backup holds the data dir."""
+
+    problems: list[str] = field(default_factory=list)
+    readable: int | None = None
+    checked: bool = True
+
+
+def _health(b: Any, busy: bool) -> _Health:
+    """Run the checks of ``verify`` on one backup (read-only), unless a backup is writing the data dir now
+    (its commit would look like damage half-way)."""
+    from .archive import verify_backup
+
+    if b.problem:
+        return _Health([b.problem])
+    if busy:
+        return _Health(checked=False)
+    report = verify_backup(Path(b.folder))
+    return _Health(list(report.problems), report.memories)
+
+
+def _backup_running(data_dir: Path) -> bool:
+    """Whether another tzbackup holds the data dir's lock now (asked without creating or taking it)."""
+    import fcntl
+
+    from .archive.lock import LOCK_NAME
+
+    try:
+        fd = os.open(data_dir / LOCK_NAME, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # closing releases a lock taken here
+    return False
+
+
+def _status_dict(b: Any, health: _Health | None = None) -> dict[str, Any]:
+    health = health or _Health()
     return {
         "name": b.display_name or b.slug,
         "username": b.slug,
@@ -755,6 +924,11 @@ def _status_dict(b: Any) -> dict[str, Any]:
         "unfinished_walk_memories": b.unfinished_fetched,
         "last_run": b.last_run,
         "problem": b.problem or None,
+        # what ``verify`` finds: a damaged backup makes ``status`` exit 1
+        "damaged": bool(health.problems),
+        "problems": health.problems,
+        "readable_memories": health.readable,
+        "checked": health.checked,
         "sections": _section_summaries(Path(b.folder)),
     }
 
@@ -790,7 +964,8 @@ def _last_run_text(run: dict[str, Any] | None) -> str:
         return "-"
     status = str(run.get("status") or run.get("result") or "?")
     new = run.get("new")
-    return f"{status} ({new} new)" if isinstance(new, int) else status
+    # an unfinished run's record counts no new memories, though what it fetched was kept: say nothing then
+    return f"{status} ({new} new)" if isinstance(new, int) and (status == "ok" or new) else status
 
 
 def _server_total_text(server_total: int | None, live_at_last_full_walk: int | None) -> str:
@@ -804,10 +979,15 @@ def _server_total_text(server_total: int | None, live_at_last_full_walk: int | N
 
 
 async def cmd_status(ctx: Context) -> int:
+    _check_names(ctx.settings.args.names)
     chosen, missing = _select(ctx, ctx.settings.args.names)
+    busy = await asyncio.to_thread(_backup_running, ctx.settings.data_dir) if chosen else False
+    health = {str(b.folder): await asyncio.to_thread(_health, b, busy) for b in chosen}
+    damaged = [b for b in chosen if health[str(b.folder)].problems]
     if ctx.settings.args.json:
         ctx.say(json.dumps({"data_dir": str(ctx.settings.data_dir),
-                            "backups": [_status_dict(b) for b in chosen], "not_found": missing},
+                            "backups": [_status_dict(b, health[str(b.folder)]) for b in chosen],
+                            "not_found": missing},
                            indent=2, ensure_ascii=False, default=str))
     elif not chosen and not missing:
         ctx.say(f"No backups yet in {personalities_dir(ctx.settings.data_dir)}.")
@@ -818,20 +998,38 @@ async def cmd_status(ctx: Context) -> int:
             server = _server_total_text(b.server_total, b.live_at_last_full_walk)
             last = _last_run_text(b.last_run) + (" (resumable)" if b.pending_resume else "")
             local = str(b.total_memories)
-            if b.unfinished_fetched:
+            found = health[str(b.folder)]
+            if b.problem:  # the metadata cannot be used (damaged, or an earlier tool's layout)
+                local = "? (unusable)"
+            elif found.problems:
+                local = f"{found.readable} (damaged)"
+            elif b.unfinished_fetched:
                 local += " (unfinished walk)"
             rows.append((b.slug, b.last_backup or "never", local, server,
                          str(b.deleted_upstream), last, _chat_status_text(Path(b.folder))))
         ctx.say(_table(rows, numeric={2, 3, 4}))
         for b in chosen:
+            found = health[str(b.folder)]
             if b.problem:
                 ctx.say(f"  {b.slug}: {b.problem}")
+            elif found.problems:
+                more = len(found.problems) - 1
+                ctx.say(f"  {b.slug}: DAMAGED: {found.problems[0]}"
+                        + (f" ({more} more problem{'s' if more > 1 else ''})" if more else ""))
+                ctx.say(f"  {'':{len(b.slug)}}  the memory files hold {found.readable} readable memories; "
+                        f"the metadata records {b.total_memories}. 'tzbackup verify {b.slug}' lists every "
+                        "problem.")
+            elif not found.checked:
+                ctx.say(f"  {b.slug}: not checked for damage: a backup is writing this data dir now.")
             elif b.unfinished_fetched:
                 ctx.say(f"  {b.slug}: {b.unfinished_fetched} memories come from a walk that did not finish; "
                         "they are saved and searchable, and the next backup completes the walk.")
     for name in missing:
         print(f"error: no local backup named {name!r} in {ctx.settings.data_dir}", file=ctx.err)
-    return EXIT_PARTIAL if missing else EXIT_OK
+    if damaged:
+        print(f"error: {len(damaged)} of {len(chosen)} backups are damaged or unusable (listed above); "
+              "'tzbackup verify NAME' lists every problem.", file=ctx.err)
+    return EXIT_PARTIAL if missing or damaged else EXIT_OK
 
 
 async def cmd_verify(ctx: Context) -> int:
@@ -839,9 +1037,12 @@ async def cmd_verify(ctx: Context) -> int:
 
     args = ctx.settings.args
     _names_or_all(args, "the backups to verify")
+    _check_names(args.names)
     from .cli_export import split_zip_names
 
-    zips, names = split_zip_names(args.names)
+    zips, names = split_zip_names(args.names, ctx.settings.data_dir)
+    if names or args.all:
+        require_data_dir(ctx.settings)
     chosen, missing = _select(ctx, [] if args.all else names) if names or args.all else ([], [])
     server_totals: dict[str, int | None] = {}
     if args.online and chosen:
@@ -884,6 +1085,8 @@ async def cmd_search(ctx: Context) -> int:
     from .cli_browse import run_search
 
     a = ctx.settings.args
+    if a.since and a.until and a.until < a.since:  # both are YYYY-MM-DD: text order is date order
+        raise UsageError(f"--until {a.until} is before --since {a.since}.")
     return await asyncio.to_thread(run_search, ctx, ctx.settings.data_dir, a.query, a.name, a.since,
                                    a.until, a.limit, a.json)
 
@@ -892,12 +1095,16 @@ async def cmd_export(ctx: Context) -> int:
     from .cli_export import run_export
 
     a = ctx.settings.args
+    _check_names([a.name])
     return await asyncio.to_thread(run_export, ctx, ctx.settings.data_dir, a.name, a.format, a.output)
 
 
 async def cmd_import(ctx: Context) -> int:
-    from .cli_export import run_import
+    from .cli_export import check_input_file, run_import
 
+    check_input_file(ctx.settings.args.file)
+    # nothing is created before the archive passes its checks (a refused import leaves no trace)
+    await asyncio.to_thread(lambda: require_writable(ctx.settings.data_dir, create=False))
     return await asyncio.to_thread(run_import, ctx, ctx.settings.data_dir, ctx.settings.args.file)
 
 
@@ -905,6 +1112,9 @@ async def cmd_show(ctx: Context) -> int:
     from .cli_browse import run_show
 
     a = ctx.settings.args
+    _check_names([a.name])
+    if a.memory is not None and not a.memory.strip():
+        raise UsageError("--memory needs a memory id (or a unique start of one).")
     return await asyncio.to_thread(run_show, ctx, ctx.settings.data_dir, a.name, a.memory, a.json)
 
 
@@ -912,6 +1122,7 @@ async def cmd_history(ctx: Context) -> int:
     from .cli_history import run_history
 
     a = ctx.settings.args
+    _check_names([a.name])
     return await asyncio.to_thread(run_history, ctx, ctx.settings.data_dir, a.name, a.json, a.profile_version)
 
 
@@ -919,6 +1130,7 @@ async def cmd_diff(ctx: Context) -> int:
     from .cli_history import run_diff
 
     a = ctx.settings.args
+    _check_names([a.name])
     return await asyncio.to_thread(run_diff, ctx, ctx.settings.data_dir, a.name, a.from_ts, a.to_ts)
 
 
@@ -947,6 +1159,8 @@ async def _run(ctx: Context) -> int:
     import httpx
 
     command = COMMANDS[ctx.settings.command]
+    if ctx.settings.command in READ_COMMANDS - {"verify"}:  # verify checks it itself: FILE.zip needs none
+        require_data_dir(ctx.settings)
     if ctx.settings.command not in NETWORK_COMMANDS:
         return await command(ctx)
     async with httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=15.0), follow_redirects=False) as http:
@@ -995,6 +1209,22 @@ def _run_sandbox(args: argparse.Namespace) -> int:
     return int(result or 0)
 
 
+def _start_logging(args: argparse.Namespace) -> None:
+    """Set up logging. A ``--log-file`` that is a folder is a usage error; one that cannot be written (its
+    folders are created, 0700) is "cannot write to FILE: reason" (exit 4)."""
+    from .log import setup_logging
+
+    path: Path | None = args.log_file.expanduser() if args.log_file is not None else None
+    if path is not None and path.is_dir():
+        raise UsageError(f"--log-file {path} is a folder; name a file (in it, for example).")
+    try:
+        setup_logging(bool(args.verbose), path)
+    except OSError as exc:
+        in_way = next((p for p in (path or Path()).parents if p.exists() and not p.is_dir()), None)
+        reason = f"{in_way} is a file, not a folder" if in_way is not None else exc.strerror or str(exc)
+        raise ArchiveError(f"cannot write to {path}: {reason}") from exc
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tzbackup`` console script. Returns the exit code."""
     try:
@@ -1014,13 +1244,11 @@ def _main(argv: Sequence[str] | None) -> int:
     except SystemExit as exc:  # --help, --version, usage errors
         return exc.code if isinstance(exc.code, int) else (EXIT_OK if exc.code is None else EXIT_USAGE)
 
-    from .log import setup_logging
-
-    setup_logging(bool(args.verbose), args.log_file)
-    if args.command == "sandbox":
-        return _run_sandbox(args)
     ctx: Context | None = None
     try:
+        _start_logging(args)
+        if args.command == "sandbox":
+            return _run_sandbox(args)
         placeholder = ("http://127.0.0.1", "http://127.0.0.1/files") if args.demo else None
         make_settings(args, demo_urls=placeholder)  # check the options before starting anything
         with _demo_sandbox(bool(args.demo)) as sandbox:
@@ -1033,6 +1261,8 @@ def _main(argv: Sequence[str] | None) -> int:
             return asyncio.run(_run(ctx))
     except UsageError as exc:
         print(f"{parser.prog}: error: {exc}", file=err)
+        if exc.hint:
+            print(f"  hint: {exc.hint}", file=err)
         return EXIT_USAGE
     except TzBackupError as exc:
         _report_error(ctx, err, exc)
@@ -1042,6 +1272,16 @@ def _main(argv: Sequence[str] | None) -> int:
         return EXIT_CANCELLED
     except BrokenPipeError:
         raise
+    except OSError as exc:  # the system refused a file or folder: not a bug of ours, so no "please report"
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"error: cannot use{where}: {exc.strerror or exc}", file=err)
+        print("  hint: check that it exists, is the right kind (file or folder) and that you may use it"
+              + ("; -v shows where it happened." if not args.verbose else "."), file=err)
+        if args.verbose:
+            from .log import redact
+
+            print(redact(traceback.format_exc()), file=err)
+        return EXIT_FATAL
     except Exception as exc:  # a bug: say so plainly, details only with -v (scrubbed)
         from .log import redact
 

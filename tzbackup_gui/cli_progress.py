@@ -38,7 +38,8 @@ from .events import (
 )
 
 __all__ = [
-    "ProgressDisplay", "display_width", "format_duration", "format_table", "run_sections", "summary_table",
+    "Kept", "ProgressDisplay", "display_width", "format_duration", "format_table", "kept_numbers",
+    "run_sections", "stored_totals", "summary_table",
 ]
 
 PAGE_SIZE = 20
@@ -100,6 +101,8 @@ class ProgressDisplay:
         self.clock = clock
         self.width = width
         self.current: _Current | None = None
+        #: per slug, the walk's progress at its last memory page: (memories fetched, server total or None)
+        self.walks: dict[str, tuple[int, int | None]] = {}
         self._live_shown = False
         self._last_draw = -1e9
 
@@ -153,6 +156,7 @@ class ProgressDisplay:
         cur.done, cur.new, cur.pages = event.memories_done, event.new_so_far, cur.pages + 1
         if event.expected is not None:
             cur.expected = event.expected
+        self.walks[cur.slug] = (cur.done, cur.expected)
         cur.first_page_at = now if cur.first_page_at is None else cur.first_page_at
         cur.last_page_at = now
         cur.wait_until = 0.0
@@ -300,12 +304,86 @@ def _terminal_width(stream: TextIO) -> int:
 # --- the summary table ---------------------------------------------------------------------------------
 
 
-def summary_table(results: Sequence[Any], sections: Mapping[str, Mapping[str, Any]] | None = None) -> str:
+@dataclass(frozen=True)
+class Kept:
+    """What a personality whose run did not finish (failed or cancelled) has now: ``stored`` memories in its
+    files (those the walk fetched included: the engine commits them), ``new`` of them stored by this run
+    (None when unknown), and the walk's progress: ``fetched`` of ``expected`` (None when unknown)."""
+
+    stored: int | None = None
+    new: int | None = None
+    fetched: int | None = None
+    expected: int | None = None
+
+    def status(self, status: str) -> str:
+        """``cancelled (1100 of 2600 fetched; resumes next time)``."""
+        if self.fetched is None:  # the memory walk never started (or left nothing to resume)
+            return status
+        of = f" of {self.expected}" if self.expected is not None else ""
+        return f"{status} ({self.fetched}{of} fetched; resumes next time)"
+
+
+def stored_totals(data_dir: Path) -> dict[str, int]:
+    """Memories stored per personality folder now (from the metadata; for "new" after an unfinished run)."""
+    from .archive.reader import list_backups
+
+    try:
+        return {b.folder.name: b.total_memories for b in list_backups(data_dir) if not b.problem}
+    except OSError:
+        return {}
+
+
+def kept_numbers(
+    data_dir: Path,
+    results: Sequence[Any],
+    before: Mapping[str, int],
+    walks: Mapping[str, tuple[int, int | None]],
+) -> dict[str, Kept]:
+    """:class:`Kept` for each failed or cancelled result (by slug): stored from its metadata after the run,
+    new as the difference to ``before`` (:func:`stored_totals` before the run), and the walk's progress from
+    the progress display's ``walks`` (else the metadata's ``unfinishedWalk``)."""
+    from .archive.layout import METADATA_NAME, personalities_root
+
+    out: dict[str, Kept] = {}
+    for r in results:
+        folder = str(getattr(r, "folder", "") or "")
+        if r.status not in ("failed", "cancelled") or not folder:
+            continue
+        try:
+            meta = json.loads((personalities_root(data_dir) / folder / METADATA_NAME).read_bytes())
+        except (OSError, ValueError):
+            continue
+        if not isinstance(meta, dict):
+            continue
+        stored = _count(meta.get("totalMemories"))
+        fetched, expected = walks.get(str(r.slug), (None, None))
+        unfinished = meta.get("unfinishedWalk")
+        committed = _count(unfinished.get("fetched")) if isinstance(unfinished, dict) else None
+        if committed is not None:  # what the engine committed for this walk (a page may outrun the display)
+            fetched = max(fetched or 0, committed)
+        if expected is None:
+            expected = _count(meta.get("serverTotal"))
+        new = stored - before.get(folder, 0) if stored is not None else None
+        out[str(r.slug)] = Kept(stored, new if new is None or new >= 0 else None, fetched, expected)
+    return out
+
+
+def _count(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def summary_table(
+    results: Sequence[Any],
+    sections: Mapping[str, Mapping[str, Any]] | None = None,
+    kept: Mapping[str, Kept] | None = None,
+) -> str:
     """The end-of-run table: name, new, edited, deleted upstream, total, status (one row per personality);
     when any personality's chat was backed up in this run, "chat new/total" goes between total and status
     (status stays last: scripts read it there). A personality a stopped run never reached reads
     "not attempted", with "-" for its figures. Below the table, one line per section that failed, with
-    its error.
+    its error. A personality whose run failed or was cancelled shows what it has now, from ``kept`` (see
+    :func:`kept_numbers`): the memories stored (never "0" when a backup holds 2,600) and, in its status,
+    how far the walk got: "cancelled (1100 of 2600 fetched; resumes next time)".
 
     ``results`` are :class:`~tzbackup_gui.backup.PersonalityResult` objects (duck-typed here); ``sections``
     maps a result's slug to the ``sections`` summary of its metadata after the run (see
@@ -325,10 +403,16 @@ def summary_table(results: Sequence[Any], sections: Mapping[str, Mapping[str, An
             rows.append([slug, "-", "-", "-", "-", *(["-"] if with_chat else []), "not attempted"])
             continue
         row = [slug, str(r.new), str(r.edited), str(r.deleted_upstream), str(r.total)]
+        status = str(getattr(r, "summary_status", r.status))
+        have = (kept or {}).get(slug)
+        if have is not None:  # unfinished: what is stored now, and how far the walk got
+            row = [slug, "-" if have.new is None else str(have.new), "-", str(r.deleted_upstream),
+                   "-" if have.stored is None else str(have.stored)]
+            status = have.status(str(r.status))
         summary = sections.get(slug) or {}
         if with_chat:
             row.append(_chat_cell(ran[slug].get("chat"), summary.get("chat")))
-        rows.append([*row, str(getattr(r, "summary_status", r.status))])
+        rows.append([*row, status])
         for name, status in ran[slug].items():
             if status != "ok":
                 entry = summary.get(name)

@@ -110,6 +110,7 @@ def test_demo_list_prints_the_demo_personalities(
 
 
 def test_demo_list_as_a_subprocess(tmp_path: Path, sandbox: Any) -> None:
+    (tmp_path / "d").mkdir()  # a --data-dir named on the command line must exist (a typo is exit 2)
     result = run_subprocess(tmp_path, ["--demo", "list", "--json", "--data-dir", str(tmp_path / "d")])
     assert result.code == 0, result.err
     assert sorted(row["username"] for row in result.json()) == owned_slugs(sandbox)

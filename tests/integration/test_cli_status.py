@@ -44,11 +44,13 @@ def _written(data: Path, **fields: Any) -> None:
     (folder / "memory").mkdir(parents=True)
     meta: dict[str, Any] = {
         "formatVersion": 1, "slug": SLUG, "shapeId": "00000000-0000-4000-8000-00000000beef",
-        "displayName": "Dr. Ada Lovelace", "lastBackup": "2026-05-01T10:00:00Z", "totalMemories": 130,
-        "chunkSize": 250, "memoryFiles": 1, "deletedUpstream": {}, "runs": [{"status": "ok", "new": 130}],
+        "displayName": "Dr. Ada Lovelace", "lastBackup": "2026-05-01T10:00:00Z", "totalMemories": 0,
+        "chunkSize": 250, "memoryFiles": 0, "deletedUpstream": {}, "runs": [{"status": "ok", "new": 0}],
     }
     meta.update({key: value for key, value in fields.items() if value is not ...})
     (folder / ".backup-metadata.json").write_text(json.dumps(meta), "utf-8")
+    # consistent with its files (status runs verify's checks: a count the files do not hold is damage)
+    (folder / f"{SLUG}.json").write_text(json.dumps({"id": meta["shapeId"], "username": SLUG}), "utf-8")
 
 
 def _status(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,

@@ -52,6 +52,7 @@ Card V2 ``data`` field          taken from the profile
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -107,6 +108,10 @@ class ExportResult:
     memories: int = 0
     files: int = 0
     notes: list[str] = field(default_factory=list)  # e.g. "placeholder picture", skipped files
+    #: files of the backup that could not be read, so their content is missing from the export: "name: why"
+    unreadable: list[str] = field(default_factory=list)
+    #: the memory count the backup's metadata records (``memories`` is what the export holds)
+    recorded: int | None = None
 
 
 # --- shared helpers -------------------------------------------------------------------------------------
@@ -129,6 +134,18 @@ def open_folder(folder: Path) -> tuple[PersonalityArchive, dict[str, Any]]:
             hint="Run 'tzbackup backup' for it once (it finishes the save), then export again.",
         )
     return archive, meta
+
+
+def open_damaged(folder: Path) -> tuple[PersonalityArchive, dict[str, Any], str]:
+    """:func:`open_folder` for exports that take whatever can be read: damaged metadata gives ``{}`` and a
+    sentence saying so (a backup without metadata, of another format, or mid-save is still refused)."""
+    try:
+        archive, meta = open_folder(folder)
+    except CorruptBackupError as err:
+        if not Path(err.path or "").name == METADATA_NAME:
+            raise
+        return PersonalityArchive(folder), {}, f"{METADATA_NAME}: {_reason(err)}"
+    return archive, meta, ""
 
 
 def read_profile(archive: PersonalityArchive) -> tuple[dict[str, Any], str]:
@@ -256,10 +273,12 @@ def count_chunk_memories(data: bytes, name: str) -> int:
 
 def export_zip(folder: Path, output: Path) -> ExportResult:
     """Write ``folder`` as a zip with ``manifest.json`` (format, personality, counts, SHA-256 per file)."""
-    _, meta = open_folder(folder)
+    _, meta, damaged = open_damaged(folder)
     files, skipped = archive_files(folder)
-    result = ExportResult(format="zip", paths=[output])
+    result = ExportResult(format="zip", paths=[output], recorded=_recorded_total(meta))
     result.notes += [f"skipped {rel} (not a regular file)" for rel in skipped]
+    if damaged:
+        result.notes.append(f"{damaged}; copied as it is")
     entries: list[dict[str, Any]] = []
     with atomic_output(output) as fh, zipfile.ZipFile(fh, "w", compresslevel=6) as zf:
         for rel, path in files:
@@ -267,15 +286,27 @@ def export_zip(folder: Path, output: Path) -> ExportResult:
             digest = hashlib.sha256()
             size = 0
             chunk_data: list[bytes] | None = [] if _is_chunk(rel, folder.name) else None
-            with path.open("rb") as src, zf.open(_zip_info(name, path.stat().st_mtime), "w") as dst:
-                while block := src.read(_BLOCK):
-                    digest.update(block)
-                    size += len(block)
-                    dst.write(block)
-                    if chunk_data is not None:
-                        chunk_data.append(block)
+            try:  # a file that cannot be opened is left out and named; everything readable goes in
+                src = path.open("rb")
+                mtime = os.fstat(src.fileno()).st_mtime
+            except OSError as err:
+                result.unreadable.append(f"{rel}: {err.strerror or err}")
+                continue
+            with src, zf.open(_zip_info(name, mtime), "w") as dst:
+                try:
+                    while block := src.read(_BLOCK):
+                        digest.update(block)
+                        size += len(block)
+                        dst.write(block)
+                        if chunk_data is not None:
+                            chunk_data.append(block)
+                except OSError as err:  # cut short: the entry holds what was read (the manifest says so)
+                    result.unreadable.append(f"{rel}: {err.strerror or err} after {size} bytes")
+                    chunk_data = None
             if chunk_data is not None:
-                result.memories += count_chunk_memories(b"".join(chunk_data), rel)
+                # a damaged one is exported byte for byte as it is; ``verify`` (and the CLI) name the damage
+                with contextlib.suppress(CorruptBackupError):
+                    result.memories += count_chunk_memories(b"".join(chunk_data), rel)
             entries.append({"path": name, "size": size, "sha256": digest.hexdigest()})
             result.bytes += size
         manifest = {
@@ -394,15 +425,52 @@ def _memory_block(raw: dict[str, Any], upstream: dict[str, Any]) -> str:
     return f"{head}  \n{_para(str(text or ''))}\n"
 
 
-def _memory_sections(archive: PersonalityArchive, upstream: dict[str, Any]) -> Iterator[str]:
-    """Memories grouped by UTC day, one memory file in RAM at a time; a damaged file is named and skipped."""
+def _recorded_total(meta: dict[str, Any]) -> int | None:
+    total = meta.get("totalMemories")
+    return total if isinstance(total, int) and not isinstance(total, bool) and total >= 0 else None
+
+
+def _readable_chunks(archive: PersonalityArchive) -> tuple[int, list[str]]:
+    """Memories in the memory files that can be read, and "name: why" for each one that cannot (one file
+    in RAM at a time), so a document can say both at its top before it streams the memories."""
+    count, unreadable = 0, []
+    for _, name in archive.chunk_files():
+        try:
+            count += len(archive.load_chunk(name))
+        except (OSError, TzBackupError) as err:
+            unreadable.append(f"{name}: {_reason(err)}")
+    return count, unreadable
+
+
+def _reason(err: Exception) -> str:
+    """Why a file could not be read, without repeating its path."""
+    if isinstance(err, OSError):
+        return err.strerror or str(err)
+    cause = err.__cause__
+    if isinstance(cause, OSError):
+        return cause.strerror or str(cause)
+    if cause is not None:
+        return f"damaged ({cause})"
+    return str(err)
+
+
+def _memory_sections(
+    archive: PersonalityArchive, upstream: dict[str, Any], result: ExportResult | None = None
+) -> Iterator[str]:
+    """Memories grouped by UTC day, one memory file in RAM at a time; a damaged file is named and skipped.
+    With ``result``, the memories written are counted in it (and a file that fails now is added to its
+    ``unreadable``)."""
     day = None
     for _, name in archive.chunk_files():
         try:
             memories = archive.load_chunk(name)
-        except TzBackupError as err:
-            yield f"> **The memory file {name} could not be read:** {_cell(str(err))}\n\n"
+        except (OSError, TzBackupError) as err:
+            yield f"> **The memory file {name} could not be read:** {_cell(_reason(err))}\n\n"
+            if result is not None and not any(u.startswith(f"{name}: ") for u in result.unreadable):
+                result.unreadable.append(f"{name}: {_reason(err)}")
             continue
+        if result is not None:
+            result.memories += len(memories)
         for raw in memories:
             ts = memory_ts(raw)
             this_day = dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d") if ts else "Undated"
@@ -422,15 +490,25 @@ def export_markdown(
     with the profile; export the current backup for them)."""
     if profile is not None:
         return _export_markdown_version(folder, output, profile, as_of or "an earlier version")
-    archive, meta = open_folder(folder)
+    archive, meta, damaged = open_damaged(folder)
     profile, problem = read_profile(archive)
     profile = redact_profile(profile)
     knowledge, knowledge_problem = load_knowledge(folder)
     upstream = meta.get("deletedUpstream") if isinstance(meta.get("deletedUpstream"), dict) else {}
     assert isinstance(upstream, dict)
     title = str(profile.get("name") or meta.get("displayName") or meta.get("slug") or folder.name)
-    total = int(meta.get("totalMemories") or 0)
-    result = ExportResult(format="markdown", paths=[output], memories=total, files=1)
+    recorded = _recorded_total(meta)
+    # read every memory file once first, so the top of the document says what it holds and what is missing
+    readable, unreadable = _readable_chunks(archive)
+    result = ExportResult(format="markdown", paths=[output], files=1, recorded=recorded)
+    count = f"{readable} memories"
+    if unreadable:
+        files = f"{len(unreadable)} memory file{'s' if len(unreadable) > 1 else ''}"
+        count = (f"{readable} of {recorded if recorded is not None else '?'} memories ({files} could not be "
+                 "read, listed below)")
+    if damaged:  # the recorded count and the deleted-upstream marks are missing then
+        unreadable.insert(0, damaged)
+    result.unreadable += unreadable
     with atomic_output(output) as fh:
 
         def put(text: str) -> None:
@@ -439,20 +517,24 @@ def export_markdown(
             fh.write(data)
 
         put(f"# {_cell(title)}\n\n")
-        put(f"*@{meta.get('slug') or folder.name} · {total} memories · last backup "
+        put(f"*@{meta.get('slug') or folder.name} · {count} · last backup "
             f"{meta.get('lastBackup') or 'never'} · exported {utc_now()} by tzbackup {__version__}. "
             "Times are UTC.*\n\n")
+        if unreadable:
+            put("> **Not in this document: these files of the backup could not be read** "
+                "('tzbackup verify' lists every problem):\n>\n")
+            put("".join(f"> - {_cell(item)}\n" for item in unreadable) + "\n")
         if problem:
             put(f"> {_cell(problem)}\n\n")
         for part in _profile_sections(profile):
             put(part)
         for part in _knowledge_section(knowledge, knowledge_problem):
             put(part)
-        put(f"## Memories ({total})\n\n")
+        put(f"## Memories ({readable})\n\n")
         if upstream:
             put(f"{len(upstream)} memories were deleted on shapes.inc and are kept here, marked "
                 "**deleted upstream**.\n\n")
-        for part in _memory_sections(archive, upstream):
+        for part in _memory_sections(archive, upstream, result):
             put(part)
     return result
 

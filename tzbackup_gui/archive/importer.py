@@ -92,6 +92,8 @@ class ImportRefusedError(ArchiveError):
     hint = "Export the personality again on the machine it came from, and copy the zip over once more."
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
+        #: the problem alone, for ``verify`` (which imports nothing, so never says "Nothing was imported")
+        self.reason = message
         if "nothing" not in message.lower():
             message = f"{message} Nothing was imported."
         super().__init__(message, hint=hint)
@@ -362,7 +364,9 @@ def _open_zip(zip_path: Path, limits: ImportLimits) -> zipfile.ZipFile:
     except FileNotFoundError:
         raise ImportRefusedError(f"There is no file {zip_path}.", hint="Check the path.") from None
     if size > limits.max_total_bytes:
-        raise ImportRefusedError(f"{zip_path} is larger than the import limit ({limits.max_total_bytes}).")
+        raise ImportRefusedError(
+            f"{zip_path} is larger than the limit for an archive ({limits.max_total_bytes} bytes)."
+        )
     try:
         return zipfile.ZipFile(zip_path)
     except (zipfile.BadZipFile, OSError) as err:
@@ -408,13 +412,15 @@ def verify_export(zip_path: Path, limits: ImportLimits | None = None) -> VerifyR
             if report.ok:
                 try:
                     inner = _staged_report(sink / manifest.folder, manifest)
+                except ImportRefusedError as err:
+                    report.add(err.reason)
                 except TzBackupError as err:
                     report.add(str(err))
                 else:
                     for problem in inner.problems:
                         report.add(f"The backup inside the archive: {problem}")
     except ImportRefusedError as err:
-        report.add(str(err))
+        report.add(err.reason)
     except OSError as err:
         report.add(f"The archive could not be extracted to a temporary folder to check it: {err}")
     return report
@@ -523,12 +529,12 @@ def _staged_report(staged: Path, manifest: Manifest) -> VerifyReport:
     raise), then :func:`~.verify.verify_backup` (its problems are in the report)."""
     meta = PersonalityArchive(staged).read_metadata()
     if meta is None:
-        raise ImportRefusedError(f"The archive holds no {METADATA_NAME}: nothing imported.")
+        raise ImportRefusedError(f"The archive holds no {METADATA_NAME}.")
     check_format(meta, staged)
     for key in ("shapeId", "ownerId", "slug"):
         if str(meta.get(key) or "") != str(manifest.personality.get(key) or ""):
             raise ImportRefusedError(
-                f"The archive's manifest and metadata disagree on {key}: nothing imported."
+                f"The archive's manifest and metadata disagree on {key}."
             )
     return verify_backup(staged)
 
