@@ -292,9 +292,11 @@ def test_session_expired_mid_first_backup_keeps_everything_readable(
     sandbox.state.set_fault("expire_after", requests=2 + 1 + 30)  # me, list, profile, 30 pages
     report = runner.run([SLUG])
     assert report.exit_code == 3, report
+    assert report.results[0].new == report.results[0].total == 600  # the result says what is kept
     folder = runner.folder(SLUG)
     stored = stored_ids(folder)
     assert len(stored) == 600 and set(stored) <= set(upstream_ids(sandbox, SLUG))
+    assert runner.metadata(SLUG)["runs"][-1]["new"] == 600
     status = read_backup_status(folder)
     assert status.total_memories == 600
     meta = runner.metadata(SLUG)

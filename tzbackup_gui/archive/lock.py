@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
-from ..errors import DataDirLockedError
+from ..errors import ArchiveError, DataDirLockedError
 from .store import ensure_dir, open_private
 
 __all__ = ["LOCK_NAME", "DataDirLock", "reading_lock"]
@@ -38,8 +38,14 @@ class DataDirLock:
         """Take the lock, polling up to ``wait`` seconds; raises :class:`DataDirLockedError`."""
         if self._fd is not None:
             return
-        ensure_dir(self.path.parent)
-        fd = open_private(self.path, os.O_RDWR)  # 0600 whatever the umask, like every file of ours
+        try:
+            ensure_dir(self.path.parent)
+            fd = open_private(self.path, os.O_RDWR)  # 0600 whatever the umask, like every file of ours
+        except OSError as err:  # read-only, under a file, an unmounted drive: say so, never a raw error
+            raise ArchiveError(
+                f"Cannot write to {self.path.parent}: {err.strerror or err}.",
+                hint="Choose a data folder you can write to (--data-dir, or Settings in the app).",
+            ) from err
         deadline = time.monotonic() + max(0.0, self.wait)
         while True:
             try:
@@ -88,7 +94,7 @@ def reading_lock(data_dir: Path | None) -> Iterator[None]:
         lock.acquire()
     except DataDirLockedError:
         raise
-    except OSError:
+    except ArchiveError:  # cannot write a lock file there (read-only media): read without one
         yield
         return
     try:

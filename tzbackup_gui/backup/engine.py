@@ -705,7 +705,7 @@ class BackupEngine:
             except BaseException:
                 # failed, cancelled, session lost: what arrived is committed now (no deletions, the walk
                 # resumes next time), never left only in the journal
-                await self._keep_fetched(archive, journal, index, metadata, chunk_size)
+                await self._keep_fetched(archive, journal, index, metadata, chunk_size, result)
                 raise
             await _blocking(journal.mark_done)
         self._emit(PhaseChanged(slug=result.slug, phase="saving"))
@@ -718,37 +718,40 @@ class BackupEngine:
         index: MemoryIndex,
         metadata: dict[str, Any],
         chunk_size: int,
+        result: PersonalityResult,
     ) -> None:
         """Commit the memories an unfinished walk fetched into the memory files, so that ``status``,
         ``search``, the browser and ``export`` see them at once. The journal stays (the walk resumes from
-        it); nothing is recorded as deleted; ``lastBackup`` keeps naming the last successful backup. Best
-        effort: when this fails too (a full disk), the journal still holds everything."""
+        it); nothing is recorded as deleted; ``lastBackup`` keeps naming the last successful backup. The
+        result carries what is stored now and what this run added (for the summary and the run record).
+        Best effort: when this fails too (a full disk), the journal still holds everything."""
+        unfinished = {"started": journal.started, "fetched": len(journal.items), "committed": _iso(_now())}
+        result.total = len(index)
+        result.server_total = journal.last_total
         changed = any(
             mid not in index or index.entries[index.pos[mid]].hash != item.hash
             for mid, item in journal.items.items()
         )
-        if not changed:
-            return
 
         def make_metadata(done: CommitResult) -> dict[str, Any]:
+            result.new, result.edited, result.total = done.new, done.edited, done.total
             meta = dict(metadata)
             meta["formatVersion"] = FORMAT_VERSION
             meta["totalMemories"] = done.total
             meta["lastMemoryId"] = done.last_id
             meta["chunkSize"] = chunk_size
             meta["memoryFiles"] = math.ceil(done.total / chunk_size) if done.total else 0
-            meta["unfinishedWalk"] = {
-                "started": journal.started,
-                "fetched": len(journal.items),
-                "committed": _iso(_now()),
-            }
+            meta["unfinishedWalk"] = unfinished
             return meta
 
         try:
-            steps = archive.commit_steps(
-                journal, index, chunk_size, _iso(_now()), make_metadata, keep_journal=True
-            )
-            await _blocking_steps(steps)
+            if changed:
+                steps = archive.commit_steps(
+                    journal, index, chunk_size, _iso(_now()), make_metadata, keep_journal=True
+                )
+                await _blocking_steps(steps)
+            elif journal.items and metadata.get("formatVersion") == FORMAT_VERSION:
+                await _blocking(archive.write_metadata, {**metadata, "unfinishedWalk": unfinished})
         except (OSError, TzBackupError) as err:
             log.warning("%s: the fetched memories stay in the walk journal only: %s", archive.folder, err)
 
