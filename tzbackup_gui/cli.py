@@ -888,23 +888,9 @@ def _health(b: Any, busy: bool) -> _Health:
 
 def _backup_running(data_dir: Path) -> bool:
     """Whether another tzbackup holds the data dir's lock now (asked without creating or taking it)."""
-    import fcntl
+    from .archive.lock import is_locked
 
-    from .archive.lock import LOCK_NAME
-
-    try:
-        fd = os.open(data_dir / LOCK_NAME, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    except OSError:
-        return False
-    finally:
-        os.close(fd)  # closing releases a lock taken here
-    return False
+    return is_locked(data_dir)
 
 
 def _status_dict(b: Any, health: _Health | None = None) -> dict[str, Any]:

@@ -1,14 +1,18 @@
-"""One writer per data dir: an ``fcntl.flock`` on ``DATA_DIR/.tzbackup.lock``.
+"""One writer per data dir: an OS lock on ``DATA_DIR/.tzbackup.lock``.
 
 A scheduled run and the GUI must never write the same backup at once. The lock is released by the kernel when
 the process dies (SIGKILL included), so a crash never leaves a stale lock behind.
+
+POSIX uses ``fcntl.flock``; Windows uses ``msvcrt.locking`` on one byte far past the end of the file (locking
+beyond the end is allowed there, and it keeps the PID written at the start readable by others). Both modules
+are imported when a lock is taken, never at import time, so every module of the package imports on every OS.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,9 +21,62 @@ from types import TracebackType
 from ..errors import ArchiveError, DataDirLockedError
 from .store import ensure_dir, open_private
 
-__all__ = ["LOCK_NAME", "DataDirLock", "reading_lock"]
+__all__ = ["LOCK_NAME", "DataDirLock", "is_locked", "reading_lock"]
 
 LOCK_NAME = ".tzbackup.lock"
+_WINDOWS_LOCK_OFFSET = 1 << 30  # the byte Windows locks: past any PID we write, so reads are never blocked
+
+
+def _try_lock(fd: int, *, shared: bool = False) -> None:
+    """Lock ``fd`` without waiting; raises BlockingIOError when another process holds the lock. Windows has
+    no shared locks: ``shared`` takes an exclusive one there (callers only probe with it, then close)."""
+    if sys.platform == "win32":
+        import msvcrt
+
+        here = os.lseek(fd, 0, os.SEEK_CUR)
+        os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError as err:  # EACCES / EDEADLOCK: held by another process
+            raise BlockingIOError(err.errno, err.strerror) from err
+        finally:
+            os.lseek(fd, here, os.SEEK_SET)
+        return
+    import fcntl
+
+    fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+
+
+def _unlock(fd: int) -> None:
+    if sys.platform == "win32":
+        import msvcrt
+
+        os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+        os.lseek(fd, 0, os.SEEK_SET)
+        return
+    import fcntl
+
+    fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def is_locked(data_dir: Path) -> bool:
+    """Whether another process holds ``data_dir``'s lock now (asked without creating the lock file; the probe
+    lock is released at once). A data dir without a lock file, or one we cannot open, is not locked."""
+    try:
+        fd = os.open(data_dir / LOCK_NAME, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        _try_lock(fd, shared=True)
+        _unlock(fd)  # closing would release it too; Windows may do so only later
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return False
 
 
 class DataDirLock:
@@ -49,7 +106,7 @@ class DataDirLock:
         deadline = time.monotonic() + max(0.0, self.wait)
         while True:
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                _try_lock(fd)
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
@@ -67,7 +124,7 @@ class DataDirLock:
             return
         fd, self._fd = self._fd, None
         try:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+            _unlock(fd)
         finally:
             os.close(fd)
 

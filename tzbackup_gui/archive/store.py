@@ -18,6 +18,7 @@ import errno
 import json
 import os
 import secrets
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -121,8 +122,14 @@ def ensure_dir(path: Path) -> None:
 
 
 def fsync_dir(path: Path) -> None:
-    """Make a rename / create / unlink in ``path`` durable."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    """Make a rename / create / unlink in ``path`` durable. A no-op on Windows (a folder cannot be opened
+    there; NTFS journals the rename itself) and where the folder cannot be opened for reading."""
+    if sys.platform == "win32":
+        return
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return  # nothing to sync through; the write itself was already fsync'd and renamed
     try:
         os.fsync(fd)
     finally:
