@@ -121,7 +121,7 @@ async def _amain(app: Any, args: argparse.Namespace) -> int:
     from .ui.avatars import initials_icon
     from .ui.main_window import MainWindow
     from .ui.notifier import make_notifier
-    from .ui.settings_dialog import apply_saved_preferences
+    from .ui.settings_dialog import apply_saved_preferences, make_private
 
     icon_path = app_icon_path()
     icon = QIcon(str(icon_path)) if icon_path else initials_icon("tzbackup", 64)
@@ -149,10 +149,10 @@ async def _amain(app: Any, args: argparse.Namespace) -> int:
                 delay=1.0 if args.delay is None else args.delay,
             )
             store = CredentialStore()
-        settings = QSettings()
+        settings = make_private(QSettings())
         explicit = {name for name in ("data_dir", "delay") if getattr(args, name) is not None}
         apply_saved_preferences(config, settings, explicit=explicit)  # Settings dialog values
-        config.data_dir.mkdir(parents=True, exist_ok=True)
+        prepare_data_dir(config)
         http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=15.0), follow_redirects=False)
         ctx = AppContext(config, http, store, credential=credential)
         if args.demo:
@@ -171,6 +171,23 @@ async def _amain(app: Any, args: argparse.Namespace) -> int:
         await asyncio.gather(start, return_exceptions=True)
         await ctx.aclose()
     return 0
+
+
+def prepare_data_dir(config: Any) -> str:
+    """Make the data folder a full path and create it (0700) when it can be; never raises. A folder that
+    cannot be used is left as it is: the window opens anyway, with a banner that names it and says why."""
+    from .app import data_dir_problem
+    from .archive.store import ensure_dir
+    from .errors import TzBackupError
+
+    config.data_dir = Path(os.path.abspath(config.data_dir.expanduser()))
+    problem = data_dir_problem(config.data_dir)
+    if not problem:
+        try:
+            ensure_dir(config.data_dir)
+        except TzBackupError as err:
+            problem = str(err)
+    return problem
 
 
 if __name__ == "__main__":

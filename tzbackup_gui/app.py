@@ -8,8 +8,12 @@ The GUI only renders and forwards; everything here is plain asyncio so it could 
 from __future__ import annotations
 
 import asyncio
+import errno
 import ipaddress
 import logging
+import os
+import stat
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +37,7 @@ __all__ = [
     "AppConfig",
     "AppContext",
     "BackupBusyError",
+    "data_dir_problem",
     "display_path",
     "is_loopback_url",
     "spacing_problem",
@@ -67,6 +72,62 @@ def spacing_problem(delay: float, base_url: str, *, allow_fast: bool) -> str:
             "shapes.inc. Tick “I know what I'm doing” to use it anyway."
         )
     return ""
+
+
+#: folders whose sub-folders are usually mount points of removable or network drives: a missing folder right
+#: under one of them is a drive that is not connected, never something to create (it would land on the system
+#: disk). A module constant so tests can add a temporary folder.
+MOUNT_AREAS: tuple[str, ...] = ("/media", "/mnt", "/run/media", "/Volumes")
+
+
+def data_dir_problem(path: Path) -> str:
+    """Why ``path`` cannot be the data folder, in a few plain words ("" when it can be used or created).
+
+    Checks, without creating anything: the path is a full path; no part of it is a file; a missing folder
+    is not a drive that is not connected; the folder (or, when it does not exist yet, the folder it would
+    be created in) can be written to, which a real temporary file proves for an existing folder (a read-only
+    drive or mount, a folder of another user)."""
+    if not path.is_absolute():
+        return "it is not a full path"
+    missing: list[str] = []
+    probe = path
+    while True:
+        try:
+            st = probe.stat()
+            break
+        except (FileNotFoundError, NotADirectoryError):
+            if probe == probe.parent:
+                return "its drive does not exist"
+            missing.append(probe.name)
+            probe = probe.parent
+        except OSError as err:
+            return f"{display_path(probe)} cannot be opened ({_reason(err)})"
+    if not stat.S_ISDIR(st.st_mode):
+        return f"{display_path(probe)} is a file, not a folder"
+    if missing and (str(probe) in MOUNT_AREAS or str(probe.parent) in MOUNT_AREAS):
+        return f"{display_path(probe / missing[-1])} does not exist: is the drive connected?"
+    if missing:
+        if not os.access(probe, os.W_OK | os.X_OK):
+            return f"{display_path(probe)} is read-only, so the folder cannot be created there"
+        return ""
+    try:
+        fd, name = tempfile.mkstemp(prefix=".tzbackup-probe-", dir=path)
+        os.close(fd)
+        os.unlink(name)
+    except OSError as err:
+        return f"it cannot be written to ({_reason(err)})"
+    return ""
+
+
+def _reason(err: OSError) -> str:
+    """An OS error in plain words ("read-only drive", "permission denied")."""
+    if err.errno == errno.EROFS:
+        return "read-only drive"
+    if err.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied"
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "the disk is full"
+    return (err.strerror or type(err).__name__).lower()
 
 
 class BackupBusyError(DataDirLockedError):

@@ -327,7 +327,7 @@ def test_quit_during_a_run_asks_then_cancels_cleanly(windows: Any, sandbox: Any,
     assert window.isVisible() and window.running  # nothing stopped before the answer
     click(qtbot, box.button(QMessageBox.StandardButton.Yes))
     qtbot.waitUntil(lambda: not window.running and not window.isVisible(), timeout=5000)
-    assert all(r.state in {"done", "cancelled", "stopped"} for r in window.tracker.rows.values())
+    assert all(r.state in {"done", "cancelled", "not_started"} for r in window.tracker.rows.values())
 
 
 def test_long_run_notifies(windows: Any, sandbox: Any, qtbot: Any, monkeypatch: Any) -> None:

@@ -61,11 +61,13 @@ def test_endless_rate_limit_is_one_message_and_the_rest_not_started(
     assert "keeps rate-limiting us" in box.text() and "later" in box.text()
     assert sandbox.state.count("/api/memory/") == 4  # one request's attempts; nobody else was tried
     first, *rest = SLUGS
-    assert _status(window, first).startswith("failed")
+    assert _status(window, first) == "rate-limited — resumes next time"
     for slug in rest:
-        assert _status(window, slug) == "not started: the run stopped"
-        assert window.tracker.rows[slug].state == "stopped"
-    assert window.overall_label.text() == "Stopped: 0 backed up, 1 failed, 2 not started"
+        assert _status(window, slug) == "not started"
+        assert window.tracker.rows[slug].state == "not_started"
+    assert window.overall_label.text() == (
+        "Stopped: rate-limited by shapes.inc — 0 backed up, 1 not finished, 2 not started"
+    )
     box.accept()
 
 
@@ -79,7 +81,9 @@ def test_network_gone_is_one_offline_message(window: Any, sandbox: Any, qtbot: A
     assert box.windowTitle() == "Cannot reach the service"
     assert "offline" in box.text()
     assert _status(window, SLUGS[0]).startswith("done")
-    assert _status(window, SLUGS[1]).startswith("failed")
-    assert _status(window, SLUGS[2]) == "not started: the run stopped"
-    assert window.overall_label.text() == "Stopped: 1 backed up, 1 failed, 1 not started"
+    assert _status(window, SLUGS[1]) == "offline — resumes next time"
+    assert _status(window, SLUGS[2]) == "not started"
+    assert window.overall_label.text() == (
+        "Stopped: you are offline — 1 backed up, 1 not finished, 1 not started"
+    )
     box.accept()

@@ -11,6 +11,9 @@ from pathlib import Path
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QIcon, QPainter, QPainterPath, QPixmap
 
+from ..archive.store import atomic_write_bytes, ensure_dir
+from ..errors import TzBackupError
+
 __all__ = ["AVATAR_SIZE", "AvatarCache", "initials_icon", "round_icon"]
 
 log = logging.getLogger("tzbackup.ui")
@@ -66,6 +69,9 @@ class AvatarCache:
         self.cache_dir = cache_dir
         self._download = download
         self._memory: dict[str, QIcon] = {}
+        #: False while the data folder cannot be used: icons stay in memory, nothing is written (a missing
+        #: drive's folder must never be created on the system disk)
+        self.writable = True
 
     def _path(self, url: str) -> Path:
         return self.cache_dir / (hashlib.sha256(url.encode()).hexdigest()[:32] + ".img")
@@ -97,10 +103,11 @@ class AvatarCache:
         icon = round_icon(data)
         if icon is None:
             return None
-        try:
-            self.cache_dir.mkdir(parents=True, exist_ok=True)
-            self._path(url).write_bytes(data)
-        except OSError:
-            pass
+        if self.writable:
+            try:  # private like every file tzbackup writes (folder 0700, file 0600)
+                ensure_dir(self.cache_dir)
+                atomic_write_bytes(self._path(url), data)
+            except (OSError, TzBackupError):
+                pass
         self._memory[url] = icon
         return icon

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QByteArray, QEvent, QModelIndex, QSettings, QSize, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QIcon, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QColor, QDesktopServices, QIcon, QKeySequence, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QFrame,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -34,7 +35,8 @@ from PySide6.QtWidgets import (
 )
 from qasync import asyncSlot
 
-from ..app import AppContext, SignInResult, display_path, where_text
+from ..app import AppContext, SignInResult, data_dir_problem, display_path, where_text
+from ..archive.store import ensure_dir
 from ..errors import AuthError, TzBackupError
 from ..events import (
     BackupEvent,
@@ -62,7 +64,7 @@ from .personalities_model import (
     SlugRole,
     merge_rows,
 )
-from .progress import RunTracker, format_duration
+from .progress import AUTH_KINDS, RunTracker, failure_reason, format_duration, stop_message
 from .progress_delegate import ProgressDelegate
 from .scheduler import BackupScheduler
 from .sections import chosen_sections
@@ -72,7 +74,6 @@ __all__ = ["MainWindow"]
 
 log = logging.getLogger("tzbackup.ui")
 
-AUTH_KINDS = {"AuthError", "BadCredentialError", "SessionExpiredError", "LoginRedirectError"}
 ERROR_TITLES = {
     "BotWallError": "Blocked by bot protection",
     "RateLimitedError": "The service is rate limiting",
@@ -147,6 +148,8 @@ class MainWindow(QMainWindow):
         self._remote: list[Any] = []  # the last account list (ShapeSummary), merged with local backups
         self._account_ready = False  # the account list has arrived (the Back Up buttons wait for it)
         self.last_error: str = ""
+        #: why the data folder cannot be used ("" when it can): a banner says it, the Back Up buttons wait
+        self.data_dir_problem = ""
         self._scheduled_run = False
         self._quitting = False
         self.in_tray = False  # hidden to the tray (closing the window keeps scheduled backups running)
@@ -161,6 +164,7 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._install_log_handler()
         self._restore_settings()
+        self.check_data_dir()
         self.scheduler = BackupScheduler(self, settings, clock=clock)
         self.scheduler.status_changed.connect(self._show_schedule_status)
         if tray:
@@ -194,6 +198,7 @@ class MainWindow(QMainWindow):
                 "QLabel { background: #e8f0fe; color: #174ea6; padding: 6px 8px; border-radius: 4px; }"
             )
             outer.addWidget(banner)
+        outer.addWidget(self._data_dir_banner())
 
         account = QHBoxLayout()
         self.account_label = QLabel(objectName="accountLabel")
@@ -243,7 +248,7 @@ class MainWindow(QMainWindow):
         header.setStretchLastSection(True)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setHighlightSections(False)
-        for col, width in ((COL_NAME, 230), (COL_USERNAME, 150), (COL_LAST, 110), (COL_MEMORIES, 190)):
+        for col, width in ((COL_NAME, 210), (COL_USERNAME, 130), (COL_LAST, 110), (COL_MEMORIES, 190)):
             header.resizeSection(col, width)
         self.model.dataChanged.connect(self._on_model_changed)
         self.model.modelReset.connect(self._update_buttons)
@@ -329,6 +334,25 @@ class MainWindow(QMainWindow):
         self._clock_timer.setInterval(30_000)
         self._clock_timer.timeout.connect(self.model.refresh_times)
         self._clock_timer.start()
+
+    def _data_dir_banner(self) -> QFrame:
+        """Shown while the data folder cannot be used: which folder, why, and a way to choose another."""
+        self.data_dir_banner = QFrame(objectName="dataDirBanner")
+        self.data_dir_banner.setStyleSheet(
+            "QFrame#dataDirBanner { background: #fce8e6; border-radius: 4px; }"
+            " QLabel { color: #8c1d18; }"
+        )
+        row = QHBoxLayout(self.data_dir_banner)
+        row.setContentsMargins(8, 6, 8, 6)
+        self.data_dir_banner_label = QLabel(objectName="dataDirBannerLabel")
+        self.data_dir_banner_label.setWordWrap(True)
+        self.data_dir_banner_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.choose_data_dir_button = QPushButton("Choose Another Fol&der…", objectName="chooseDataDirButton")
+        self.choose_data_dir_button.clicked.connect(lambda: self.choose_data_dir())
+        row.addWidget(self.data_dir_banner_label, 1)
+        row.addWidget(self.choose_data_dir_button)
+        self.data_dir_banner.setVisible(False)
+        return self.data_dir_banner
 
     def _build_actions(self) -> None:
         bar = self.menuBar()
@@ -564,6 +588,7 @@ class MainWindow(QMainWindow):
 
     @asyncSlot()
     async def refresh(self) -> None:
+        self.check_data_dir()
         if self.ctx.running:
             await self._reload_local()
             return
@@ -627,6 +652,9 @@ class MainWindow(QMainWindow):
         except TzBackupError as err:
             log.warning("Could not read the local backups: %s", err.message)
             return []
+        except OSError as err:  # an unreadable data folder: the banner says why
+            log.warning("Could not read the local backups: %s", err.strerror or type(err).__name__)
+            return []
 
     def _show_local(self, local: list[Any], *, provisional: bool) -> None:
         """Rows from the local metadata while the account list is on its way.
@@ -664,7 +692,7 @@ class MainWindow(QMainWindow):
         """After a run: new last-backup times and counts from the archive, account rows unchanged."""
         try:
             local = await self.ctx.list_local()
-        except TzBackupError:
+        except (TzBackupError, OSError):
             return
         remote_rows = [r for r in self.model.rows() if r.on_account]
         by_slug = {getattr(b, "slug", ""): b for b in local}
@@ -684,9 +712,12 @@ class MainWindow(QMainWindow):
                 live_at_last_full_walk=fresh.live_at_last_full_walk,
                 last_status=fresh.last_status,
                 pending_resume=fresh.pending_resume,
+                unfinished_fetched=fresh.unfinished_fetched,
                 problem=fresh.problem,
                 failed_sections=fresh.failed_sections,
             )
+            if fresh.pending_resume and self.tracker.kept(row.slug, fresh.unfinished_fetched):
+                self.model.mark_dirty({row.slug})
         self.model.flush()
 
     def _start_avatars(self) -> None:
@@ -734,6 +765,9 @@ class MainWindow(QMainWindow):
         if self.ctx.credential is None:
             self.statusBar().showMessage("Sign in first.", 5000)
             return False
+        if self.check_data_dir():
+            self.statusBar().showMessage("Choose a data folder that can be used first.", 5000)
+            return False
         if self._avatar_task is not None and not self._avatar_task.done():
             self._avatar_task.cancel()
         self._busy = True
@@ -748,13 +782,21 @@ class MainWindow(QMainWindow):
     def _prepare_run(self, slugs: list[str] | None) -> None:
         """Show the rows as queued at once (the click must be visible before the first request)."""
         rows = slugs if slugs is not None else self.model.owned_slugs()
-        self.tracker.prior = {r.slug: (r.total_memories or 0, r.server_total) for r in self.model.rows()}
+        known = self.model.rows()
+        before = self.tracker.rows  # the last run's: what the service said in it, for an unfinished walk
+        self.tracker.prior = {
+            r.slug: (r.total_memories or 0, _said_total(r, before.get(r.slug))) for r in known
+        }
+        # a walk an earlier run did not finish resumes: its progress starts from what it fetched
+        self.tracker.resume = {r.slug: r.unfinished_fetched for r in known if r.pending_resume}
+        self.tracker.first = {r.slug for r in known if r.last_backup is None}
         self.model.mark_dirty(self.tracker.start(rows, self.ctx.pacer_delay()))
         self.model.progress = self.tracker.rows
         self._failures = []
         self._cancel_requested = False
         self.last_error = ""
         self.message_box = None
+        self.overall_label.setText(self.tracker.summary())
 
     @property
     def running(self) -> bool:
@@ -799,6 +841,9 @@ class MainWindow(QMainWindow):
             log.error("Unexpected error during the backup: %s", type(err).__name__)
         cancelled = cancelled or bool(getattr(report, "cancelled", False))
         stopped = _Stopped.from_outcome(fatal, report)
+        if stopped is not None:
+            log.warning("The backup stopped: %s (%s)", stopped.message, stopped.kind)
+        self.tracker.stop_kind = stopped.kind if stopped is not None and not cancelled else ""
         self._finish_run(cancelled=cancelled)
         outcome = self._outcome(stopped, cancelled, scheduled)  # before any await: a new run may start
         await self._reload_local()
@@ -809,10 +854,10 @@ class MainWindow(QMainWindow):
     def _outcome(self, stopped: _Stopped | None, cancelled: bool, scheduled: bool) -> RunOutcome:
         reason = ""
         if stopped is not None:
-            reason = stopped.message
+            reason = stop_message(stopped.kind, stopped.message)
         elif self._failures:
             first = self._failures[0]
-            reason = f"{first.slug}: {first.error}" if first.slug else first.error
+            reason = f"{self._name(first.slug)}: {failure_reason(first.kind)}" if first.slug else first.error
             if len(self._failures) > 1:
                 reason += f" (and {len(self._failures) - 1} more)"
         ok = not cancelled and stopped is None and not self._failures
@@ -879,7 +924,7 @@ class MainWindow(QMainWindow):
                 asyncio.get_running_loop().call_soon(self.start_backup, slugs)
             return
         if stopped is not None and not cancelled:
-            self._show_error(stopped.kind, stopped.message, stopped.hint)
+            self._show_error(stopped.kind, self._stop_text(stopped), stopped.hint)
         elif not cancelled:
             self._show_failures()
         if self._close_after_run:
@@ -893,18 +938,39 @@ class MainWindow(QMainWindow):
             self.notifier.notify("tzbackup", self.tracker.summary(), error=error)
         self.run_finished.emit()
 
+    def _stop_text(self, stopped: _Stopped) -> str:
+        """The stop in one plain sentence, and what was kept: no request path, no exception class (those are
+        in the row's tooltip and the log)."""
+        text = stop_message(stopped.kind, stopped.message)
+        kept = [
+            f"{self._name(slug)}: {row.done:,}" + (f" of {row.expected:,}" if row.expected else "")
+            for slug, row in self.tracker.rows.items()
+            if row.state in ("failed", "cancelled") and row.done
+        ]
+        if kept:
+            text += f" Everything fetched so far is kept ({'; '.join(kept)} memories)."
+        return text
+
+    def _name(self, slug: str) -> str:
+        row = self.model.row_for(slug)
+        return row.display_name if row is not None else slug
+
     def _show_failures(self) -> None:
-        """One plain message for the failures a person can act on (the rest is in the table)."""
-        seen: dict[str, PersonalityFailed] = {}
+        """One plain message for the failures a person can act on (the rest is in the table): a few words
+        per personality; the full errors are in the rows' tooltips and the log."""
+        seen: dict[str, list[PersonalityFailed]] = {}
         for failure in self._failures:
-            if failure.kind in ERROR_TITLES and failure.kind not in seen:
-                seen[failure.kind] = failure
+            if failure.kind in ERROR_TITLES:
+                seen.setdefault(failure.kind, []).append(failure)
         if not seen:
             return
-        first = next(iter(seen.values()))
-        text = "\n\n".join(f"{f.slug}: {f.error}" if f.slug else f.error for f in seen.values())
-        hints = "\n".join(dict.fromkeys(f.hint for f in seen.values() if f.hint))
-        self._show_error(first.kind, text, hints)
+        first = next(iter(seen.values()))[0]
+        lines = [
+            f"{self._name(f.slug)}: {failure_reason(f.kind)}" if f.slug else failure_reason(f.kind)
+            for failures in seen.values() for f in failures
+        ]
+        hints = "\n".join(dict.fromkeys(fs[0].hint for fs in seen.values() if fs[0].hint))
+        self._show_error(first.kind, "\n".join(lines), hints)
 
     def _show_error(self, kind: str, message: str, hint: str) -> None:
         self.last_error = kind
@@ -945,7 +1011,8 @@ class MainWindow(QMainWindow):
             )
         elif isinstance(event, PersonalityFailed):
             self._failures.append(event)
-            log.warning("%s: %s", event.slug or "run", event.error)
+            level = logging.INFO if event.kind == "cancelled" else logging.WARNING
+            log.log(level, "%s: %s (%s)", event.slug or "run", event.error, event.kind)
         elif isinstance(event, PersonalityStarted):
             row = self.model.row_for(event.slug)
             if row is not None and row.failed_sections:
@@ -961,18 +1028,33 @@ class MainWindow(QMainWindow):
             log.info("%s: waiting %.0f s (%s)", event.slug, event.seconds, event.reason)
 
     def _set_running(self, running: bool) -> None:
-        self.overall_bar.setVisible(running or self.overall_bar.value() > 0)
+        """The overall bar: the run's progress while it runs (from what a resumed walk already has); after
+        it, 100 % only for a complete run, else where it stopped, in amber, saying why ("Stopped: you are
+        offline", "Cancelled")."""
+        self.overall_bar.setVisible(running or self.overall_bar.value() > 0 or bool(self.tracker.rows))
         if running:
+            self._set_bar_state("")
             self.overall_bar.setValue(0)
+            self._update_overall()
             self._overall_timer.start()
         else:
             self._overall_timer.stop()
             self._update_overall()
-            if not self.tracker.cancelled:
-                self.overall_bar.setValue(
-                    self.overall_bar.maximum() if not self._failures else self.overall_bar.value()
-                )
+            text = self.tracker.bar_text()
+            self._set_bar_state(text)
+            if not text:
+                self.overall_bar.setValue(self.overall_bar.maximum())
         self._update_buttons()
+
+    def _set_bar_state(self, stopped: str) -> None:
+        """``stopped`` = what the bar says instead of its percentage ("" = running or complete)."""
+        self.overall_bar.setFormat(stopped or "%p%")
+        self.overall_bar.setProperty("stopped", bool(stopped))
+        palette = self.palette()
+        if stopped:
+            palette.setColor(QPalette.ColorRole.Highlight, QColor("#c77c02"))
+        self.overall_bar.setPalette(palette)
+        self.overall_bar.setToolTip(self.tracker.summary() if stopped else "")
 
     def _update_overall(self) -> None:
         self.overall_bar.setValue(round(self.tracker.fraction() * 1000))
@@ -985,7 +1067,7 @@ class MainWindow(QMainWindow):
     def _update_buttons(self) -> None:
         signed_in = self.ctx.credential is not None
         running = self.running
-        ready = signed_in and not running and self._account_ready
+        ready = signed_in and not running and self._account_ready and not self.data_dir_problem
         can_selected = ready and bool(self.model.checked_slugs())
         can_all = ready and bool(self.model.owned_slugs())
         self.back_up_selected_button.setEnabled(can_selected)
@@ -1057,17 +1139,60 @@ class MainWindow(QMainWindow):
         if dialog is not None:
             dialog.deleteLater()
 
-    def set_data_dir(self, data_dir: Path) -> None:
-        """Switch to another data folder (Settings): new avatar cache, status bar, rows reloaded."""
+    def set_data_dir(self, data_dir: Path) -> str:
+        """Switch to another data folder (Settings, the banner): new avatar cache, status bar, rows reloaded.
+
+        Returns why the folder cannot be used ("" when the switch happened); the current folder is then
+        kept, nothing else changes."""
         if self.running:
             raise RuntimeError("cannot switch the data folder during a backup")
-        data_dir.mkdir(parents=True, exist_ok=True)
+        problem = data_dir_problem(data_dir)
+        if not problem:
+            try:
+                ensure_dir(data_dir)
+            except TzBackupError as err:
+                problem = str(err)
+        if problem:
+            log.warning("Data folder %s not used: %s", display_path(data_dir), problem)
+            return problem
         self.ctx.config.data_dir = data_dir
         self.avatars = AvatarCache(data_dir / ".cache" / "avatars", self.ctx.download)
-        self.data_dir_label.setText(f"Data folder: {display_path(data_dir)}")
-        self.data_dir_label.setToolTip(str(data_dir))
         log.info("Data folder: %s", display_path(data_dir))
+        self.check_data_dir()
         self.refresh()
+        return ""
+
+    def check_data_dir(self) -> str:
+        """Whether the data folder can be used now: the banner, the status bar and the buttons follow.
+        Called at start-up, on a folder change and on every refresh (a drive may have been plugged in)."""
+        data_dir = self.ctx.config.data_dir
+        problem = data_dir_problem(data_dir)
+        if problem != self.data_dir_problem:
+            if problem:
+                log.warning("The data folder %s cannot be used: %s", display_path(data_dir), problem)
+            elif self.data_dir_problem:
+                log.info("The data folder %s can be used again", display_path(data_dir))
+        self.data_dir_problem = problem
+        self.data_dir_banner_label.setText(
+            f"<b>The data folder {_esc(display_path(data_dir))} cannot be used:</b> {_esc(problem)}.<br>"
+            "Backing up is off until you choose another folder (or fix this one and press F5)."
+            if problem else ""
+        )
+        self.data_dir_banner.setVisible(bool(problem))
+        self.avatars.writable = not problem
+        self.data_dir_label.setText(
+            f"Data folder: {display_path(data_dir)}" + (" (cannot be used)" if problem else "")
+        )
+        self.data_dir_label.setToolTip(str(data_dir) + (f"\n{problem}" if problem else ""))
+        self._update_buttons()
+        return problem
+
+    def choose_data_dir(self) -> None:
+        """The banner's button: Settings, with the data folder field ready to change."""
+        self.open_settings()
+        dialog = self.settings_dialog
+        if dialog is not None:
+            dialog.focus_data_dir()
 
     def show_from_tray(self) -> None:
         """The tray's Open (or a click on its notification): bring the window back; when scheduled
@@ -1176,8 +1301,17 @@ class MainWindow(QMainWindow):
         self._open_row(self.table.currentIndex())
 
     def _open_data_dir(self) -> None:
-        self.ctx.config.data_dir.mkdir(parents=True, exist_ok=True)
-        self.open_folder(self.ctx.config.data_dir)
+        data_dir = self.ctx.config.data_dir
+        problem = self.check_data_dir()
+        if not problem:
+            try:
+                ensure_dir(data_dir)  # not there yet (nothing backed up): made private, as a backup would
+            except TzBackupError as err:
+                problem = str(err)
+        if problem:
+            self.statusBar().showMessage(f"Cannot open {display_path(data_dir)}: {problem}.", 8000)
+            return
+        self.open_folder(data_dir)
 
     def _about(self) -> None:
         box = QMessageBox(
@@ -1320,6 +1454,17 @@ def _failed_in_event(event: PersonalityFinished) -> dict[str, str]:
     if not isinstance(sections, dict):
         return {}
     return {str(n): "failed in this run" for n, status in sections.items() if status not in _NOT_FAILED}
+
+
+def _said_total(row: Any, last_run: Any) -> int | None:
+    """The server total to plan a run with: the archive's, unless the last run (in this window) left the walk
+    unfinished after the service reported a fresher one."""
+    unfinished = getattr(last_run, "state", "") in ("failed", "cancelled")
+    said = getattr(last_run, "expected", None) if unfinished else None
+    if row.unfinished_fetched and isinstance(said, int):
+        return said
+    server: int | None = row.server_total
+    return server
 
 
 def _call_weak(method: weakref.WeakMethod[Callable[[], None]]) -> None:

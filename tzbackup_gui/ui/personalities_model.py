@@ -26,7 +26,7 @@ from PySide6.QtGui import QColor, QIcon, QPalette
 from PySide6.QtWidgets import QApplication, QStyle
 
 from ..app import display_path
-from .progress import RowProgress
+from .progress import RowProgress, kept_text
 from .sections import SECTION_LABELS, failed_sections_from_metadata, section_phrase
 
 __all__ = [
@@ -71,6 +71,8 @@ class PersonalityRow:
     live_at_last_full_walk: int | None = None
     last_status: str = ""
     pending_resume: bool = False
+    #: memories an unfinished walk fetched and kept (in the memory files; the next backup resumes the walk)
+    unfinished_fetched: int = 0
     problem: str = ""
     checked: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
@@ -80,6 +82,11 @@ class PersonalityRow:
     @property
     def local_only(self) -> bool:
         return not self.on_account
+
+    @property
+    def unfinished_first(self) -> bool:
+        """A first backup that did not finish: memories are kept, but no backup has completed yet."""
+        return self.last_backup is None and (self.pending_resume or self.unfinished_fetched > 0)
 
 
 def _as_datetime(value: object) -> datetime | None:
@@ -154,6 +161,7 @@ def _apply_local(row: PersonalityRow, backup: Any) -> None:
     row.live_at_last_full_walk = getattr(backup, "live_at_last_full_walk", None)
     row.last_status = _last_status(getattr(backup, "last_run", None))
     row.pending_resume = bool(getattr(backup, "pending_resume", False))
+    row.unfinished_fetched = int(getattr(backup, "unfinished_fetched", 0) or 0)
     row.problem = str(getattr(backup, "problem", "") or "")
     row.failed_sections = failed_sections_from_metadata(getattr(backup, "metadata", None))
 
@@ -360,7 +368,7 @@ class PersonalitiesModel(QAbstractTableModel):
         if col == COL_USERNAME:
             return row.slug
         if col == COL_LAST:
-            return relative_time(row.last_backup)
+            return "unfinished" if row.unfinished_first else relative_time(row.last_backup)
         if col == COL_MEMORIES:
             return self._memories_text(row)
         if col == COL_STATUS:
@@ -374,7 +382,9 @@ class PersonalitiesModel(QAbstractTableModel):
             if row.local_only:
                 return "local only: no longer on your account"
             if row.pending_resume:
-                return "interrupted: the next backup resumes it"
+                # the metadata's total is the last complete backup's: "of N" only when it still fits
+                total = row.server_total if (row.server_total or 0) >= row.unfinished_fetched else None
+                return kept_text(row.unfinished_fetched, total) or "interrupted — resumes next time"
             if row.failed_sections:
                 return partial_text(row.last_status, row.failed_sections)
             return row.last_status or ("not backed up yet" if row.last_backup is None else "")
@@ -397,6 +407,10 @@ class PersonalitiesModel(QAbstractTableModel):
             reported = progress.expected if progress.busy else None
             server = reported if reported is not None else row.server_total
             return progress.stored, server
+        unfinished = progress is not None and progress.state in ("failed", "cancelled")
+        if unfinished and progress is not None and progress.expected is not None:
+            # what the service said in this unfinished run: fresher than the last complete backup's total
+            return row.total_memories, progress.expected
         return row.total_memories, row.server_total
 
     def _memories_text(self, row: PersonalityRow) -> str:
@@ -410,17 +424,24 @@ class PersonalitiesModel(QAbstractTableModel):
 
     def _tooltip(self, row: PersonalityRow, col: int) -> str | None:
         if col == COL_LAST:
+            kept = (f"{row.unfinished_fetched:,} memories fetched so far are kept"
+                    if row.unfinished_fetched else "What it fetched is kept")
+            if row.unfinished_first:
+                return f"The first backup has not finished yet. {kept}; the next backup resumes it."
             if row.last_backup is None:
                 return "Never backed up"
-            return row.last_backup.astimezone().strftime("Last successful backup: %Y-%m-%d %H:%M:%S %Z")
+            when = row.last_backup.astimezone().strftime("Last complete backup: %Y-%m-%d %H:%M:%S %Z")
+            if row.pending_resume:
+                when += f"\nA later backup did not finish. {kept}; the next backup resumes it."
+            return when
         if col == COL_NAME:
             where = display_path(row.folder) if row.folder else "no local backup yet"
             extra = "\nNo longer on your account (kept from an earlier backup)" if row.local_only else ""
             return f"{row.display_name} (@{row.slug})\n{where}{extra}\nDouble-click to open the backup"
         if col == COL_STATUS:
             progress = self.progress.get(row.slug)
-            if progress is not None and progress.hint:
-                return f"{progress.text}\n{progress.hint}"
+            if progress is not None and (progress.hint or progress.detail):
+                return "\n".join(part for part in (progress.text, progress.detail, progress.hint) if part)
             if self._partial(row):
                 lines = [f"{SECTION_LABELS.get(n, n)} failed: {e}" for n, e in row.failed_sections.items()]
                 return "\n".join(
@@ -445,12 +466,16 @@ class PersonalitiesModel(QAbstractTableModel):
         if self._partial(row):
             return QColor("#9a6700")  # amber: saved, but not everything
         progress = self.progress.get(row.slug)
-        if progress is None:
-            return None
+        if progress is None or progress.state == "idle":
+            return QColor("#9a6700") if row.pending_resume and not row.problem else None
         if progress.state == "failed":
             return QColor("#b3261e")
         if progress.state == "done":
             return QColor("#1b7f3b")
+        if progress.state == "cancelled":
+            return QColor("#9a6700")  # amber: kept, not finished
+        if progress.state == "not_started":
+            return QApplication.palette().color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text)
         return None
 
     def _sort_key(self, row: PersonalityRow, col: int) -> Any:

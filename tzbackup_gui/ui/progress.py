@@ -7,6 +7,7 @@ it reports as changed, at most 20 times a second.
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,11 +27,80 @@ from ..events import (
     Waiting,
 )
 
-__all__ = ["PAGE_SIZE", "RowProgress", "RunTracker", "format_duration"]
+__all__ = [
+    "AUTH_KINDS",
+    "PAGE_SIZE",
+    "RowProgress",
+    "RunTracker",
+    "failure_reason",
+    "format_duration",
+    "kept_text",
+    "stop_message",
+    "stop_reason",
+]
 
 PAGE_SIZE = 20
 #: Requests besides memory pages per personality (profile, story, training, personalization, chat...).
 _FIXED_REQUESTS = 6
+
+AUTH_KINDS = frozenset({"AuthError", "BadCredentialError", "SessionExpiredError", "LoginRedirectError"})
+
+#: why a whole run stopped, as the overall bar and status say it: "Stopped: you are offline"
+_STOP_REASONS = {
+    "NetworkError": "you are offline",
+    "RateLimitedError": "rate-limited by shapes.inc",
+    "BotWallError": "blocked by a bot wall",
+    "ServerError": "shapes.inc keeps failing",
+    "DiskFullError": "the disk is full",
+    "DataDirLockedError": "another backup is using the data folder",
+    "BackupBusyError": "a backup is already running",
+    **{kind: "signed out" for kind in AUTH_KINDS},
+}
+#: the one sentence the window says when that happens (the request, path and attempts go to the log)
+_STOP_MESSAGES = {
+    "NetworkError": "You seem to be offline (or shapes.inc is not answering), so the backup stopped.",
+    "RateLimitedError": "shapes.inc keeps rate-limiting us, so the backup stopped. Run it again later.",
+    "BotWallError": "A bot-protection wall blocked the requests, so the backup stopped.",
+    "ServerError": "shapes.inc keeps failing (server errors), so the backup stopped. Run it again later.",
+    "DiskFullError": "The disk is full, so the backup stopped.",
+    **{kind: "Your shapes.inc session ended, so the backup stopped." for kind in AUTH_KINDS},
+}
+#: a row's failure in a few words; the full error (path, attempts, exception class) is in its tooltip
+_ROW_REASONS = {
+    "NetworkError": "offline",
+    "RateLimitedError": "rate-limited",
+    "BotWallError": "blocked by a bot wall",
+    "ServerError": "shapes.inc kept failing",
+    "DiskFullError": "disk full",
+    "DataDirLockedError": "data folder in use by another backup",
+    "DriftError": "unexpected answer from shapes.inc",
+    "MemoryWalkError": "the memory list kept changing",
+    "NotFoundError": "not found on shapes.inc",
+    "NotOwnedError": "not your personality",
+    "OwnerMismatchError": "folder belongs to another account",
+    "UnsupportedFormatError": "folder in an unknown format",
+    "CorruptBackupError": "a backup file is damaged",
+    "UnsafeNameError": "name cannot be made into a folder",
+    "ArchiveError": "could not write the backup",
+    **{kind: "signed out" for kind in AUTH_KINDS},
+}
+RESUMES = "resumes next time"
+
+
+def stop_reason(kind: str) -> str:
+    """ "you are offline" for a run stopped by ``kind`` (an exception class name)."""
+    return _STOP_REASONS.get(kind, "an unexpected error")
+
+
+def stop_message(kind: str, fallback: str) -> str:
+    """The one plain sentence for a run stopped by ``kind``; ``fallback`` (the engine's) for other kinds."""
+    return _STOP_MESSAGES.get(kind, fallback)
+
+
+def failure_reason(kind: str) -> str:
+    """A row's failure in a few words ("offline", "not your personality"); "failed" when unknown."""
+    return _ROW_REASONS.get(kind, "failed")
+
 
 _PHASE_TEXT = {
     "profile": "fetching profile",
@@ -50,11 +120,16 @@ _PHASE_TEXT = {
 class RowProgress:
     """What one row shows while (and after) a run touches it."""
 
-    state: str = "idle"  # idle queued active waiting retrying done failed cancelled
+    state: str = "idle"  # idle queued active waiting retrying done failed cancelled not_started
     text: str = ""
-    done: int = 0
+    done: int = 0  # memories the walk has fetched (a resumed walk counts what it had already)
     expected: int | None = None
     hint: str = ""
+    #: what went wrong in full (the error with its request path and attempts, the exception class): tooltip
+    detail: str = ""
+    kind: str = ""  # exception class name of the failure ("" when none)
+    resumable: bool = True  # a failed row: the next backup resumes it
+    resuming: bool = False  # this run resumes a walk an earlier run did not finish
     #: memories the backup will hold once this run is saved (stored before + new so far); None until known
     stored: int | None = None
 
@@ -69,6 +144,14 @@ class RowProgress:
         if not self.expected:
             return None
         return min(1.0, self.done / self.expected)
+
+
+def kept_text(done: int, expected: int | None) -> str:
+    """What an unfinished walk kept: "1,100 of 2,600 fetched — resumes next time" ("" when nothing)."""
+    if done <= 0:
+        return ""
+    of = f" of {expected:,}" if expected else ""
+    return f"{done:,}{of} fetched — {RESUMES}"
 
 
 def format_duration(seconds: float) -> str:
@@ -87,9 +170,15 @@ def format_duration(seconds: float) -> str:
 class _Work:
     """Estimated requests for one personality of the run."""
 
-    estimate: int
+    estimate: int  # requests the personality needs in all, ``credit`` included
     made: int = 0
-    finished: bool = False
+    finished: bool = False  # backed up: its work is complete
+    ended: bool = False  # failed or cancelled: no more requests now, but its work is not done
+    credit: int = 0  # page requests an earlier, unfinished run already made (a resumed walk)
+
+    @property
+    def pending(self) -> bool:
+        return not self.finished and not self.ended
 
 
 @dataclass
@@ -97,10 +186,16 @@ class RunTracker:
     """Consumes events; keeps ``rows[slug]`` and an overall fraction + ETA.
 
     ``prior`` maps slug -> (memories stored locally, last known server total) so the estimate can count the
-    pages an incremental run will need before the server says anything.
+    pages an incremental run will need before the server says anything. ``resume`` maps slug -> memories an
+    earlier unfinished walk fetched (a resumed run starts its progress from them); ``first`` holds the slugs
+    that have no complete backup yet. ``stop_kind`` names the error that stopped the whole run (set by the
+    window from the engine's report before the run is settled).
     """
 
     prior: dict[str, tuple[int, int | None]] = field(default_factory=dict)
+    resume: dict[str, int] = field(default_factory=dict)
+    first: set[str] = field(default_factory=set)
+    stop_kind: str = ""
     clock: Callable[[], float] = time.monotonic
     rows: dict[str, RowProgress] = field(default_factory=dict)
     delay: float = 1.0
@@ -113,15 +208,18 @@ class RunTracker:
     current: str = ""
     _work: dict[str, _Work] = field(default_factory=dict)
     _best_fraction: float = 0.0
+    _wait_until: float = 0.0  # a retry the client scheduled starts no earlier than this (clock time)
+    _wait_reason: str = ""
 
     # --- feeding ------------------------------------------------------------------------------------
 
     def start(self, slugs: list[str], delay: float) -> set[str]:
         """Mark ``slugs`` queued before the engine says anything (the click should show at once)."""
         self.rows = {s: RowProgress(state="queued", text="queued") for s in slugs}
-        self._work = {s: _Work(self._estimate(s)) for s in slugs}
-        self.delay, self.running, self.cancelled = delay, True, False
+        self._work = {s: self._new_work(s) for s in slugs}
+        self.delay, self.running, self.cancelled, self.stop_kind = delay, True, False, ""
         self.started_at, self.requests, self._best_fraction = self.clock(), 0, 0.0
+        self._wait_until, self._wait_reason = 0.0, ""
         self.done_count = self.failed_count = 0
         self.current = ""
         return set(slugs)
@@ -137,24 +235,46 @@ class RunTracker:
         """The run task ended (maybe without a RunFinished): settle rows still in flight."""
         changed: set[str] = set()
         for slug, row in self.rows.items():
-            if row.state in {"queued", "active", "waiting", "retrying"}:
-                if cancelled:
-                    row.state, row.text = "cancelled", "cancelled; resumes next time"
-                elif row.state == "queued":
-                    row.state, row.text = "stopped", "not started: the run stopped"
-                else:
-                    row.state, row.text = "failed", f"stopped while {row.text}" if row.text else "stopped"
-                changed.add(slug)
+            if row.state == "queued":
+                row.state, row.text = "not_started", "not started"
+            elif row.busy and cancelled:
+                row.state, row.text = "cancelled", _cancelled_text(row)
+            elif row.busy:
+                reason = failure_reason(self.stop_kind) if self.stop_kind else "stopped"
+                row.state, row.kind = "failed", self.stop_kind
+                row.text = _failed_text(reason, row, resumable=True)
+            else:
+                continue
+            if slug in self._work:
+                self._work[slug].ended = True
+            changed.add(slug)
         self.running = False
         self.cancelled = cancelled
+        self._wait_until = 0.0
         return changed
+
+    def kept(self, slug: str, fetched: int) -> bool:
+        """After the run, the archive says how many memories the unfinished walk kept: a cancelled or failed
+        row says that number (a page can be saved while the cancel arrives, before its event). True when the
+        row changed."""
+        row = self.rows.get(slug)
+        if row is None or row.state not in ("failed", "cancelled") or fetched <= 0 or fetched == row.done:
+            return False
+        row.done = fetched
+        if row.state == "cancelled":
+            row.text = _cancelled_text(row)
+        else:
+            reason = failure_reason(row.kind) if row.kind else "stopped"
+            row.text = _failed_text(reason, row, resumable=row.resumable)
+        return True
 
     # --- reading ------------------------------------------------------------------------------------
 
     def fraction(self) -> float:
         """Overall 0..1, weighted by estimated requests; never goes backwards."""
-        total = sum(max(w.estimate, w.made) if not w.finished else w.made for w in self._work.values())
-        made = sum(w.made for w in self._work.values())
+        work = self._work.values()
+        total = sum(w.made + w.credit if w.finished else max(w.estimate, w.made + w.credit) for w in work)
+        made = sum(w.made + w.credit for w in work)
         if total <= 0:
             return 0.0
         value = min(1.0, made / total)
@@ -162,7 +282,11 @@ class RunTracker:
         return self._best_fraction
 
     def remaining_requests(self) -> int:
-        return sum(max(w.estimate - w.made, 1) for w in self._work.values() if not w.finished)
+        return sum(max(w.estimate - w.made - w.credit, 1) for w in self._work.values() if w.pending)
+
+    def scheduled_wait(self) -> float:
+        """Seconds until the retry the client scheduled may start (0 when none is pending)."""
+        return max(0.0, self._wait_until - self.clock()) if self.running else 0.0
 
     def seconds_per_request(self) -> float:
         """Pacing sets a floor; measured throughput takes over once it is slower."""
@@ -172,52 +296,121 @@ class RunTracker:
         return max(self.delay, measured)
 
     def eta_seconds(self) -> float | None:
+        """Seconds left: never less than a retry wait already scheduled, plus the requests after it."""
         if not self.running:
             return None
-        pending = [w for w in self._work.values() if not w.finished]
+        pending = [w for w in self._work.values() if w.pending]
         if not pending:
-            return 0.0
+            return self.scheduled_wait()
         boundaries = max(0, len(pending) - 1) * self.delay  # 2 x delay start-to-start between personalities
-        return self.remaining_requests() * self.seconds_per_request() + boundaries
+        return self.scheduled_wait() + self.remaining_requests() * self.seconds_per_request() + boundaries
 
     def summary(self) -> str:
         """One line for the status bar."""
         if not self.rows:
             return ""
         n = len(self.rows)
-        finished = self.done_count + self.failed_count
         if self.running:
+            finished = sum(1 for row in self.rows.values() if row.state in {"done", "failed", "cancelled"})
+            wait = self.scheduled_wait()
+            wait_text = ""
+            if wait >= 1:
+                left = format_duration(wait)
+                rate = self._wait_reason == "retry-after"
+                wait_text = f", waiting {left} for the rate limit" if rate else f", retrying in {left}"
             eta = self.eta_seconds()
             eta_text = f", about {format_duration(eta)} left" if eta is not None and self.requests else ""
-            return f"Backing up {min(finished + 1, n)} of {n}{eta_text}"
+            return f"Backing up {min(finished + 1, n)} of {n}{wait_text}{eta_text}"
+        counts = self._counts()
         if self.cancelled:
-            return f"Cancelled after {finished} of {n}; the next backup resumes where this one stopped"
-        not_started = sum(1 for row in self.rows.values() if row.state == "stopped")
-        if not_started:  # the run stopped before these: they did not fail
-            failed = f", {self.failed_count} failed" if self.failed_count else ""
-            return f"Stopped: {self.done_count} backed up{failed}, {not_started} not started"
+            return f"Cancelled — {counts}; the next backup resumes"
+        if self.stop_kind:
+            return f"Stopped: {stop_reason(self.stop_kind)} — {counts}"
+        if any(row.state == "not_started" for row in self.rows.values()):  # stopped before these
+            return f"Stopped — {counts}"
         if self.failed_count:
             return f"Finished: {self.done_count} backed up, {self.failed_count} failed"
         return f"Finished: {self.done_count} of {n} backed up"
 
+    def bar_text(self) -> str:
+        """What the overall bar says once the run ended ("" = its percentage: a complete run)."""
+        if self.running:
+            return ""
+        if self.cancelled:
+            return "Cancelled"
+        if self.stop_kind:
+            return f"Stopped: {stop_reason(self.stop_kind)}"
+        if any(row.state == "not_started" for row in self.rows.values()):
+            return "Stopped"
+        if self.failed_count:
+            return f"Finished: {self.failed_count} failed"
+        return ""
+
+    def _counts(self) -> str:
+        """ "1 backed up, 1 not finished, 1 not started" (zero counts left out, except backed up)."""
+        unfinished = failed = not_started = 0
+        for row in self.rows.values():
+            interrupted = row.state == "failed" and bool(self.stop_kind) and row.kind == self.stop_kind
+            if row.state == "cancelled" or interrupted:
+                unfinished += 1  # interrupted by the cancel or by what stopped the run: it resumes
+            elif row.state == "failed":
+                failed += 1
+            elif row.state == "not_started":
+                not_started += 1
+        parts = [f"{self.done_count} backed up"]
+        for count, label in ((unfinished, "not finished"), (failed, "failed"), (not_started, "not started")):
+            if count:
+                parts.append(f"{count} {label}")
+        return ", ".join(parts)
+
     # --- internals ----------------------------------------------------------------------------------
 
     def _estimate(self, slug: str, expected: int | None = None, full: bool = False) -> int:
-        stored, server = self.prior.get(slug, (0, None))
-        server = expected if expected is not None else server
+        """Requests the personality needs in all (a resumed walk's earlier pages included)."""
+        stored = self.prior.get(slug, (0, None))[0]
+        server = self._total(slug, expected)
+        fetched = self.resume.get(slug, 0)
         if server is None:
-            pages = 2
-        elif full:
+            pages = 2 + self._credit(slug, expected)
+        elif full or fetched:
             pages = math.ceil(server / PAGE_SIZE) + 1
         else:
             pages = math.ceil(max(server - stored, 0) / PAGE_SIZE) + 1
         return _FIXED_REQUESTS + pages
 
+    def _total(self, slug: str, expected: int | None = None) -> int | None:
+        """The server total to plan with: the one just reported, else the last known one, unless a resumed
+        walk already fetched more than it (then it is stale, from an older backup: unknown)."""
+        server = expected if expected is not None else self.prior.get(slug, (0, None))[1]
+        return None if server is not None and server < self.resume.get(slug, 0) else server
+
+    def _credit(self, slug: str, expected: int | None = None) -> int:
+        """Page requests a resumed walk already made, counted only once the total is known (else a guess
+        would overshoot, and the overall fraction never goes back)."""
+        fetched = self.resume.get(slug, 0)
+        return math.ceil(fetched / PAGE_SIZE) if fetched and self._total(slug, expected) is not None else 0
+
+    def _new_work(self, slug: str) -> _Work:
+        return _Work(self._estimate(slug), credit=self._credit(slug))
+
     def _row(self, slug: str) -> RowProgress:
         if slug not in self.rows:
             self.rows[slug] = RowProgress()
-            self._work[slug] = _Work(self._estimate(slug))
+            self._work[slug] = self._new_work(slug)
         return self.rows[slug]
+
+
+def _cancelled_text(row: RowProgress) -> str:
+    return kept_text(row.done, row.expected) or f"cancelled — {RESUMES}"
+
+
+def _failed_text(reason: str, row: RowProgress, *, resumable: bool) -> str:
+    """ "offline: 560 of 2,600 fetched — resumes next time", "offline — resumes next time", or for what
+    the next run will not simply resume, "failed: not your personality"."""
+    if not resumable:
+        return reason if reason == "failed" else f"failed: {reason}"
+    kept = kept_text(row.done, row.expected)
+    return f"{reason}: {kept}" if kept else f"{reason} — {RESUMES}"
 
 
 def _on_run_started(t: RunTracker, e: BackupEvent) -> set[str]:
@@ -236,6 +429,10 @@ def _on_personality_started(t: RunTracker, e: BackupEvent) -> set[str]:
     assert isinstance(e, PersonalityStarted)
     row = t._row(e.slug)
     row.state, row.text, row.done, row.expected = "active", "starting", 0, None
+    fetched = t.resume.get(e.slug, 0)
+    if fetched:  # a resumed walk starts from what it has, not from 0
+        row.resuming, row.done, row.expected = True, fetched, t._total(e.slug)
+        row.text = "resuming: " + _memories_text(row)
     t.current = e.slug
     return {e.slug}
 
@@ -245,11 +442,14 @@ def _on_phase(t: RunTracker, e: BackupEvent) -> set[str]:
     row = t._row(e.slug)
     row.state = "active"
     if e.phase == "memories":
-        row.text = _memories_text(row)
+        row.resuming = row.resuming or "resum" in e.detail
+        row.text = ("resuming: " if row.resuming else "") + _memories_text(row)
     else:
         row.text = _PHASE_TEXT.get(e.phase, e.phase.replace("_", " ") or "working")
         if e.detail and e.phase not in _PHASE_TEXT:
             row.text += f" ({e.detail})"
+        if row.resuming and e.phase == "profile":
+            row.text = "resuming: " + row.text
     return {e.slug}
 
 
@@ -267,9 +467,11 @@ def _on_page(t: RunTracker, e: BackupEvent) -> set[str]:
     if e.expected is not None and e.expected != row.expected:
         row.expected = e.expected
         work = t._work[e.slug]
-        work.estimate = max(work.made + 1, t._estimate(e.slug, e.expected, full=e.reconciling))
-    first_backup = t.prior.get(e.slug, (0, None))[0] == 0
-    row.text = ("reconciling: " if e.reconciling and not first_backup else "") + _memories_text(row)
+        work.credit = max(work.credit, t._credit(e.slug, e.expected))
+        work.estimate = max(work.made + work.credit + 1, t._estimate(e.slug, e.expected, full=e.reconciling))
+    first_backup = e.slug in t.first or t.prior.get(e.slug, (0, None))[0] == 0
+    prefix = "reconciling: " if e.reconciling and not first_backup else ""
+    row.text = (prefix or ("resuming: " if row.resuming else "")) + _memories_text(row)
     return {e.slug}
 
 
@@ -278,14 +480,19 @@ def _on_reconciling(t: RunTracker, e: BackupEvent) -> set[str]:
     row = t._row(e.slug)
     row.state, row.text, row.done = "active", "reconciling" + (f" ({e.reason})" if e.reason else ""), 0
     work = t._work[e.slug]
-    work.estimate = max(work.made + 1, work.made + t._estimate(e.slug, row.expected, full=True))
+    work.estimate = max(work.made + work.credit + 1, work.made + t._estimate(e.slug, row.expected, full=True))
     return {e.slug}
 
 
 def _on_waiting(t: RunTracker, e: BackupEvent) -> set[str]:
     assert isinstance(e, Waiting)
-    if e.reason == "pacing" or not e.slug or e.slug not in t.rows:
+    if e.reason == "pacing":
         return set()  # pacing waits are the normal rhythm, not news
+    until = t.clock() + e.seconds  # the ETA never promises less than this wait
+    if until > t._wait_until:
+        t._wait_until, t._wait_reason = until, e.reason
+    if not e.slug or e.slug not in t.rows:
+        return set()
     row = t.rows[e.slug]
     what = "for the rate limit" if e.reason == "retry-after" else "before retrying"
     row.state, row.text = "waiting", f"waiting {math.ceil(e.seconds)} s {what}"
@@ -297,8 +504,10 @@ def _on_retrying(t: RunTracker, e: BackupEvent) -> set[str]:
     if not e.slug or e.slug not in t.rows:
         return set()
     row = t.rows[e.slug]
-    reason = f" after {e.reason}" if e.reason else ""
+    short = re.sub(r"\s*\(\w+\)$", "", e.reason)  # "connection problem (ConnectError)": the class is a detail
+    reason = f" after {short}" if short else ""
     row.state, row.text = "retrying", f"retrying ({e.attempt} of {e.max_attempts}){reason}"
+    row.detail = f"attempt {e.attempt} of {e.max_attempts} after {e.reason}" if e.reason else ""
     return {e.slug}
 
 
@@ -311,7 +520,7 @@ def _on_request(t: RunTracker, e: BackupEvent) -> set[str]:
         work.made += 1
     row = t.rows.get(slug)
     if row is not None and row.state in {"waiting", "retrying"}:
-        row.state = "active"
+        row.state, row.detail = "active", ""
         row.text = _memories_text(row) if row.done else "working"
         return {slug}
     return set()
@@ -328,6 +537,7 @@ def _on_finished(t: RunTracker, e: BackupEvent) -> set[str]:
     if e.deleted_upstream:
         parts.append(f"{e.deleted_upstream:,} deleted upstream")
     row.text = "done: " + ", ".join(parts)
+    row.resuming = False
     t._work[e.slug].finished = True
     t.done_count += 1
     return {e.slug}
@@ -339,12 +549,15 @@ def _on_failed(t: RunTracker, e: BackupEvent) -> set[str]:
     if row is None:
         return set()
     cancelled = e.kind in {"cancelled", "CancelledError", "Cancelled"}
-    row.state = "cancelled" if cancelled else "failed"
-    row.text = "cancelled; resumes next time" if cancelled else f"failed: {e.error}"
     row.hint = e.hint
-    t._work[e.slug].finished = True
-    if not cancelled:
+    if cancelled:
+        row.state, row.text = "cancelled", _cancelled_text(row)
+    else:
+        row.state, row.kind, row.resumable = "failed", e.kind, e.resumable
+        row.text = _failed_text(failure_reason(e.kind), row, resumable=e.resumable)
+        row.detail = f"{e.error} ({e.kind})" if e.kind and e.error else e.error or e.kind
         t.failed_count += 1
+    t._work[e.slug].ended = True
     return {e.slug}
 
 

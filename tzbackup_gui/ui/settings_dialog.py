@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +35,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..app import MIN_REMOTE_DELAY, AppConfig, display_path, is_loopback_url, spacing_problem, where_text
+from ..app import (
+    MIN_REMOTE_DELAY,
+    AppConfig,
+    data_dir_problem,
+    display_path,
+    is_loopback_url,
+    spacing_problem,
+    where_text,
+)
+from ..archive.store import make_private_dirs
 from ..backup.report import ALL_SECTIONS
 from ..schedule import Schedule
 from .sections import SECTION_LABELS, chosen_sections, save_sections
@@ -42,7 +52,7 @@ from .sections import SECTION_LABELS, chosen_sections, save_sections
 if TYPE_CHECKING:
     from .main_window import MainWindow
 
-__all__ = ["DATA_DIR_KEY", "SettingsDialog", "apply_saved_preferences"]
+__all__ = ["DATA_DIR_KEY", "SettingsDialog", "apply_saved_preferences", "make_private"]
 
 log = logging.getLogger("tzbackup.ui")
 
@@ -56,6 +66,24 @@ KINDS = (("off", "Off"), ("interval", "Every N hours"), ("daily", "Daily at a ti
 
 def _bool(value: object) -> bool:
     return str(value).lower() in ("true", "1")
+
+
+def make_private(settings: QSettings) -> QSettings:
+    """The settings file readable by its owner only, like every file tzbackup writes: its folder 0700 and the
+    file created 0600 before Qt first writes it (Qt keeps an existing file's mode when it saves)."""
+    path = Path(settings.fileName())
+    if settings.format() == QSettings.Format.NativeFormat and not path.is_absolute():
+        return settings  # not a file (e.g. the registry on Windows)
+    try:
+        make_private_dirs(path.parent)
+        path.parent.chmod(0o700)  # the app's own folder under ~/.config
+        if path.exists():
+            path.chmod(0o600)
+        else:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    except OSError as err:  # settings still work in memory; say why they may not be private
+        log.warning("Could not make the settings file private (%s): %s", display_path(path), err.strerror)
+    return settings
 
 
 def apply_saved_preferences(config: AppConfig, settings: QSettings, *, explicit: set[str]) -> None:
@@ -102,6 +130,9 @@ class SettingsDialog(QDialog):
         layout.addWidget(self.buttons)
         self._load()
         self._validate()
+        problem = getattr(window, "data_dir_problem", "")
+        if problem:  # the current folder cannot be used (the window's banner says so too)
+            self._refuse(f"{display_path(window.ctx.config.data_dir)} cannot be used: {problem}.")
         # Wrapped hints make the layout height-for-width; without this the first show squeezes every group
         # to its minimum (checkboxes overlapping) instead of giving the dialog the height it asks for.
         self.setMinimumHeight(self.layout().totalHeightForWidth(self.minimumWidth()))
@@ -343,10 +374,11 @@ class SettingsDialog(QDialog):
         if not new_dir.is_absolute():
             self._refuse("Give the data folder as a full path (or use Browse…).")
             return
-        if new_dir.exists() and not new_dir.is_dir():
-            self._refuse(f"{display_path(new_dir)} is a file, not a folder.")
-            return
         if new_dir != self.window_.ctx.config.data_dir:
+            problem = data_dir_problem(new_dir)
+            if problem:  # said here, in the dialog; the current folder stays
+                self._refuse(f"{display_path(new_dir)} cannot be used: {problem}.")
+                return
             box = QMessageBox(
                 QMessageBox.Icon.Question,
                 "Change the data folder?",
@@ -369,15 +401,30 @@ class SettingsDialog(QDialog):
         if code != QMessageBox.StandardButton.Yes.value:
             self.data_dir_edit.setText(display_path(self.window_.ctx.config.data_dir))
             return
-        self._apply(new_dir)
+        problem = self._apply(new_dir)
+        if problem:  # it changed since the check (a drive unplugged): the dialog stays, with the reason
+            self._refuse(f"{display_path(new_dir)} cannot be used: {problem}. The data folder is unchanged.")
+            return
         super().accept()
+
+    def focus_data_dir(self) -> None:
+        """Put the cursor in the data folder field, its text selected (the window's banner asks for this)."""
+        self.data_dir_edit.setFocus()
+        self.data_dir_edit.selectAll()
 
     def _refuse(self, text: str) -> None:
         self.data_dir_problem.setText(text)
         self.data_dir_problem.setVisible(True)
 
-    def _apply(self, new_dir: Path | None) -> None:
+    def _apply(self, new_dir: Path | None) -> str:
+        """Apply and save everything; returns why ``new_dir`` could not be used ("" when all applied).
+        The data folder goes first: when it fails nothing else changes."""
         window, ctx, s = self.window_, self.window_.ctx, self.settings
+        if new_dir is not None:
+            problem = window.set_data_dir(new_dir)
+            if problem:
+                return problem
+            s.setValue(DATA_DIR_KEY, str(new_dir))
         delay = self.delay_spin.value()
         ctx.set_delay(delay)
         s.setValue(DELAY_KEY, delay)
@@ -386,9 +433,6 @@ class SettingsDialog(QDialog):
         s.setValue(RECONCILE_KEY, self.reconcile_spin.value())
         save_sections(s, self.chosen_sections())
         window.scheduler.set_schedule(self.schedule())
-        if new_dir is not None:
-            s.setValue(DATA_DIR_KEY, str(new_dir))
-            window.set_data_dir(new_dir)
         s.sync()
         chosen = chosen_sections(s)
         log.info(
@@ -396,6 +440,7 @@ class SettingsDialog(QDialog):
             delay, self.reconcile_spin.value(), window.scheduler.schedule.describe(),
             "all" if chosen is None else ", ".join(n for n in ALL_SECTIONS if n in chosen),
         )
+        return ""
 
 
 def _wrap(layout: QHBoxLayout) -> QWidget:
