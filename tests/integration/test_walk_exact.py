@@ -297,6 +297,7 @@ def test_session_expired_mid_first_backup_keeps_everything_readable(
     stored = stored_ids(folder)
     assert len(stored) == 600 and set(stored) <= set(upstream_ids(sandbox, SLUG))
     assert runner.metadata(SLUG)["runs"][-1]["new"] == 600
+    assert runner.metadata(SLUG)["serverTotal"] == 1203  # the service's newest word, for the views
     status = read_backup_status(folder)
     assert status.total_memories == 600
     meta = runner.metadata(SLUG)

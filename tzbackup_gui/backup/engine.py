@@ -742,6 +742,8 @@ class BackupEngine:
             meta["chunkSize"] = chunk_size
             meta["memoryFiles"] = math.ceil(done.total / chunk_size) if done.total else 0
             meta["unfinishedWalk"] = unfinished
+            if journal.last_total is not None:  # the service's newest word, so the views show it
+                meta["serverTotal"] = journal.last_total
             return meta
 
         try:
@@ -751,7 +753,10 @@ class BackupEngine:
                 )
                 await _blocking_steps(steps)
             elif journal.items and metadata.get("formatVersion") == FORMAT_VERSION:
-                await _blocking(archive.write_metadata, {**metadata, "unfinishedWalk": unfinished})
+                fresh = {**metadata, "unfinishedWalk": unfinished}
+                if journal.last_total is not None:
+                    fresh["serverTotal"] = journal.last_total
+                await _blocking(archive.write_metadata, fresh)
         except (OSError, TzBackupError) as err:
             log.warning("%s: the fetched memories stay in the walk journal only: %s", archive.folder, err)
 
