@@ -1,0 +1,112 @@
+"""Colours derived from the palette, with a contrast check: readable on light, dark and high-contrast themes.
+
+No widget hard-codes a colour. A semantic colour (success, warning, error, a search hit, a banner) starts from
+a hue and is then pushed lighter or darker until its text reaches WCAG's 4.5:1 against the background it is
+drawn on, which comes from the widget's palette. Tests use :func:`contrast_ratio` to check what is painted.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtGui import QColor, QPalette
+
+__all__ = [
+    "MIN_CONTRAST",
+    "banner_colors",
+    "contrast_ratio",
+    "error_color",
+    "hit_colors",
+    "is_dark",
+    "muted_text",
+    "readable",
+    "success_color",
+    "warning_color",
+]
+
+#: WCAG AA for normal text
+MIN_CONTRAST = 4.5
+
+_SUCCESS = QColor(40, 150, 60)
+_WARNING = QColor(190, 120, 0)
+_ERROR = QColor(200, 40, 40)
+_HIT = QColor(255, 225, 90)
+_INFO = QColor(40, 110, 200)
+
+
+def _luminance(color: QColor) -> float:
+    def channel(value: float) -> float:
+        return value / 12.92 if value <= 0.03928 else ((value + 0.055) / 1.055) ** 2.4
+
+    return 0.2126 * channel(color.redF()) + 0.7152 * channel(color.greenF()) + 0.0722 * channel(color.blueF())
+
+
+def contrast_ratio(a: QColor, b: QColor) -> float:
+    """WCAG contrast ratio of two opaque colours, 1.0 to 21.0."""
+    la, lb = _luminance(a), _luminance(b)
+    hi, lo = max(la, lb), min(la, lb)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def is_dark(palette: QPalette) -> bool:
+    """True when the palette's window background is dark."""
+    return _luminance(palette.color(QPalette.ColorRole.Window)) < 0.2
+
+
+def readable(color: QColor, background: QColor, minimum: float = MIN_CONTRAST) -> QColor:
+    """``color`` made lighter or darker (keeping its hue) until it reaches ``minimum`` against ``background``;
+    black or white when no shade of the hue does."""
+    if contrast_ratio(color, background) >= minimum:
+        return QColor(color)
+    towards_light = _luminance(background) < 0.18
+    hue, sat, light, alpha = color.getHslF()
+    hue = max(hue, 0.0)
+    for step in range(1, 21):
+        value = light + (1 - light) * step / 20 if towards_light else light * (1 - step / 20)
+        candidate = QColor.fromHslF(hue, sat, value, alpha)
+        if contrast_ratio(candidate, background) >= minimum:
+            return candidate
+    return QColor("white") if towards_light else QColor("black")
+
+
+def _base(palette: QPalette) -> QColor:
+    return palette.color(QPalette.ColorRole.Base)
+
+
+def success_color(palette: QPalette, background: QColor | None = None) -> QColor:
+    """Text colour for "done"/"ok" on ``background`` (the palette's base by default)."""
+    return readable(_SUCCESS, background or _base(palette))
+
+
+def warning_color(palette: QPalette, background: QColor | None = None) -> QColor:
+    """Text colour for "partial"/"resumes next time"."""
+    return readable(_WARNING, background or _base(palette))
+
+
+def error_color(palette: QPalette, background: QColor | None = None) -> QColor:
+    """Text colour for failures."""
+    return readable(_ERROR, background or _base(palette))
+
+
+def muted_text(palette: QPalette, background: QColor | None = None) -> QColor:
+    """Secondary text (usernames, dates above a search hit): the placeholder colour, made readable."""
+    return readable(palette.color(QPalette.ColorRole.PlaceholderText), background or _base(palette))
+
+
+def hit_colors(palette: QPalette) -> tuple[QColor, QColor]:
+    """(background, text) of a highlighted search hit: a yellow that suits the theme, with readable text."""
+    base = _base(palette)
+    dark_hit = QColor.fromHslF(max(_HIT.hslHueF(), 0.0), 0.55, 0.30)
+    background = dark_hit if is_dark(palette) else QColor(_HIT)
+    text = readable(palette.color(QPalette.ColorRole.Text), background)
+    if contrast_ratio(background, base) < 1.2:  # make the hit stand out from the page at all
+        background = background.darker(130) if not is_dark(palette) else background.lighter(130)
+        text = readable(text, background)
+    return background, text
+
+
+def banner_colors(palette: QPalette, kind: str = "info") -> tuple[QColor, QColor]:
+    """(background, text) of a banner ("info", "warning" or "error") that suits the theme."""
+    hue_color = {"warning": _WARNING, "error": _ERROR}.get(kind, _INFO)
+    hue = max(hue_color.hslHueF(), 0.0)
+    background = QColor.fromHslF(hue, 0.45, 0.22) if is_dark(palette) else QColor.fromHslF(hue, 0.7, 0.94)
+    text = readable(palette.color(QPalette.ColorRole.WindowText), background)
+    return background, text
