@@ -1,4 +1,11 @@
-"""Start-up time: process start → main window shown → personality list filled from the local backups.
+"""Start-up time of the command-line tool (against ``python -c pass``) and of the window.
+
+**CLI:** ``tzbackup --version``, ``--help`` and the offline commands (``status``, ``search``, ``show``,
+``history``, ``verify``) against a demo backup, each run ``--runs`` times (at least 5): the median in ms and
+its ratio to ``python -c pass`` (target: at most 5×), and whether the run imported httpx or asyncio (it
+should not: those are for the commands that use the network). ``--cli-only`` stops there.
+
+**Window:** process start → main window shown → personality list filled from the local backups.
 
 The window should list what is already backed up *before* the service answers. To see whether it does,
 the demo's sandbox is given a ``slow`` fault on every request (``--slow`` seconds, default 3): when the rows
@@ -13,7 +20,7 @@ Two ways to run the app:
   found with ``xdotool search --onlyvisible --pid``. The frozen binary cannot be probed from inside, so this
   figure is "window shown", not "rows shown".
 
-    .venv/bin/python benchmarks/startup.py [--runs 3] [--slow 3]
+    .venv/bin/python benchmarks/startup.py [--runs 3] [--slow 3] [--cli-only]
 """
 
 from __future__ import annotations
@@ -144,6 +151,68 @@ def prepare(data_dir: Path) -> None:
                     "backup", "--all", "--delay", "0.01"], check=True, capture_output=True)
 
 
+# ----------------------------------------------------------------------------------------------------
+# the command-line tool
+# ----------------------------------------------------------------------------------------------------
+CLI_TARGET_RATIO = 5.0
+CLI_CASES: list[tuple[str, list[str]]] = [
+    ("--version", ["--version"]),
+    ("--help", ["--help"]),
+    ("status", ["status"]),
+    ("search", ["search", "the", "--limit", "5"]),
+    ("show", ["show", "lilith"]),
+    ("history", ["history", "lilith"]),
+    ("verify", ["verify", "captain-nemo"]),
+]
+# What a run imported (sys.modules at exit), so the benchmark also tells *why* a command is slow.
+_CLI_PROBE = (
+    "import atexit, sys\n"
+    "atexit.register(lambda: sys.stderr.write('\\nLOADED ' + ' '.join(m for m in"
+    " ('httpx', 'asyncio', 'PySide6') if m in sys.modules) + '\\n'))\n"
+    "sys.argv = ['tzbackup', *sys.argv[1:]]\n"
+    "from tzbackup_gui.cli import main\n"
+    "raise SystemExit(main())\n"
+)
+
+
+def _time_ms(argv: list[str], runs: int) -> list[float]:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(argv, capture_output=True, check=False)
+        times.append((time.perf_counter() - start) * 1000)
+    return times
+
+
+def cli_startup(data_dir: Path, runs: int) -> int:
+    """Print the CLI start-up table; 1 when an offline command loaded httpx/asyncio or --version missed the
+    target ratio (so CI or a person can use it as a check), else 0."""
+    runs = max(runs, 5)
+    python = [sys.executable, "-c", "pass"]
+    _time_ms(python, 2)  # warm the page cache
+    base = statistics.median(_time_ms(python, runs))
+    script = Path(sys.executable).with_name("tzbackup")  # the installed console script, as a user runs it
+    print(f"CLI start-up ({script}), median of {runs} runs; python -c pass: {base:.0f} ms; "
+          f"target ≤ {CLI_TARGET_RATIO:g}×:")
+    status = 0
+    for label, args in CLI_CASES:
+        timed = [str(script)] if script.exists() else [sys.executable, "-m", "tzbackup_gui.cli"]
+        timed += ["--data-dir", str(data_dir), *args]
+        _time_ms(timed, 1)
+        ms = statistics.median(_time_ms(timed, runs))
+        probe = [sys.executable, "-c", _CLI_PROBE, "--data-dir", str(data_dir), *args]
+        err = subprocess.run(probe, capture_output=True, text=True, check=False).stderr
+        loaded = next((line[7:].split() for line in err.splitlines() if line.startswith("LOADED")), [])
+        heavy = [m for m in loaded if m in ("httpx", "asyncio")]
+        ratio = ms / base
+        verdict = "ok" if ratio <= CLI_TARGET_RATIO else "over target"
+        print(f"  tzbackup {label:10} {ms:6.0f} ms  {ratio:4.1f}×  {verdict:11}  "
+              f"imports: {', '.join(loaded) or 'neither httpx nor asyncio'}")
+        if heavy or (label == "--version" and ratio > CLI_TARGET_RATIO):
+            status = 1
+    return status
+
+
 def median(values: list[float]) -> str:
     return f"{statistics.median(values):.2f} s" if values else "—"
 
@@ -155,6 +224,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--slow", type=float, default=3.0, help="seconds every sandbox response is delayed")
     parser.add_argument("--timeout", type=float, default=20.0)
+    parser.add_argument("--cli-only", action="store_true", help="time the command-line tool only")
     parser.add_argument("--child", metavar="DATA_DIR", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -165,6 +235,9 @@ def main() -> int:
         data_dir = Path(tmp) / "data"
         prepare(data_dir)
         os.environ.update(HOME=tmp, XDG_CONFIG_HOME=f"{tmp}/.config", XDG_CACHE_HOME=f"{tmp}/.cache")
+        cli_status = cli_startup(data_dir, args.runs)
+        if args.cli_only:
+            return cli_status
         print(f"installed package, offscreen, sandbox responses delayed {args.slow:g} s, {args.runs} runs:")
         for slow in (0.0, args.slow):
             runs = [run_probe(data_dir, slow, args.timeout) for _ in range(args.runs)]

@@ -13,7 +13,6 @@ ends in "unexpected ... please report it": that is for bugs only.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import getpass
 import ipaddress
@@ -46,6 +45,8 @@ from .paths import default_data_dir, demo_data_dir, personalities_dir
 from .service.auth import SessionCredential, parse_cookie_input
 
 if TYPE_CHECKING:
+    import asyncio
+
     import httpx
 
     from .backup import PersonalityResult, RunReport
@@ -571,6 +572,8 @@ async def _credential_from_browser(ctx: Context) -> tuple[SessionCredential, Any
 
     No BROWSER: the single profile that has a usable cookie, else list them all and exit 2.
     """
+    import asyncio
+
     from .browser_cookies import (
         BROWSERS,
         BrowserCookieError,
@@ -632,6 +635,8 @@ async def _credential_from_browser(ctx: Context) -> tuple[SessionCredential, Any
 
 
 async def cmd_login(ctx: Context) -> int:
+    import asyncio
+
     args = ctx.settings.args
     from_browser = getattr(args, "from_browser", None) is not None
     if from_browser and args.stdin:
@@ -680,6 +685,8 @@ async def cmd_login(ctx: Context) -> int:
 
 
 async def cmd_logout(ctx: Context) -> int:
+    import asyncio
+
     if ctx.settings.demo:
         ctx.say("Demo mode stores no cookie; nothing to remove.")
         return EXIT_OK
@@ -750,6 +757,8 @@ def _names_or_all(args: argparse.Namespace, what: str) -> None:
 
 
 async def cmd_backup(ctx: Context) -> int:
+    import asyncio
+
     from .backup import BackupEngine, BackupOptions
     from .cli_progress import ProgressDisplay
 
@@ -777,6 +786,8 @@ async def cmd_backup(ctx: Context) -> int:
 
 async def _await_cancellable(task: asyncio.Future[Any], ctx: Context, display: Any) -> bool:
     """Await the engine task; Ctrl+C (SIGINT) or SIGTERM cancels it cleanly. True when it was cancelled."""
+    import asyncio
+
     loop = asyncio.get_running_loop()
     interrupts = 0
 
@@ -809,6 +820,8 @@ async def _await_cancellable(task: asyncio.Future[Any], ctx: Context, display: A
 
 
 async def _tick(display: Any) -> None:
+    import asyncio
+
     while True:
         await asyncio.sleep(0.5)
         display.refresh()
@@ -964,11 +977,11 @@ def _server_total_text(server_total: int | None, live_at_last_full_walk: int | N
     return "—"
 
 
-async def cmd_status(ctx: Context) -> int:
+def cmd_status(ctx: Context) -> int:
     _check_names(ctx.settings.args.names)
     chosen, missing = _select(ctx, ctx.settings.args.names)
-    busy = await asyncio.to_thread(_backup_running, ctx.settings.data_dir) if chosen else False
-    health = {str(b.folder): await asyncio.to_thread(_health, b, busy) for b in chosen}
+    busy = _backup_running(ctx.settings.data_dir) if chosen else False
+    health = {str(b.folder): _health(b, busy) for b in chosen}
     damaged = [b for b in chosen if health[str(b.folder)].problems]
     if ctx.settings.args.json:
         ctx.say(json.dumps({"data_dir": str(ctx.settings.data_dir),
@@ -1018,7 +1031,7 @@ async def cmd_status(ctx: Context) -> int:
     return EXIT_PARTIAL if missing or damaged else EXIT_OK
 
 
-async def cmd_verify(ctx: Context) -> int:
+def cmd_verify(ctx: Context) -> int:
     from .archive import verify_backup
 
     args = ctx.settings.args
@@ -1030,16 +1043,10 @@ async def cmd_verify(ctx: Context) -> int:
     if names or args.all:
         require_data_dir(ctx.settings)
     chosen, missing = _select(ctx, [] if args.all else names) if names or args.all else ([], [])
-    server_totals: dict[str, int | None] = {}
-    if args.online and chosen:
-        client = ctx.client()
-        for b in chosen:
-            if b.shape_id:
-                page = await client.get_memory_page(b.shape_id, 1)
-                server_totals[b.shape_id] = page.total
+    server_totals = _server_totals(ctx, [b.shape_id for b in chosen if b.shape_id]) if args.online else {}
     results: list[dict[str, Any]] = []
     for b in chosen:
-        rep = await asyncio.to_thread(verify_backup, b.folder, server_total=server_totals.get(b.shape_id))
+        rep = verify_backup(b.folder, server_total=server_totals.get(b.shape_id))
         results.append({"username": b.slug, "folder": str(b.folder), "ok": rep.ok, "problems": rep.problems,
                         "checked_files": rep.checked_files, "memories": rep.memories})
     for name in missing:
@@ -1048,7 +1055,7 @@ async def cmd_verify(ctx: Context) -> int:
     if zips:
         from .cli_export import verify_zip_result
 
-        results += [await asyncio.to_thread(verify_zip_result, z) for z in zips]
+        results += [verify_zip_result(z) for z in zips]
     bad = [r for r in results if not r["ok"]]
     if args.json:
         ctx.say(json.dumps({"ok": not bad, "results": results}, indent=2, ensure_ascii=False))
@@ -1067,65 +1074,89 @@ async def cmd_verify(ctx: Context) -> int:
     return EXIT_PARTIAL if bad else EXIT_OK
 
 
-async def cmd_search(ctx: Context) -> int:
+def _server_totals(ctx: Context, shape_ids: list[str]) -> dict[str, int | None]:
+    """``verify --online``: the total each personality's first memory page reports (the only network use of an
+    otherwise offline command, so the event loop and the HTTP client start only here)."""
+    if not shape_ids:
+        return {}
+
+    async def fetch() -> dict[str, int | None]:
+        async with _http_client() as http:
+            ctx.http = http
+            client = ctx.client()
+            return {shape_id: (await client.get_memory_page(shape_id, 1)).total for shape_id in shape_ids}
+
+    import asyncio
+
+    try:
+        return asyncio.run(fetch())
+    finally:
+        ctx.http = None
+
+
+def cmd_search(ctx: Context) -> int:
     from .cli_browse import run_search
 
     a = ctx.settings.args
     if a.since and a.until and a.until < a.since:  # both are YYYY-MM-DD: text order is date order
         raise UsageError(f"--until {a.until} is before --since {a.since}.")
-    return await asyncio.to_thread(run_search, ctx, ctx.settings.data_dir, a.query, a.name, a.since,
-                                   a.until, a.limit, a.json)
+    return run_search(ctx, ctx.settings.data_dir, a.query, a.name, a.since, a.until, a.limit, a.json)
 
 
-async def cmd_export(ctx: Context) -> int:
+def cmd_export(ctx: Context) -> int:
     from .cli_export import run_export
 
     a = ctx.settings.args
     _check_names([a.name])
-    return await asyncio.to_thread(run_export, ctx, ctx.settings.data_dir, a.name, a.format, a.output)
+    return run_export(ctx, ctx.settings.data_dir, a.name, a.format, a.output)
 
 
-async def cmd_import(ctx: Context) -> int:
+def cmd_import(ctx: Context) -> int:
     from .cli_export import check_input_file, run_import
 
     check_input_file(ctx.settings.args.file)
     # nothing is created before the archive passes its checks (a refused import leaves no trace)
-    await asyncio.to_thread(lambda: require_writable(ctx.settings.data_dir, create=False))
-    return await asyncio.to_thread(run_import, ctx, ctx.settings.data_dir, ctx.settings.args.file)
+    require_writable(ctx.settings.data_dir, create=False)
+    return run_import(ctx, ctx.settings.data_dir, ctx.settings.args.file)
 
 
-async def cmd_show(ctx: Context) -> int:
+def cmd_show(ctx: Context) -> int:
     from .cli_browse import run_show
 
     a = ctx.settings.args
     _check_names([a.name])
     if a.memory is not None and not a.memory.strip():
         raise UsageError("--memory needs a memory id (or a unique start of one).")
-    return await asyncio.to_thread(run_show, ctx, ctx.settings.data_dir, a.name, a.memory, a.json)
+    return run_show(ctx, ctx.settings.data_dir, a.name, a.memory, a.json)
 
 
-async def cmd_history(ctx: Context) -> int:
+def cmd_history(ctx: Context) -> int:
     from .cli_history import run_history
 
     a = ctx.settings.args
     _check_names([a.name])
-    return await asyncio.to_thread(run_history, ctx, ctx.settings.data_dir, a.name, a.json, a.profile_version)
+    return run_history(ctx, ctx.settings.data_dir, a.name, a.json, a.profile_version)
 
 
-async def cmd_diff(ctx: Context) -> int:
+def cmd_diff(ctx: Context) -> int:
     from .cli_history import run_diff
 
     a = ctx.settings.args
     _check_names([a.name])
-    return await asyncio.to_thread(run_diff, ctx, ctx.settings.data_dir, a.name, a.from_ts, a.to_ts)
+    return run_diff(ctx, ctx.settings.data_dir, a.name, a.from_ts, a.to_ts)
 
 
-COMMANDS: dict[str, Callable[[Context], Awaitable[int]]] = {
+# Commands that run on the event loop (the network, or keyring calls kept off the main thread) ...
+ASYNC_COMMANDS: dict[str, Callable[[Context], Awaitable[int]]] = {
     "login": cmd_login,
     "logout": cmd_logout,
     "whoami": cmd_whoami,
     "list": cmd_list,
     "backup": cmd_backup,
+}
+# ... and those that only read or write local files: plain calls, so they never import asyncio or httpx
+# (start-up is most of their run time; ``verify --online`` starts a loop for its one request itself).
+OFFLINE_COMMANDS: dict[str, Callable[[Context], int]] = {
     "status": cmd_status,
     "verify": cmd_verify,
     "search": cmd_search,
@@ -1135,21 +1166,36 @@ COMMANDS: dict[str, Callable[[Context], Awaitable[int]]] = {
     "history": cmd_history,
     "diff": cmd_diff,
 }
+COMMANDS: dict[str, Callable[[Context], Any]] = {**ASYNC_COMMANDS, **OFFLINE_COMMANDS}
 NETWORK_COMMANDS = {"login", "whoami", "list", "backup", "verify"}
 
 
 # --- running ----------------------------------------------------------------------------------------------
 
 
-async def _run(ctx: Context) -> int:
+def _http_client() -> httpx.AsyncClient:
     import httpx
 
-    command = COMMANDS[ctx.settings.command]
-    if ctx.settings.command in READ_COMMANDS - {"verify"}:  # verify checks it itself: FILE.zip needs none
+    return httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=15.0), follow_redirects=False)
+
+
+def _run_command(ctx: Context) -> int:
+    name = ctx.settings.command
+    if name in READ_COMMANDS - {"verify"}:  # verify checks it itself: FILE.zip needs none
         require_data_dir(ctx.settings)
+    offline = OFFLINE_COMMANDS.get(name)
+    if offline is not None:
+        return offline(ctx)
+    import asyncio
+
+    return asyncio.run(_run(ctx))
+
+
+async def _run(ctx: Context) -> int:
+    command = ASYNC_COMMANDS[ctx.settings.command]
     if ctx.settings.command not in NETWORK_COMMANDS:
         return await command(ctx)
-    async with httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=15.0), follow_redirects=False) as http:
+    async with _http_client() as http:
         ctx.http = http
         return await command(ctx)
 
@@ -1244,7 +1290,7 @@ def _main(argv: Sequence[str] | None) -> int:
             ctx = Context(settings, out, err, store, demo_cookie=sandbox.cookie if sandbox else None)
             if settings.demo and not settings.quiet and settings.command in NETWORK_COMMANDS:
                 ctx.note(f"Demo mode: a local sandbox with made-up data; backups go to {settings.data_dir}")
-            return asyncio.run(_run(ctx))
+            return _run_command(ctx)
     except UsageError as exc:
         print(f"{parser.prog}: error: {exc}", file=err)
         if exc.hint:

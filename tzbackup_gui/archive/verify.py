@@ -2,19 +2,20 @@
 
 Besides the memory files: the section files (knowledge, training, personalization) parse and hold the counts
 the metadata records, ``.section-history.jsonl`` parses line by line, the saved images match their recorded
-SHA-256, and the chat history passes ``backup.chat.verify_chat`` when that module is installed.
+SHA-256, and the chat history passes ``archive.chat.verify_chat``. Only the archive layer is imported:
+``status`` and ``verify`` never load the engine or its HTTP client.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import TzBackupError
+from .chat import verify_chat
+from .images import verify_images
 from .layout import CHUNK_SIZE, FORMAT_VERSION, METADATA_NAME
 from .personality import PersonalityArchive
 from .profile_history import ProfileHistory, history_dir
@@ -154,12 +155,9 @@ def _check_sections(folder: Path, meta: dict[str, Any], report: VerifyReport) ->
     _check_history(folder / _SECTION_HISTORY, report)
     images = sections.get("images")
     if images is not None:
-        from ..backup.images import verify_images  # Qt-free; imported late (the engine imports this layer)
-
         for problem in verify_images(folder, images):
             report.add(problem)
-    verify_chat = _chat_verifier()
-    if verify_chat is not None and "chat" in sections:
+    if "chat" in sections:
         for problem in verify_chat(folder):
             report.add(problem)
 
@@ -185,16 +183,6 @@ def _check_history(path: Path, report: VerifyReport) -> None:
         if not ok:
             torn = number == len(lines)  # no newline after it: a write cut short, ignored by readers
             report.add(f"{path.name} line {number} is {'cut short' if torn else 'not a JSON record'}.")
-
-
-def _chat_verifier() -> Callable[[Path], list[str]] | None:
-    """``backup.chat.verify_chat`` when that module exists (it is built separately)."""
-    try:
-        module = importlib.import_module("tzbackup_gui.backup.chat")
-    except ImportError:
-        return None
-    fn = getattr(module, "verify_chat", None)
-    return fn if callable(fn) else None
 
 
 def _check_profile_history(folder: Path, profile_path: Path, report: VerifyReport) -> None:
