@@ -28,7 +28,8 @@ No message, ``repr`` or attribute ever contains the session secret.
         ├── OwnerMismatchError          the folder belongs to another signed-in user
         ├── NotOwnedError               the signed-in user does not own this personality
         ├── DiskFullError               ENOSPC / EDQUOT while writing; the previous backup is intact
-        └── DataDirLockedError          another tzbackup is writing to the same data dir
+        ├── DataDirLockedError          another tzbackup is writing to the same data dir
+        └── SearchIndexError            the search index cannot be queried (locked, damaged): not "no results"
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ __all__ = [
     "NotOwnedError",
     "OwnerMismatchError",
     "RateLimitedError",
+    "SearchIndexError",
     "ServerError",
     "ServiceError",
     "SessionExpiredError",
@@ -253,3 +255,11 @@ class DataDirLockedError(ArchiveError):
     """Another tzbackup (GUI, CLI or a scheduled run) is already writing to this data dir."""
 
     hint = "Wait for the other backup to finish, or stop it, then try again."
+
+
+class SearchIndexError(ArchiveError):
+    """The search index could not be queried (locked by another program, damaged, a disk error). Never shown
+    as "no results": an empty answer would hide the problem."""
+
+    hint = ("Try again in a moment. If it keeps failing, delete the index file named above: it is only a "
+            "cache and is rebuilt from the backup.")

@@ -32,7 +32,13 @@ from typing import Any
 
 import platformdirs
 
-from ..errors import ArchiveError, CorruptBackupError, TzBackupError, UnsupportedFormatError
+from ..errors import (
+    ArchiveError,
+    CorruptBackupError,
+    SearchIndexError,
+    TzBackupError,
+    UnsupportedFormatError,
+)
 from .browse import BackupSource, memory_fields, resolve_source
 from .layout import METADATA_NAME, chunk_number, profile_file_name
 from .memories import memory_id, memory_ts
@@ -553,7 +559,9 @@ class SearchIndex:
         limit: int = 200,
     ) -> list[SearchHit]:
         """Best matches first; ``since`` / ``until`` (Unix time, until exclusive) filter memories by date
-        (profile text has no date and is left out when a date filter is set)."""
+        (profile text has no date and is left out when a date filter is set). Raises
+        :class:`SearchIndexError` when the index cannot be queried (locked, damaged): never a silent [].
+        """
         query = fts_query(text)
         if not query:
             return []
@@ -578,8 +586,10 @@ class SearchIndex:
         args.append(limit)
         try:
             found = self.conn.execute(sql, args).fetchall()
-        except sqlite3.OperationalError:
-            return []  # a query FTS5 cannot parse even after quoting: no results rather than a crash
+        except sqlite3.DatabaseError as err:
+            # "database is locked", a damaged file, a disk error: say so. fts_query quotes every term, so a
+            # syntax error is a bug of ours and is reported the same way rather than shown as "no results".
+            raise SearchIndexError(f"Could not search the index {self.path}: {err}.") from err
         return [
             SearchHit(
                 folder=fol,
