@@ -15,6 +15,8 @@ from tzbackup_gui.archive.index import (
     FLAG_UPSTREAM,
     HIT_END,
     HIT_START,
+    KINDS,
+    ORDERS,
     IndexCancelled,
     IndexProgress,
     SearchIndex,
@@ -263,3 +265,74 @@ def test_odd_queries_do_not_crash(archive: Path) -> None:
         index.update()
         for text in ['"', "NEAR(", "*", "a:b", "-x", "umbrella AND"]:
             index.search(text)
+
+
+def _add_chat_and_knowledge(archive: Path) -> Path:
+    """Lilith gets two chat files (an exchange about an umbrella, regenerated replies) and a knowledge
+    file; Ada a knowledge file in another envelope."""
+    folder = archive / "personalities" / "lilith"
+    (folder / "chat").mkdir()
+    messages = [
+        {"id": f"c{n}", "message": f"hello {n}", "reply": f"reply {n}", "ts": T0 + n * DAY + 10}
+        for n in range(6)
+    ]
+    messages[1]["message"] = "where is my umbrella"
+    messages[4]["regenerated_replies"] = ["an umbrella appears in a regenerated reply"]
+    atomic_write_json(folder / "chat" / "lilith_chat_1.json", {"messages": messages[:3]})
+    atomic_write_json(folder / "chat" / "lilith_chat_2.json", {"messages": messages[3:]})
+    atomic_write_json(folder / "knowledge.json", {"items": [
+        {"id": "k1", "title": "Umbrella policy", "content": "Lilith lends an umbrella to friends.",
+         "metadata": {"created_at": T0 + 3.5 * DAY}},
+        "not an entry",
+        {"id": "k2", "title": None, "content": "Lilith likes the cello."},
+    ]})
+    atomic_write_json(archive / "personalities" / "ada" / "knowledge.json",
+                      [{"id": "k9", "content": "Ada keeps an umbrella by the engine."}])
+    return folder
+
+
+def test_chat_and_knowledge_are_searched_by_kind(archive: Path) -> None:
+    folder = _add_chat_and_knowledge(archive)
+    with SearchIndex.for_path(archive) as index:
+        assert index.update().errors == {}
+        assert index.count("lilith") == 6  # chat and knowledge are not memories
+        everything = KINDS
+        hits = index.search("umbrella", kinds=everything)
+        found = {(h.kind, h.folder, h.memory_id) for h in hits}
+        assert found == {
+            ("memory", "lilith", "m00000"), ("memory", "lilith", "m00003"),
+            ("chat", "lilith", "c1"), ("chat", "lilith", "c4"),
+            ("knowledge", "lilith", "k1"), ("knowledge", "ada", "k9"),
+        }
+        chat = {h.memory_id: h for h in hits if h.kind == "chat"}
+        assert chat["c1"].path == folder.resolve() / "chat" / "lilith_chat_1.json" and chat["c1"].pos == 1
+        assert chat["c4"].path.name == "lilith_chat_2.json" and chat["c4"].pos == 1
+        assert chat["c4"].ts == T0 + 4 * DAY + 10
+        knowledge = {h.memory_id: h for h in hits if h.kind == "knowledge"}
+        assert knowledge["k1"].pos == 0 and knowledge["k1"].ts == T0 + 3.5 * DAY
+        assert index.search("cello", kinds=["knowledge"])[0].pos == 1  # positions skip non-entries
+        # the default kinds are those the CLI always searched
+        assert {h.kind for h in index.search("umbrella")} == {"memory"}
+        assert {h.kind for h in index.search("umbrella", kinds=["chat"])} == {"chat"}
+        assert index.search("umbrella", kinds=[]) == []
+        assert index.count_hits("umbrella") == {"memory": 2, "chat": 2, "knowledge": 2}
+        assert index.count_hits("umbrella", folder="ada") == {"knowledge": 1}
+        assert index.count_hits("tea") == {"profile": 2}
+        assert index.count_hits("tea", since=T0) == {}  # the profile has no date
+
+
+def test_search_orders_by_date_with_undated_last(archive: Path) -> None:
+    _add_chat_and_knowledge(archive)
+    with SearchIndex.for_path(archive) as index:
+        index.update()
+        newest = index.search("umbrella", kinds=KINDS, order="newest")
+        times = [h.ts for h in newest]
+        assert times[-1] == 0.0 and times[:-1] == sorted(times[:-1], reverse=True)  # Ada's undated entry
+        oldest = index.search("umbrella", kinds=KINDS, order="oldest")
+        assert [h.ts for h in oldest][:-1] == sorted(times[:-1]) and oldest[-1].ts == 0.0
+        assert [h.memory_id for h in oldest[:3]] == ["m00000", "c1", "m00003"]
+        assert len(index.search("umbrella", kinds=KINDS, order="relevance")) == 6
+        window = index.search("umbrella", kinds=KINDS, since=T0 + 1 * DAY, until=T0 + 4 * DAY)
+        assert {h.memory_id for h in window} == {"c1", "m00003", "k1"}
+        assert {h.memory_id for h in index.search("umbrella", kinds=KINDS, until=T0 + DAY)} == {"m00000"}
+        assert ORDERS == ("relevance", "newest", "oldest")

@@ -1,4 +1,4 @@
-"""The on-disk search index of the offline browser: SQLite FTS5 over memories and profile text.
+"""The on-disk search index of the offline browser: SQLite FTS5 over memories, chat, profile and knowledge.
 
 The JSON files stay the source of truth; the index (``DATA_DIR/.tzbackup-index.sqlite3``) is a cache that
 can be deleted at any time. Each indexed file is recorded with its ``mtime_ns`` and size; :meth:`update`
@@ -11,6 +11,11 @@ created 0600 before SQLite opens it (SQLite would make it 0644 minus the umask),
 and for a concurrent reader alike. An index of an older version with looser bits is tightened on open. A
 backup folder that cannot be written gets its index in the user's cache folder (0700), never in a shared
 temporary folder under a name others could guess.
+
+Each indexed record has a *kind* (:data:`KINDS`): a memory, a chat exchange (message, reply and regenerated
+replies), the profile's text fields, or a knowledge entry (title and content). Search filters by kind, by
+date (records without a date, i.e. the profile, are left out while a date filter is on) and sorts by
+relevance, newest or oldest first; :meth:`SearchIndex.count_hits` gives the totals per kind.
 
 Besides full-text search the index gives the memory list of a personality in chronological order as compact
 ``(file, position)`` records, so the browser can show 100,000 memories while parsing only the files on screen.
@@ -40,14 +45,20 @@ from ..errors import (
     UnsupportedFormatError,
 )
 from .browse import BackupSource, memory_fields, resolve_source
+from .chat import ChatArchive
+from .chat_browse import chat_fields
+from .export import KNOWLEDGE_NAMES
 from .layout import METADATA_NAME, chunk_number, profile_file_name
 from .memories import memory_id, memory_ts
 from .personality import check_format
 from .store import FILE_MODE, make_private_dirs, open_private, read_json
 
 __all__ = [
+    "DEFAULT_KINDS",
     "HIT_END",
     "HIT_START",
+    "KINDS",
+    "ORDERS",
     "IndexCancelled",
     "IndexProgress",
     "IndexUpdate",
@@ -55,12 +66,25 @@ __all__ = [
     "SearchHit",
     "SearchIndex",
     "fts_query",
+    "knowledge_items",
+    "knowledge_path",
     "update_index",
 ]
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: chat messages and knowledge entries are indexed too
 HIT_START, HIT_END = "\x02", "\x03"  # snippet markers; callers turn them into <b> or brackets
 FLAG_DELETED, FLAG_UPSTREAM = 1, 2  # ``deleted: true`` in the memory; gone upstream (metadata)
+#: what a record can be, in the order the browser lists them
+KINDS = ("memory", "chat", "profile", "knowledge")
+#: what :meth:`SearchIndex.search` looks in unless told otherwise (what ``tzbackup search`` always searched)
+DEFAULT_KINDS = ("memory", "profile")
+#: result orders: best match first, or by date (records without a date come last either way)
+ORDERS = ("relevance", "newest", "oldest")
+_ORDER_SQL = {
+    "relevance": "rank",
+    "newest": "d.ts = 0, d.ts DESC, d.id DESC",
+    "oldest": "d.ts = 0, d.ts ASC, d.id ASC",
+}
 
 _SCHEMA = """
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);
@@ -107,10 +131,13 @@ ProgressCallback = Callable[[IndexProgress], None]
 
 @dataclass
 class SearchHit:
+    """One match. ``memory_id`` is the record's own id (a memory's, a chat message's, a knowledge entry's;
+    "" for the profile); ``pos`` its position in ``path`` (the chunk file, or the knowledge file)."""
+
     folder: str
-    kind: str  # "memory" or "profile"
+    kind: str  # one of KINDS
     memory_id: str
-    ts: float
+    ts: float  # 0 when the record has no date (the profile)
     path: Path
     pos: int
     snippet: str  # with HIT_START / HIT_END around the matches
@@ -142,6 +169,11 @@ class MemoryRows:
         return -1
 
 
+_HIT_JOINS = (
+    "JOIN docs d ON d.id = fts.rowid JOIN files f ON f.id = d.file_id "
+    "LEFT JOIN upstream u ON u.folder = d.folder AND u.memory_id = d.memory_id"
+)
+
 _TERM_RE = re.compile(r'"([^"]*)"|(\S+)')
 
 
@@ -166,6 +198,42 @@ def _profile_text(profile: dict[str, Any]) -> str:
         if isinstance(value, str) and value.strip() and not value.startswith(("http://", "https://")):
             lines.append(f"{key.replace('_', ' ')}: {value}")
     return "\n".join(lines)
+
+
+def knowledge_path(folder: Path) -> Path | None:
+    """The knowledge (``/story``) file a backup holds, under any of the names it may have."""
+    for pattern in KNOWLEDGE_NAMES:
+        path = folder / pattern.format(folder=folder.name)
+        if path.is_file():
+            return path
+    return None
+
+
+def knowledge_items(data: Any) -> list[dict[str, Any]]:
+    """The entries of a knowledge file in any envelope SERVICE_API.md lists (as ``export.load_knowledge``
+    reads them, so a position here is a position there)."""
+    if isinstance(data, dict):
+        inner = next((data[k] for k in ("items", "story", "knowledge", "entries") if k in data), None)
+        data = inner if inner is not None else ([data] if "content" in data else [])
+    return [e for e in data if isinstance(e, dict)] if isinstance(data, list) else []
+
+
+def _text_id(entry: dict[str, Any]) -> str:
+    value = entry.get("id")
+    return "" if value is None or isinstance(value, dict | list) else str(value)
+
+
+def _entry_ts(entry: dict[str, Any]) -> float:
+    meta = entry.get("metadata")
+    value = meta.get("created_at") if isinstance(meta, dict) else entry.get("created_at")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0.0
+    return float(value)
+
+
+def _knowledge_text(entry: dict[str, Any]) -> str:
+    parts = (entry.get("title"), entry.get("content"))
+    return "\n".join(p for p in parts if isinstance(p, str) and p.strip())
 
 
 #: files SQLite keeps beside the database; it creates them with the database file's mode
@@ -398,7 +466,8 @@ class SearchIndex:
         return path.relative_to(self.source.root).as_posix()
 
     def _folder_files(self, folder: Path, report: IndexUpdate) -> Iterator[tuple[str, Path]]:
-        """Metadata, profile and memory files of one folder (memory files only when the format is ours)."""
+        """Metadata, profile, knowledge, memory and chat files of one folder (only the metadata when the
+        format is not ours)."""
         meta_path = folder / METADATA_NAME
         yield "metadata", meta_path
         try:
@@ -409,11 +478,17 @@ class SearchIndex:
         except (UnsupportedFormatError, CorruptBackupError):
             return  # recorded as the metadata file's error by _index_file
         yield "profile", folder / profile_file_name(folder.name)
+        knowledge = knowledge_path(folder)
+        if knowledge is not None:
+            yield "knowledge", knowledge
         memory_dir = folder / "memory"
         if memory_dir.is_dir():
             for entry in sorted(os.listdir(memory_dir)):
                 if chunk_number(entry, folder.name) is not None:
                     yield "memory", memory_dir / entry
+        chat = ChatArchive(folder)
+        for number in chat.chunk_numbers():
+            yield "chat", chat.chunk_path(number)
 
     def _drop_file(self, file_id: int) -> None:
         self.conn.execute("DELETE FROM fts WHERE rowid IN (SELECT id FROM docs WHERE file_id=?)", (file_id,))
@@ -437,6 +512,18 @@ class SearchIndex:
             elif kind == "profile":
                 if isinstance(data, dict):
                     docs.append((-1, "", 0.0, 0, _profile_text(data)))
+            elif kind == "knowledge":
+                for pos, entry in enumerate(knowledge_items(data)):
+                    docs.append((pos, _text_id(entry), _entry_ts(entry), 0, _knowledge_text(entry)))
+            elif kind == "chat":
+                messages = data.get("messages") if isinstance(data, dict) else None
+                if not isinstance(messages, list):
+                    raise CorruptBackupError(f"The chat file {path} has no 'messages' list.")
+                for pos, raw in enumerate(messages):
+                    if isinstance(raw, dict):
+                        msg = chat_fields(raw)
+                        text = "\n".join(t for t in (msg.message, msg.reply, *msg.regenerated) if t)
+                        docs.append((pos, msg.id, msg.ts or 0.0, 0, text))
             else:
                 items = data.get("memories") if isinstance(data, dict) else None
                 if not isinstance(items, list):
@@ -549,6 +636,35 @@ class SearchIndex:
         rows.flags = array("B", flags)
         return rows
 
+    def _match(
+        self,
+        text: str,
+        folder: str | None,
+        since: float | None,
+        until: float | None,
+        kinds: Iterable[str],
+    ) -> tuple[str, list[Any]] | None:
+        """The FROM / WHERE part shared by :meth:`search` and :meth:`count_hits` (None: nothing to match)."""
+        query = fts_query(text)
+        wanted = [k for k in KINDS if k in set(kinds)]
+        if not query or not wanted:
+            return None
+        sql = "FROM fts JOIN docs d ON d.id = fts.rowid WHERE fts MATCH ?"
+        args: list[Any] = [query]
+        if folder is not None:
+            sql += " AND d.folder = ?"
+            args.append(folder)
+        if len(wanted) < len(KINDS):
+            sql += f" AND d.kind IN ({', '.join('?' * len(wanted))})"
+            args += wanted
+        if since is not None:
+            sql += " AND d.ts >= ?"
+            args.append(since)
+        if until is not None:
+            sql += " AND d.ts > 0 AND d.ts < ?"
+            args.append(until)
+        return sql, args
+
     def search(
         self,
         text: str,
@@ -556,40 +672,25 @@ class SearchIndex:
         folder: str | None = None,
         since: float | None = None,
         until: float | None = None,
+        kinds: Iterable[str] = DEFAULT_KINDS,
+        order: str = "relevance",
         limit: int = 200,
     ) -> list[SearchHit]:
-        """Best matches first; ``since`` / ``until`` (Unix time, until exclusive) filter memories by date
-        (profile text has no date and is left out when a date filter is set). Raises
+        """The first ``limit`` matches in ``order`` (:data:`ORDERS`); ``since`` / ``until`` (Unix time, until
+        exclusive) filter by date, leaving out records without one (the profile). Raises
         :class:`SearchIndexError` when the index cannot be queried (locked, damaged): never a silent [].
         """
-        query = fts_query(text)
-        if not query:
+        match = self._match(text, folder, since, until, kinds)
+        if match is None:
             return []
+        where, args = match
         sql = (
             "SELECT d.folder, d.kind, d.memory_id, d.ts, f.rel, d.pos, d.deleted, "
             f"u.memory_id IS NOT NULL, snippet(fts, 0, '{HIT_START}', '{HIT_END}', '…', 16) "
-            "FROM fts JOIN docs d ON d.id = fts.rowid JOIN files f ON f.id = d.file_id "
-            "LEFT JOIN upstream u ON u.folder = d.folder AND u.memory_id = d.memory_id "
-            "WHERE fts MATCH ?"
+            f"{where.replace('JOIN docs d ON d.id = fts.rowid', _HIT_JOINS)} "
+            f"ORDER BY {_ORDER_SQL.get(order, 'rank')} LIMIT ?"
         )
-        args: list[Any] = [query]
-        if folder is not None:
-            sql += " AND d.folder = ?"
-            args.append(folder)
-        if since is not None:
-            sql += " AND d.kind = 'memory' AND d.ts >= ?"
-            args.append(since)
-        if until is not None:
-            sql += " AND d.kind = 'memory' AND d.ts < ?"
-            args.append(until)
-        sql += " ORDER BY rank LIMIT ?"
-        args.append(limit)
-        try:
-            found = self.conn.execute(sql, args).fetchall()
-        except sqlite3.DatabaseError as err:
-            # "database is locked", a damaged file, a disk error: say so. fts_query quotes every term, so a
-            # syntax error is a bug of ours and is reported the same way rather than shown as "no results".
-            raise SearchIndexError(f"Could not search the index {self.path}: {err}.") from err
+        found = self._fetch(sql, [*args, limit])
         return [
             SearchHit(
                 folder=fol,
@@ -603,6 +704,32 @@ class SearchIndex:
             )
             for fol, kind, mid, ts, rel, pos, deleted, gone, snip in found
         ]
+
+    def count_hits(
+        self,
+        text: str,
+        *,
+        folder: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        kinds: Iterable[str] = KINDS,
+    ) -> dict[str, int]:
+        """How many records of each kind match (all of them, not only the first ``limit``); raises
+        :class:`SearchIndexError` as :meth:`search` does."""
+        match = self._match(text, folder, since, until, kinds)
+        if match is None:
+            return {}
+        where, args = match
+        found = self._fetch(f"SELECT d.kind, count(*) {where} GROUP BY d.kind", args)
+        return {str(kind): int(n) for kind, n in found}
+
+    def _fetch(self, sql: str, args: list[Any]) -> list[Any]:
+        try:
+            return self.conn.execute(sql, args).fetchall()
+        except sqlite3.DatabaseError as err:
+            # "database is locked", a damaged file, a disk error: say so. fts_query quotes every term, so a
+            # syntax error is a bug of ours and is reported the same way rather than shown as "no results".
+            raise SearchIndexError(f"Could not search the index {self.path}: {err}.") from err
 
     def size_bytes(self) -> int:
         try:
