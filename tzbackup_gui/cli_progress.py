@@ -39,7 +39,7 @@ from .events import (
 
 __all__ = [
     "Kept", "ProgressDisplay", "display_width", "format_duration", "format_table", "kept_numbers",
-    "run_sections", "stored_totals", "summary_table",
+    "run_sections", "stored_totals", "summary_table", "truncate_to_width",
 ]
 
 PAGE_SIZE = 20
@@ -268,8 +268,9 @@ class ProgressDisplay:
         if not line:
             return
         width = self.width or _terminal_width(self.out)
-        if len(line) > width - 1:
-            line = line[: max(10, width - 2)] + "…"
+        # by the columns the line takes, not its length: a CJK or emoji name takes two per character, and a
+        # line wider than the terminal wraps, so "\r" no longer reaches its start and debris is left behind
+        line = truncate_to_width(line, max(10, width - 1))
         self.out.write("\r\x1b[2K" + line)
         self.out.flush()
         self._live_shown = True
@@ -458,14 +459,33 @@ def run_sections(data_dir: Path, results: Sequence[Any]) -> dict[str, dict[str, 
     return out
 
 
+def _char_width(ch: str) -> int:
+    if unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me", "Cf"):
+        return 0
+    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+
+
 def display_width(text: str) -> int:
     """Terminal columns ``text`` takes: wide (CJK, emoji) characters count 2, combining marks 0."""
-    width = 0
+    return sum(_char_width(ch) for ch in text)
+
+
+def truncate_to_width(text: str, width: int, tail: str = "…") -> str:
+    """``text`` if it fits in ``width`` columns, else its longest start that fits with ``tail`` after it
+    (a wide character is never split; combining marks stay with their letter). Never wider than ``width``."""
+    if display_width(text) <= width:
+        return text
+    tail_width = display_width(tail)
+    if tail_width > width:
+        tail, tail_width = "", 0
+    budget, used, end = width - tail_width, 0, 0
     for ch in text:
-        if unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me", "Cf"):
-            continue
-        width += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
-    return width
+        step = _char_width(ch)
+        if used + step > budget:
+            break
+        used += step
+        end += 1
+    return text[:end] + tail
 
 
 def format_table(rows: Sequence[Sequence[str]], *, numeric: Collection[int] = ()) -> str:

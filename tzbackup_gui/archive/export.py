@@ -18,9 +18,10 @@ files are read one at a time, so a 50,000-memory personality never sits in RAM.
 
 **card.** A Character Card V2 (``chara_card_v2``) as ``<name>.card.json`` and the same card in a PNG
 (``tEXt`` chunk ``chara`` = base64 of the JSON), the form character front-ends import. The PNG is the
-saved avatar when the folder holds ``avatar.png``; otherwise a plain 400x600 solid-colour PNG (colour from
-the shape id) generated here, and the result says so. Mapping from the shapes.inc profile
-(SERVICE_API.md; the sandbox's ``data.build_profile`` shows all ~170 fields):
+saved avatar (a JPEG, WebP or GIF avatar converted to PNG with Qt, or Pillow when present); without a usable
+avatar, a plain 400x600 solid-colour PNG (colour from the shape id) generated here, and the result says so.
+Mapping from the shapes.inc profile (SERVICE_API.md; the sandbox's ``data.build_profile`` shows all ~170
+fields):
 
 =============================  ==========================================================================
 Card V2 ``data`` field          taken from the profile
@@ -67,6 +68,7 @@ from typing import Any
 from .. import __version__
 from ..errors import ArchiveError, CorruptBackupError, TzBackupError
 from .browse import field_text
+from .images import convert_to_png, find_image, sniff_image
 from .layout import MEMORY_DIR, METADATA_NAME, STATE_DIR, chunk_number
 from .memories import memory_id, memory_ts
 from .personality import PersonalityArchive, check_format
@@ -734,20 +736,43 @@ def _placeholder_colour(seed: str) -> tuple[int, int, int]:
     return (64 + d[0] % 128, 64 + d[1] % 128, 64 + d[2] % 128)
 
 
-def card_png_base(folder: Path, seed: str) -> tuple[bytes, str]:
-    """The PNG the card goes into: the saved ``avatar.png`` when it is a readable PNG, else a placeholder;
-    plus a note saying which."""
-    path = folder / AVATAR_PNG
-    if path.is_file():
-        data = path.read_bytes()
+def card_png_base(folder: Path, seed: str, recorded: str | None = None) -> tuple[bytes, str]:
+    """The PNG the card goes into, plus a note saying which: the saved avatar (``recorded``, the file the
+    metadata names, else ``avatar.png``, ``avatar.jpg``...) when it is a readable PNG or converts to one,
+    else a placeholder."""
+    path = find_image(folder, "avatar", recorded)
+    why = "no avatar saved in the backup"
+    if path is not None:
         try:
-            read_card(data)  # parses every chunk (CRCs included)
-            return data, f"picture: the saved avatar ({AVATAR_PNG})"
-        except ValueError:
-            pass
+            data = path.read_bytes()
+        except OSError as err:
+            data, why = b"", f"the saved avatar {path.name} cannot be read: {err.strerror or err}"
+        kind = sniff_image(data)
+        if kind == "png":
+            try:
+                read_card(data)  # parses every chunk (CRCs included)
+                return data, f"picture: the saved avatar ({path.name})"
+            except ValueError:
+                why = f"the saved avatar {path.name} is a damaged PNG"
+        elif kind is not None:
+            converted = convert_to_png(data)
+            if converted is not None:
+                return converted, f"picture: the saved avatar ({path.name}, converted to PNG)"
+            why = f"the saved avatar {path.name} could not be converted to PNG (no converter could read it)"
+        elif data:
+            why = f"the saved avatar {path.name} is not an image"
     width, height = PLACEHOLDER_SIZE
-    return solid_png(width, height, _placeholder_colour(seed)), (
-        f"picture: a plain {width}x{height} placeholder (no PNG avatar saved in the backup)")
+    placeholder = solid_png(width, height, _placeholder_colour(seed))
+    return placeholder, f"picture: a plain {width}x{height} placeholder ({why})"
+
+
+def _recorded_avatar(meta: dict[str, Any]) -> str | None:
+    """The avatar's file name as the metadata records it (``sections.images.avatar.file``), if any."""
+    sections = meta.get("sections")
+    images = sections.get("images") if isinstance(sections, dict) else None
+    avatar = images.get("avatar") if isinstance(images, dict) else None
+    name = avatar.get("file") if isinstance(avatar, dict) else None
+    return name if isinstance(name, str) and name else None
 
 
 def export_card(
@@ -778,7 +803,7 @@ def export_card(
     result.paths.append(json_path)
     result.bytes += len(data)
     if png_path is not None:
-        base, note = card_png_base(folder, str(meta.get("shapeId") or folder.name))
+        base, note = card_png_base(folder, str(meta.get("shapeId") or folder.name), _recorded_avatar(meta))
         png = embed_card(base, card)
         with atomic_output(png_path) as fh:
             fh.write(png)
