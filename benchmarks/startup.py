@@ -154,7 +154,7 @@ def prepare(data_dir: Path) -> None:
 # ----------------------------------------------------------------------------------------------------
 # the command-line tool
 # ----------------------------------------------------------------------------------------------------
-CLI_TARGET_RATIO = 5.0
+CLI_TARGET_RATIO = 5.0  # for start-up alone (--version, --help); the other commands also read the backup
 CLI_CASES: list[tuple[str, list[str]]] = [
     ("--version", ["--version"]),
     ("--help", ["--help"]),
@@ -175,40 +175,48 @@ _CLI_PROBE = (
 )
 
 
+# An installed app has its bytecode compiled (pip does it at install, PyInstaller ships it); a shell with
+# PYTHONDONTWRITEBYTECODE set would make every run compile the package from source instead.
+_BENCH_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def _time_ms(argv: list[str], runs: int) -> list[float]:
     times = []
     for _ in range(runs):
         start = time.perf_counter()
-        subprocess.run(argv, capture_output=True, check=False)
+        subprocess.run(argv, capture_output=True, check=False, env=_BENCH_ENV)
         times.append((time.perf_counter() - start) * 1000)
     return times
 
 
 def cli_startup(data_dir: Path, runs: int) -> int:
-    """Print the CLI start-up table; 1 when an offline command loaded httpx/asyncio or --version missed the
-    target ratio (so CI or a person can use it as a check), else 0."""
+    """Print the CLI start-up table; 1 when an offline command loaded httpx/asyncio or ``--version`` /
+    ``--help`` missed the target ratio (so a person or a script can use it as a check), else 0."""
     runs = max(runs, 5)
     python = [sys.executable, "-c", "pass"]
     _time_ms(python, 2)  # warm the page cache
-    base = statistics.median(_time_ms(python, runs))
     script = Path(sys.executable).with_name("tzbackup")  # the installed console script, as a user runs it
-    print(f"CLI start-up ({script}), median of {runs} runs; python -c pass: {base:.0f} ms; "
-          f"target ≤ {CLI_TARGET_RATIO:g}×:")
+    print(f"CLI start-up ({script}), median of {runs} runs, each beside a run of python -c pass "
+          f"(target ≤ {CLI_TARGET_RATIO:g}×):")
     status = 0
     for label, args in CLI_CASES:
         timed = [str(script)] if script.exists() else [sys.executable, "-m", "tzbackup_gui.cli"]
         timed += ["--data-dir", str(data_dir), *args]
-        _time_ms(timed, 1)
-        ms = statistics.median(_time_ms(timed, runs))
+        _time_ms(timed, 1)  # writes the bytecode caches if they are missing
+        pairs = [(_time_ms(python, 1)[0], _time_ms(timed, 1)[0]) for _ in range(runs)]  # interleaved: a
+        base = statistics.median(b for b, _ in pairs)  # busy machine slows both alike
+        ms = statistics.median(t for _, t in pairs)
         probe = [sys.executable, "-c", _CLI_PROBE, "--data-dir", str(data_dir), *args]
-        err = subprocess.run(probe, capture_output=True, text=True, check=False).stderr
+        # cwd away from a source checkout: ``python -c`` would import the package from the current folder
+        err = subprocess.run(probe, capture_output=True, text=True, check=False, cwd=data_dir.parent).stderr
         loaded = next((line[7:].split() for line in err.splitlines() if line.startswith("LOADED")), [])
         heavy = [m for m in loaded if m in ("httpx", "asyncio")]
         ratio = ms / base
-        verdict = "ok" if ratio <= CLI_TARGET_RATIO else "over target"
-        print(f"  tzbackup {label:10} {ms:6.0f} ms  {ratio:4.1f}×  {verdict:11}  "
+        startup_only = label.startswith("--")
+        verdict = ("ok" if ratio <= CLI_TARGET_RATIO else "over target") if startup_only else "(+ reading)"
+        print(f"  tzbackup {label:10} {ms:6.0f} ms  {ratio:4.1f}× of {base:3.0f} ms  {verdict:11}  "
               f"imports: {', '.join(loaded) or 'neither httpx nor asyncio'}")
-        if heavy or (label == "--version" and ratio > CLI_TARGET_RATIO):
+        if heavy or (startup_only and ratio > CLI_TARGET_RATIO):
             status = 1
     return status
 

@@ -14,17 +14,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import getpass
-import ipaddress
 import json
-import logging
 import math
 import os
-import shlex
-import signal
 import sys
-import tempfile
-import traceback
 from collections.abc import Awaitable, Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +25,6 @@ from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import urlsplit
 
 from . import __version__
-from .cli_progress import Kept, kept_numbers, stored_totals
 from .credentials import COOKIE_ENV, COOKIE_FILE_ENV, CredentialStore, resolve_credential
 from .errors import (
     ArchiveError,
@@ -44,12 +36,17 @@ from .errors import (
 from .paths import default_data_dir, demo_data_dir, personalities_dir
 from .service.auth import SessionCredential, parse_cookie_input
 
+# Imported where they are used, not here: start-up is most of what ``--version``, ``--help`` and the offline
+# commands cost (benchmarks/startup.py), so this module loads only what building the parser needs.
 if TYPE_CHECKING:
     import asyncio
+    import logging
+    import signal
 
     import httpx
 
     from .backup import PersonalityResult, RunReport
+    from .cli_progress import Kept
     from .service import ShapesClient
 
 __all__ = [
@@ -65,7 +62,14 @@ __all__ = [
     "main",
 ]
 
-log = logging.getLogger("tzbackup.cli")
+
+
+def log() -> logging.Logger:
+    """The CLI's logger (``logging`` is imported on first use: ``--version`` and ``--help`` never log)."""
+    import logging
+
+    return logging.getLogger("tzbackup.cli")
+
 
 DEFAULT_BASE_URL = "https://shapes.inc"
 DEFAULT_FILES_BASE_URL = "https://files.shapes.inc"
@@ -289,6 +293,8 @@ def _is_loopback(url: str) -> bool:
     host = (urlsplit(url).hostname or "").strip("[]").lower()
     if host == "localhost" or host.endswith(".localhost"):
         return True
+    import ipaddress
+
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
@@ -388,6 +394,8 @@ def _write_problem(folder: Path, *, create: bool) -> str:
             probe_in = probe_in.parent
         if not probe_in.is_dir():
             return "Not a directory"  # a file where a parent folder should be
+        import tempfile
+
         fd, probe = tempfile.mkstemp(prefix=".tzbackup-probe-", dir=probe_in)
         os.close(fd)
         os.unlink(probe)
@@ -492,12 +500,14 @@ class Context:
             return
         try:
             self.store.update(credential)
-            log.info("Stored the rotated session cookie in %s", self.store.describe_location())
+            log().info("Stored the rotated session cookie in %s", self.store.describe_location())
         except TzBackupError as exc:
             self.warn(f"could not store the rotated session cookie: {exc}")
 
     def _rewrite_cookie_file(self, path: Path, credential: SessionCredential) -> None:
         """Replace the cookie file's content atomically, keeping mode 0600."""
+        import tempfile
+
         try:
             fd, tmp = tempfile.mkstemp(prefix=".tzbackup-cookie-", dir=path.parent)
             try:
@@ -507,7 +517,7 @@ class Context:
             finally:
                 os.close(fd)
             os.replace(tmp, path)
-            log.info("Stored the rotated session cookie in %s", path)
+            log().info("Stored the rotated session cookie in %s", path)
         except OSError as exc:
             with contextlib.suppress(OSError, UnboundLocalError):
                 os.unlink(tmp)
@@ -545,7 +555,7 @@ class Context:
 
 
 def _log_event(event: Any) -> None:
-    log.debug("event %s", type(event).__name__)
+    log().debug("event %s", type(event).__name__)
 
 
 # --- commands ---------------------------------------------------------------------------------------------
@@ -564,6 +574,8 @@ def _read_cookie(ctx: Context) -> str:
         raise UsageError("No terminal to prompt on: use 'tzbackup login --stdin' and pipe the cookie in.")
     ctx.note("Paste the value of the '__Secure-better-auth.session_token' cookie of https://shapes.inc\n"
              "(browser DevTools → Application → Cookies → https://shapes.inc). Input is hidden.")
+    import getpass
+
     return getpass.getpass("Session cookie: ")
 
 
@@ -573,6 +585,7 @@ async def _credential_from_browser(ctx: Context) -> tuple[SessionCredential, Any
     No BROWSER: the single profile that has a usable cookie, else list them all and exit 2.
     """
     import asyncio
+    import shlex
 
     from .browser_cookies import (
         BROWSERS,
@@ -676,7 +689,7 @@ async def cmd_login(ctx: Context) -> int:
     try:  # which profile it came from (not the secret): an expired session can take a fresh one there
         await asyncio.to_thread(remember_source, profile) if profile is not None else forget_source()
     except TzBackupError as exc:
-        log.info("Could not note the browser profile: %s", exc)
+        log().info("Could not note the browser profile: %s", exc)
     if profile is not None:
         ctx.note(f"Read one cookie (the shapes.inc session cookie) from {profile.label}; nothing else.")
     if os.environ.get(COOKIE_ENV) or os.environ.get(COOKIE_FILE_ENV):
@@ -760,7 +773,7 @@ async def cmd_backup(ctx: Context) -> int:
     import asyncio
 
     from .backup import BackupEngine, BackupOptions
-    from .cli_progress import ProgressDisplay
+    from .cli_progress import ProgressDisplay, kept_numbers, stored_totals
 
     args = ctx.settings.args
     _names_or_all(args, "the personalities to back up")
@@ -787,6 +800,7 @@ async def cmd_backup(ctx: Context) -> int:
 async def _await_cancellable(task: asyncio.Future[Any], ctx: Context, display: Any) -> bool:
     """Await the engine task; Ctrl+C (SIGINT) or SIGTERM cancels it cleanly. True when it was cancelled."""
     import asyncio
+    import signal
 
     loop = asyncio.get_running_loop()
     interrupts = 0
@@ -1268,6 +1282,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
 
 
+def _traceback() -> str:
+    import traceback
+
+    return traceback.format_exc()
+
+
 def _main(argv: Sequence[str] | None) -> int:
     out, err = sys.stdout, sys.stderr
     parser = build_parser()
@@ -1312,7 +1332,7 @@ def _main(argv: Sequence[str] | None) -> int:
         if args.verbose:
             from .log import redact
 
-            print(redact(traceback.format_exc()), file=err)
+            print(redact(_traceback()), file=err)
         return EXIT_FATAL
     except Exception as exc:  # a bug: say so plainly, details only with -v (scrubbed)
         from .log import redact
@@ -1324,7 +1344,7 @@ def _main(argv: Sequence[str] | None) -> int:
 
         print(f"error: unexpected {type(exc).__name__}: {scrub(str(exc))}", file=err)
         if args.verbose:
-            print(scrub(traceback.format_exc()), file=err)
+            print(scrub(_traceback()), file=err)
         else:
             print("  hint: run again with -v for details, and please report it.", file=err)
         return EXIT_FATAL

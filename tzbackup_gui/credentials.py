@@ -18,7 +18,6 @@ keyring calls block (an unlock prompt may appear): the GUI calls them through ``
 
 from __future__ import annotations
 
-import logging
 import os
 import stat
 from collections.abc import Mapping
@@ -37,8 +36,6 @@ __all__ = [
     "CredentialStore",
     "resolve_credential",
 ]
-
-log = logging.getLogger("tzbackup.credentials")
 
 KEYRING_SERVICE = "tzbackup"
 ACTIVE_ACCOUNT = "active-account"
@@ -172,7 +169,10 @@ class CredentialStore:
         try:
             return parse_cookie_input(str(secret))
         except MalformedCookieError:
-            log.warning("The session cookie stored in the keyring is unreadable; please sign in again.")
+            import logging  # here, not at the top: importing logging costs the CLI's start-up 5 ms
+
+            logging.getLogger("tzbackup.credentials").warning(
+                "The session cookie stored in the keyring is unreadable; please sign in again.")
             return None
 
     def save(self, credential: SessionCredential, *, user_id: str, username: str = "") -> str:
