@@ -12,8 +12,16 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import httpx
 import pytest
+from hypothesis import settings
 
 from tzbackup_gui.sandbox import SESSION_COOKIE, SandboxServer
+
+# Property tests (Hypothesis): no per-example deadline (a loaded 2-core CI machine is slow, which is not a
+# bug), and the seed printed with every failure so it can be replayed. TZBACKUP_HYPOTHESIS=thorough runs 20x
+# the examples, for a look after changing one of the functions they cover.
+settings.register_profile("default", deadline=None, print_blob=True)
+settings.register_profile("thorough", deadline=None, print_blob=True, max_examples=2000)
+settings.load_profile(os.environ.get("TZBACKUP_HYPOTHESIS", "default"))
 
 
 @pytest.fixture

@@ -179,9 +179,10 @@ _TERM_RE = re.compile(r'"([^"]*)"|(\S+)')
 
 def fts_query(text: str) -> str:
     """Turn what a user typed into a safe FTS5 query: words are ANDed, ``"quoted phrases"`` kept together,
-    the last word matches as a prefix (search-as-you-type); FTS5 operators typed by accident are quoted."""
+    the last word matches as a prefix (search-as-you-type); FTS5 operators typed by accident are quoted.
+    A NUL character (pasted from a binary) separates words: FTS5 would read it as the end of the query."""
     parts: list[str] = []
-    for match in _TERM_RE.finditer(text):
+    for match in _TERM_RE.finditer(text.replace("\x00", " ")):
         phrase, word = match.group(1), match.group(2)
         value = (phrase if phrase is not None else word).strip()
         if value:

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import math
 import random
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -151,6 +153,9 @@ class RetryPolicy:
         return None if seconds is None else min(seconds, self.retry_after_cap)
 
 
+_SECONDS_RE = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
+
+
 def parse_retry_after(header: str | None, now: datetime | None = None) -> float | None:
     """``Retry-After`` in both forms: delta seconds (``"120"``) or an HTTP-date. Past dates give 0."""
     if header is None:
@@ -158,8 +163,9 @@ def parse_retry_after(header: str | None, now: datetime | None = None) -> float 
     text = header.strip()
     if not text:
         return None
-    if text.isdigit() or text.replace(".", "", 1).isdigit():
-        return float(text)
+    if _SECONDS_RE.fullmatch(text):  # ASCII digits only: "²" is a digit to str.isdigit, not to float()
+        delta = float(text)
+        return delta if math.isfinite(delta) else None
     try:
         when = email.utils.parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):
