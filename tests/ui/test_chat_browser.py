@@ -19,12 +19,11 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 
-from tzbackup_gui.archive.browse import format_ts
+from tzbackup_gui.archive.browse import format_iso_local, format_ts, format_utc
 from tzbackup_gui.archive.chat import CHAT_CHUNK_SIZE, iter_chat
 from tzbackup_gui.backup.report import ALL_SECTIONS
 from tzbackup_gui.ui.browser_window import BrowserWindow
 from tzbackup_gui.ui.chat_model import ChatModel
-from tzbackup_gui.ui.profile_view import AMBER
 
 PHRASE = "Zanzibar Marmalade"
 BIG = 20_000
@@ -131,12 +130,12 @@ def test_count_order_rows_and_detail(
     open_chat(window, "chatty")
     model, view = window.chat.model, window.chat
     assert model.rowCount() == 1234
-    assert view.count_label.text() == "1234 messages"
+    assert view.count_label.text() == "1,234 messages"
     # newest first: row r is stored[-1 - r]
     assert [model.raw(r) for r in range(model.rowCount())] == stored[::-1]
     newest = stored[-1]
     assert model.index(0, ChatModel.COL_TIME).data() == format_ts(newest["ts"])
-    assert str(newest["ts"]) in model.index(0, ChatModel.COL_TIME).data(Qt.ItemDataRole.ToolTipRole)
+    assert format_utc(newest["ts"]) in model.index(0, ChatModel.COL_TIME).data(Qt.ItemDataRole.ToolTipRole)
     # who spoke: both, the user only, the shape only
     both = next(i for i, m in enumerate(stored) if m["message"] and m["reply"])
     only_user = next(i for i, m in enumerate(stored) if m["message"] and not m["reply"])
@@ -188,7 +187,7 @@ def test_filter_finds_a_phrase_and_counts(window: BrowserWindow, data_dir: Path,
     qtbot.waitUntil(lambda: model.filtered and not view.searching, timeout=10_000)
     assert _expected(stored, PHRASE) == [10, 600, 1200]
     assert [model.number(r) for r in range(model.rowCount())] == [1200, 600, 10]
-    assert view.count_label.text() == "3 of 1234 messages match “zanzibar MARMALADE”"
+    assert view.count_label.text() == "3 of 1,234 messages match “zanzibar MARMALADE”"
     view.table.selectRow(1)
     assert "I dream of zanzibar marmalade." in view.detail.toPlainText()
     # a common word: many matches, found over several timer ticks, in display order, none twice
@@ -199,15 +198,15 @@ def test_filter_finds_a_phrase_and_counts(window: BrowserWindow, data_dir: Path,
     expected = _expected(stored, "the")
     assert 100 < len(expected) < 1234
     assert [model.number(r) for r in range(model.rowCount())] == expected
-    assert view.count_label.text() == f"{len(expected)} of 1234 messages match “the”"
+    assert view.count_label.text() == f"{len(expected):,} of 1,234 messages match “the”"
     # nothing matches; cleared: the whole chat again
     view.filter_edit.setText("no such words anywhere 123")
     view.apply_filter()
     qtbot.waitUntil(lambda: not view.searching, timeout=10_000)
-    assert model.rowCount() == 0 and view.count_label.text().startswith("0 of 1234")
+    assert model.rowCount() == 0 and view.count_label.text().startswith("0 of 1,234")
     view.filter_edit.clear()
     view.apply_filter()
-    assert model.rowCount() == 1234 and view.count_label.text() == "1234 messages"
+    assert model.rowCount() == 1234 and view.count_label.text() == "1,234 messages"
 
 
 def test_empty_states_say_why(window: BrowserWindow, data_dir: Path) -> None:
@@ -247,7 +246,7 @@ def test_large_chat_opens_without_reading_every_chunk(
     assert chunks == BIG // CHAT_CHUNK_SIZE == 40
     open_chat(window, "bigchat")
     view, model = window.chat, window.chat.model
-    assert model.rowCount() == BIG and view.count_label.text() == f"{BIG} messages"
+    assert model.rowCount() == BIG and view.count_label.text() == f"{BIG:,} messages"
     qtbot.wait(50)  # let the table paint its first screen
     assert model.chunks.loads == 1  # the newest file: the count and the first screen both come from it
     # scroll to the middle and the end: only the files shown are read, through the small LRU
@@ -276,8 +275,10 @@ def test_backup_facts_show_sections_and_images(window: BrowserWindow, data_dir: 
     meta = metadata(data_dir, "chatty")["sections"]
     rows = _section_table(window)
     assert list(rows) == ["Knowledge", "Training", "Personalization", "Chat history", "Avatar & banner"]
-    assert rows["Chat history"] == ["1234 messages (1234 new)", meta["chat"]["lastSync"], "ok"]
-    assert rows["Knowledge"] == [str(meta["knowledge"]["count"]), meta["knowledge"]["lastSync"], "ok"]
+    assert rows["Chat history"] == ["1,234 messages (1,234 new)", format_iso_local(meta["chat"]["lastSync"]),
+                                    "ok"]
+    knowledge = meta["knowledge"]
+    assert rows["Knowledge"] == [str(knowledge["count"]), format_iso_local(knowledge["lastSync"]), "ok"]
     chatty = folder(data_dir, "chatty")
     for kind in ("avatar", "banner"):
         saved = chatty / meta["images"][kind]["file"]
@@ -292,9 +293,10 @@ def test_backup_facts_show_sections_and_images(window: BrowserWindow, data_dir: 
     assert saved == "40 messages" and status == f"failed: {chat['error']}"
     table = window.profile.sections
     row = next(r for r in range(table.rowCount()) if table.item(r, 0).text() == "Chat history")
-    assert table.item(row, 3).background().color() == AMBER
+    warning = window.profile.warning_colors()[0]
+    assert table.item(row, 3).background().color() == warning
     ok_row = next(r for r in range(table.rowCount()) if table.item(r, 0).text() == "Knowledge")
-    assert table.item(ok_row, 3).background().color() != AMBER
+    assert table.item(ok_row, 3).background().color() != warning
     assert "banner: none saved" in window.profile.images["banner"].text().replace("<b>", "").replace(
         "</b>", "").casefold()
     assert window.profile.thumbs["banner"].isHidden()

@@ -38,9 +38,14 @@ __all__ = [
     "ChunkCache",
     "MemoryFields",
     "PersonalityDetails",
+    "format_iso_local",
     "format_ts",
+    "format_utc",
     "load_personality",
+    "memories_empty_reason",
     "memory_fields",
+    "parse_iso",
+    "plural",
     "resolve_source",
 ]
 
@@ -242,3 +247,62 @@ def format_ts(ts: float | None, *, seconds: bool = False) -> str:
     except (OverflowError, OSError, ValueError):
         return str(ts)
     return when.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+
+
+def format_utc(when: float | str | None) -> str:
+    """A Unix time or an ISO time as ``2026-12-06 03:49:20 UTC`` (for tooltips beside local times)."""
+    moment = parse_iso(when) if isinstance(when, str) else _from_ts(when)
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if moment else ""
+
+
+def format_iso_local(text: str | None, *, seconds: bool = False) -> str:
+    """An ISO time from the metadata (``2026-12-06T03:49:20Z``) as local date and time, like
+    :func:`format_ts`; "" for none, the text itself when it does not parse."""
+    moment = parse_iso(text)
+    if moment is None:
+        return text or ""
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+
+
+def parse_iso(text: str | None) -> dt.datetime | None:
+    """An ISO 8601 time as an aware datetime (no offset means UTC, as tzbackup writes them); None when
+    there is none or it does not parse."""
+    if not text or not isinstance(text, str):
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(text.strip().replace("z", "Z").replace(" UTC", "Z"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def _from_ts(ts: float | None) -> dt.datetime | None:
+    if not ts:
+        return None
+    try:
+        return dt.datetime.fromtimestamp(ts, dt.UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def plural(count: int, noun: str, plural_noun: str | None = None) -> str:
+    """``1 memory``, ``2,600 memories``: the count with thousands separators and the noun it needs
+    (``noun + "s"`` unless ``plural_noun`` is given)."""
+    return f"{count:,} {noun if count == 1 else plural_noun or noun + 's'}"
+
+
+def memories_empty_reason(details: PersonalityDetails) -> str:
+    """Why a personality's backup holds no memory, in one plain sentence (for the empty Memories tab)."""
+    meta = details.status.metadata if isinstance(details.status.metadata, dict) else {}
+    runs = details.runs
+    if not runs and not details.status.last_backup:
+        return "This personality has not been backed up yet: its memories appear here after the first backup."
+    if meta.get("profileOnly") is True:
+        return ("Memories are backed up only for personalities you own; this backup holds the public profile "
+                "only.")
+    if runs and all("memories" in (r.get("skipped") or ()) for r in runs if isinstance(r, dict)):
+        return ("The memories section was not chosen in the backups made so far (Settings → Sections, or "
+                "tzbackup backup --sections).")
+    when = format_iso_local(details.status.last_backup) if details.status.last_backup else ""
+    return "The service had no memories for this personality" + (f" at the last backup ({when})." if when
+                                                                   else ".")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CorruptBackupError
-from .browse import lru_get
+from .browse import format_iso_local, lru_get
 from .chat import CHAT_CHUNK_SIZE, ChatArchive
 from .layout import METADATA_NAME
 from .store import read_json
@@ -26,6 +26,7 @@ __all__ = [
     "ChatFields",
     "ChatSectionState",
     "chat_fields",
+    "chat_message_number",
     "chat_search_text",
     "chat_section_state",
     "scan_chat",
@@ -144,6 +145,15 @@ def chat_fields(raw: Mapping[str, Any]) -> ChatFields:
     )
 
 
+def chat_message_number(path: Path, pos: int) -> int | None:
+    """The number (0 = oldest) of the message at ``pos`` in the chat file ``path``
+    (``<folder>_chat_N.json``); None when ``path`` is not a chat file."""
+    stem, _, number = path.stem.rpartition("_chat_")
+    if not stem or not number.isdigit() or int(number) < 1:
+        return None
+    return (int(number) - 1) * CHAT_CHUNK_SIZE + pos
+
+
 def chat_search_text(raw: Mapping[str, Any]) -> str:
     """What the chat filter searches, case-folded: the message, the reply and the regenerated replies."""
     regen = raw.get("regenerated_replies")
@@ -194,7 +204,7 @@ class ChatSectionState:
         if self.status == "failed":
             return f"The last chat sync failed: {self.error or 'unknown error'}"
         if self.recorded:
-            when = f" at the last sync ({self.last_sync})" if self.last_sync else ""
+            when = f" at the last sync ({format_iso_local(self.last_sync)})" if self.last_sync else ""
             return f"The service had no chat messages with this personality{when}."
         if self.profile_only:
             return ("Chat history is backed up only for personalities you own; this backup holds the public "

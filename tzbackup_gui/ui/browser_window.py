@@ -6,11 +6,16 @@ date (only changed files re-read) whenever a folder is opened or refreshed. That
 thread (:class:`IndexWorker`): the window stays usable, shows "Indexing… N of M files", lists each
 personality's memories as soon as its folder is committed (the selected one first) and searches what is
 indexed so far.
+
+Every control sits above what it drives: the Memories tab has its own order, From / To dates and deleted
+filters; the Search tab holds the search words with its kinds, order and dates. Colours come from the
+palette (:mod:`.theme`), so light, dark and high-contrast themes stay readable. The window opens at a size
+that fits the screen it is on and remembers its geometry.
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import bisect
 import gc
 import hashlib
 import json
@@ -18,36 +23,19 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import (
-    QAbstractListModel,
-    QDate,
-    QModelIndex,
-    QObject,
-    QPersistentModelIndex,
-    QRectF,
-    QSize,
-    Qt,
-    QTimer,
-)
-from PySide6.QtGui import QAction, QGuiApplication, QKeySequence, QPainter, QTextDocument
+from PySide6.QtCore import QByteArray, QCoreApplication, QEvent, QModelIndex, QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QApplication,
     QCheckBox,
     QComboBox,
-    QDateEdit,
-    QFileDialog,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
-    QListView,
     QListWidget,
     QListWidgetItem,
     QMainWindow,
     QSplitter,
-    QStyle,
-    QStyledItemDelegate,
-    QStyleOptionViewItem,
+    QStackedWidget,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -58,116 +46,64 @@ from ..archive.browse import (
     ChunkCache,
     PersonalityDetails,
     format_ts,
+    format_utc,
     load_personality,
+    memories_empty_reason,
     memory_fields,
+    plural,
     resolve_source,
 )
+from ..archive.chat_browse import chat_message_number
 from ..archive.index import (
-    FLAG_DELETED,
     FLAG_UPSTREAM,
-    HIT_END,
-    HIT_START,
     IndexUpdate,
     MemoryRows,
     SearchHit,
     SearchIndex,
 )
+from ..errors import SearchIndexError
+from .browser_widgets import DateRangeFilter, EmptyState, FlowLayout, secondary_text
 from .chat_view import ChatView
 from .detail_pane import DetailPane, record_table, table_over_detail
 from .export_dialog import EXPORT_FORMATS, ExportImport
 from .index_worker import IndexWorker
 from .memories_model import MemoriesModel
 from .profile_view import ProfileView
+from .search_view import LIMIT, SearchResultsModel, SearchView, highlight_html
+from .theme import banner_colors, error_color
 from .timeline_view import TimelineView
 
 __all__ = ["BrowserWindow", "SearchResultsModel", "highlight_html"]
 
-_Index = QModelIndex | QPersistentModelIndex
-HTML_ROLE = Qt.ItemDataRole.UserRole + 2
+GEOMETRY_KEY = "browser/geometry"
+SPLITTER_KEY = "browser/splitter"
+DEFAULT_SIZE = (1200, 760)
+#: room left for the window manager's title bar and frame when the window is sized to a screen
+FRAME_ALLOWANCE = 40
+TAB_PROFILE, TAB_MEMORIES, TAB_SEARCH, TAB_TIMELINE, TAB_CHAT = range(5)
 
 
-def highlight_html(snippet: str) -> str:
-    """A snippet with FTS markers as escaped HTML with the matches highlighted."""
-    return (
-        escape(snippet)
-        .replace(HIT_START, "<span style='background:#ffe066;font-weight:600'>")
-        .replace(HIT_END, "</span>")
-        .replace("\n", " ")
-    )
-
-
-class SearchResultsModel(QAbstractListModel):
-    """Search hits; DisplayRole is plain text, HTML_ROLE the highlighted rich text the delegate paints."""
-
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.hits: list[SearchHit] = []
-        self.titles: dict[str, str] = {}
-
-    def set_hits(self, hits: list[SearchHit], titles: dict[str, str]) -> None:
-        self.beginResetModel()
-        self.hits = hits
-        self.titles = titles
-        self.endResetModel()
-
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.hits)
-
-    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self.hits):
-            return None
-        hit = self.hits[index.row()]
-        where = self.titles.get(hit.folder, hit.folder)
-        when = "profile" if hit.kind == "profile" else format_ts(hit.ts)
-        marks = " · deleted upstream" if hit.flags & FLAG_UPSTREAM else ""
-        marks += " · deleted" if hit.flags & FLAG_DELETED else ""
-        if role == Qt.ItemDataRole.DisplayRole:
-            plain = hit.snippet.replace(HIT_START, "").replace(HIT_END, "")
-            return f"{where} · {when}{marks}: {plain}"
-        if role == HTML_ROLE:
-            return (
-                f"<span style='color:#555'><b>{escape(where)}</b> · {escape(when)}{escape(marks)}</span><br>"
-                f"{highlight_html(hit.snippet)}"
-            )
+def _app_settings() -> QSettings | None:
+    """The application's settings file (private), when the application has a name to store them under;
+    None otherwise (tests and benchmarks that build a window of their own remember nothing)."""
+    if not QCoreApplication.organizationName():
         return None
+    from .settings_dialog import make_private
 
-
-class _HtmlDelegate(QStyledItemDelegate):
-    """Paints HTML_ROLE rich text (the highlighted snippet) inside the usual item background."""
-
-    def _doc(self, option: QStyleOptionViewItem, index: _Index) -> QTextDocument:
-        doc = QTextDocument()
-        doc.setDefaultFont(option.font)  # type: ignore[attr-defined]
-        doc.setHtml(str(index.data(HTML_ROLE) or ""))
-        doc.setTextWidth(max(100, option.rect.width() - 8))  # type: ignore[attr-defined]
-        return doc
-
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: _Index) -> None:
-        opt = QStyleOptionViewItem(option)
-        self.initStyleOption(opt, index)
-        opt.text = ""  # type: ignore[attr-defined]
-        style = opt.widget.style() if opt.widget else QApplication.style()  # type: ignore[attr-defined]
-        style.drawControl(QStyle.ControlElement.CE_ItemViewItem, opt, painter, opt.widget)  # type: ignore[attr-defined]
-        doc = self._doc(option, index)
-        painter.save()
-        rect = option.rect  # type: ignore[attr-defined]
-        painter.translate(rect.left() + 4, rect.top() + 2)
-        doc.drawContents(painter, QRectF(0, 0, rect.width() - 8, rect.height() - 4))
-        painter.restore()
-
-    def sizeHint(self, option: QStyleOptionViewItem, index: _Index) -> QSize:
-        doc = self._doc(option, index)
-        return QSize(int(doc.idealWidth()), int(doc.size().height()) + 6)
+    return make_private(QSettings())
 
 
 class BrowserWindow(QMainWindow):
-    """Personalities on the left; profile, memories (table + detail) and search results on the right."""
+    """Personalities on the left; profile, memories (table + detail), search, timeline and chat on the
+    right."""
 
-    def __init__(self, data_dir: Path | None = None, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, data_dir: Path | None = None, parent: QWidget | None = None, settings: QSettings | None = None
+    ) -> None:
         super().__init__(parent)
         self.setObjectName("browserWindow")
         self.setWindowTitle("tzbackup: Backup Browser")
-        self.resize(1200, 760)
+        self.settings = settings if settings is not None else _app_settings()
         self.source: BackupSource | None = None
         self.index: SearchIndex | None = None
         self.details: dict[str, PersonalityDetails] = {}
@@ -179,8 +115,12 @@ class BrowserWindow(QMainWindow):
         self.index_progress = (0, 0)  # files read, files to read
         self.last_update: IndexUpdate | None = None
         self._pending: set[str] = set()  # folders the running update has not committed yet
+        self._banner_problems: list[str] = []
+        self._restyle_timer = QTimer(self, singleShot=True, interval=0)
+        self._restyle_timer.timeout.connect(self.restyle)
         self._build_ui()
         self._build_menu()
+        self._restore_geometry()
         if data_dir is not None:
             self.open_folder(data_dir)
 
@@ -191,19 +131,18 @@ class BrowserWindow(QMainWindow):
         self.banner.setObjectName("errorBanner")
         self.banner.setWordWrap(True)
         self.banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.banner.setStyleSheet(
-            "QLabel{background:#fdecea;color:#8a1c12;border:1px solid #f5c2bd;border-radius:4px;padding:6px}"
-        )
         self.banner.hide()
         self.list = QListWidget()
         self.list.setObjectName("personalityList")
-        self.list.setMinimumWidth(200)
+        self.list.setAccessibleName("Personalities")
+        self.list.setMinimumWidth(140)
         self.list.setSpacing(2)
         self.list.setStyleSheet("QListWidget::item{padding:4px 6px}")
         self.list.currentRowChanged.connect(self._on_personality_row)
         self.profile = ProfileView()
         self.tabs = QTabWidget()
         self.tabs.setObjectName("browserTabs")
+        self.tabs.setAccessibleName("Views of the personality")
         self.tabs.addTab(self.profile, "Profile")
         self.tabs.addTab(self._build_memories(), "Memories")
         self.tabs.addTab(self._build_search(), "Search")
@@ -217,16 +156,17 @@ class BrowserWindow(QMainWindow):
             tab_action.triggered.connect(lambda _=False, n=number: self.tabs.setCurrentIndex(n))
             self.addAction(tab_action)
             self.tabs.setTabToolTip(number, f"Ctrl+{number + 1}")
-        split = QSplitter()
-        split.addWidget(self.list)
-        split.addWidget(self.tabs)
-        split.setStretchFactor(1, 1)
-        split.setSizes([220, 980])
+        self.split = QSplitter()
+        self.split.setObjectName("browserSplitter")
+        self.split.addWidget(self.list)
+        self.split.addWidget(self.tabs)
+        self.split.setStretchFactor(1, 1)
+        self.split.setCollapsible(1, False)
+        self.split.setSizes([220, 980])
         central = QWidget()
         layout = QVBoxLayout(central)
-        layout.addWidget(self._build_search_bar())
         layout.addWidget(self.banner)
-        layout.addWidget(split, 1)
+        layout.addWidget(self.split, 1)
         self.setCentralWidget(central)
         self.index_status = QLabel()
         self.index_status.setObjectName("indexStatus")
@@ -235,48 +175,27 @@ class BrowserWindow(QMainWindow):
         self.count_label = QLabel()
         self.count_label.setObjectName("memoryCount")
         self.statusBar().addPermanentWidget(self.count_label)
-
-    def _build_search_bar(self) -> QWidget:
-        self.search_edit = QLineEdit()
-        self.search_edit.setObjectName("searchEdit")
-        self.search_edit.setPlaceholderText('Search memories and profiles (words, or "a phrase")')
-        self.search_edit.setClearButtonEnabled(True)
-        self.search_edit.returnPressed.connect(self.run_search)
-        self._search_timer = QTimer(self, singleShot=True, interval=300)
-        self._search_timer.timeout.connect(self.run_search)
-        self.search_edit.textEdited.connect(lambda _t: self._search_timer.start())
-        self.scope = QComboBox()
-        self.scope.setObjectName("searchScope")
-        self.scope.addItems(["All personalities", "This personality"])
-        self.scope.currentIndexChanged.connect(self._on_scope_changed)
-        self.since_check, self.since_edit = QCheckBox("From"), QDateEdit()
-        self.until_check, self.until_edit = QCheckBox("To"), QDateEdit()
-        self.since_edit.setObjectName("sinceDate")
-        self.until_edit.setObjectName("untilDate")
-        for check, edit in ((self.since_check, self.since_edit), (self.until_check, self.until_edit)):
-            edit.setCalendarPopup(True)
-            edit.setDisplayFormat("yyyy-MM-dd")
-            edit.setDate(QDate.currentDate())  # until the index says when the first / last memory was
-            edit.setEnabled(False)
-            check.toggled.connect(edit.setEnabled)
-            check.toggled.connect(lambda _c: self.run_search())
-            edit.dateChanged.connect(lambda _d: self.run_search())
-        bar = QWidget()
-        row = QHBoxLayout(bar)
-        row.setContentsMargins(0, 0, 0, 0)
-        row.addWidget(self.search_edit, 1)
-        for w in (self.scope, self.since_check, self.since_edit, self.until_check, self.until_edit):
-            row.addWidget(w)
-        return bar
+        self.setTabOrder(self.list, self.tabs.tabBar())
+        self._style_banner()
 
     def _build_memories(self) -> QWidget:
+        """Order, dates and deleted filters above the table they drive; an empty state in its place when
+        there is nothing to list."""
         self.model = MemoriesModel(self.cache, self)
-        self.table = record_table("memoriesTable", self.model, (130, 110, 150))
+        self.table = record_table("memoriesTable", self.model, (130, 110, 150), name="Memories")
         self.table.selectionModel().currentRowChanged.connect(self._on_memory_row)
-        self.newest = QCheckBox("Newest first")
-        self.newest.setObjectName("newestFirst")
-        self.newest.setChecked(True)
-        self.newest.toggled.connect(lambda on: self._set_options(newest_first=on))
+        self.memory_sort = QComboBox()
+        self.memory_sort.setObjectName("memorySort")
+        self.memory_sort.setAccessibleName("Sort memories")
+        self.memory_sort.addItem("Newest first", True)
+        self.memory_sort.addItem("Oldest first", False)
+        self.memory_sort.currentIndexChanged.connect(
+            lambda _i: self._set_options(newest_first=bool(self.memory_sort.currentData()))
+        )
+        sort_label = QLabel("Sort:")
+        sort_label.setBuddy(self.memory_sort)
+        self.memory_dates = DateRangeFilter("memoryDates")
+        self.memory_dates.changed.connect(self._on_memory_dates)
         self.show_deleted = QCheckBox("Show deleted")
         self.show_deleted.setObjectName("showDeleted")
         self.show_deleted.setChecked(True)
@@ -285,36 +204,43 @@ class BrowserWindow(QMainWindow):
         self.show_upstream.setObjectName("showUpstream")
         self.show_upstream.setChecked(True)
         self.show_upstream.toggled.connect(lambda on: self._set_options(upstream=on))
-        tools = QHBoxLayout()
-        for w in (self.newest, self.show_deleted, self.show_upstream):
+        self.memory_shown = QLabel()
+        self.memory_shown.setObjectName("memoryShown")
+        sort = QWidget()
+        sort_row = QHBoxLayout(sort)
+        sort_row.setContentsMargins(0, 0, 0, 0)
+        sort_row.addWidget(sort_label)
+        sort_row.addWidget(self.memory_sort)
+        tools = FlowLayout()
+        for w in (sort, self.memory_dates, self.show_deleted, self.show_upstream, self.memory_shown):
             tools.addWidget(w)
-        tools.addStretch(1)
-        pane = DetailPane("memory", self.copy_text, self.copy_json)
+        pane = DetailPane("memory", self.copy_text, self.copy_json, name="Memory")
         self.detail_text, self.json_model, self.json_view = pane.text, pane.json_model, pane.json_view
-        split = table_over_detail(self.table, pane)
+        self.memory_empty = EmptyState("memoriesEmpty")
+        self.memory_stack = QStackedWidget()
+        self.memory_stack.addWidget(self.memory_empty)
+        self.memory_stack.addWidget(table_over_detail(self.table, pane))
         page = QWidget()
         pl = QVBoxLayout(page)
         pl.addLayout(tools)
-        pl.addWidget(split, 1)
+        pl.addWidget(self.memory_stack, 1)
+        self.memory_empty.show_message("No personality selected", "Choose one in the list on the left.")
         return page
 
     def _build_search(self) -> QWidget:
-        self.results_model = SearchResultsModel(self)
-        self.results = QListView()
-        self.results.setObjectName("searchResults")
-        self.results.setModel(self.results_model)
-        self.results.setItemDelegate(_HtmlDelegate(self.results))
-        self.results.setAlternatingRowColors(True)
-        self.results.setWordWrap(True)
-        self.results.activated.connect(self._open_hit)
-        self.results.clicked.connect(self._open_hit)
-        self.results_label = QLabel("Type in the search box above.")
-        self.results_label.setObjectName("searchSummary")
-        page = QWidget()
-        layout = QVBoxLayout(page)
-        layout.addWidget(self.results_label)
-        layout.addWidget(self.results, 1)
-        return page
+        self.search = SearchView()
+        self.search_edit = self.search.edit
+        self.scope = self.search.scope
+        self.results = self.search.results
+        self.results_model = self.search.model
+        self.results_label = self.search.summary
+        self._search_timer = QTimer(self, singleShot=True, interval=300)
+        self._search_timer.timeout.connect(self.run_search)
+        self.search_edit.textEdited.connect(lambda _t: self._search_timer.start())
+        self.search_edit.returnPressed.connect(self.run_search)
+        self.search.changed.connect(self._on_search_changed)
+        self.search.open_requested.connect(self.open_hit)
+        return self.search
 
     def _build_menu(self) -> None:
         menu = self.menuBar().addMenu("&File")
@@ -325,9 +251,10 @@ class BrowserWindow(QMainWindow):
         reload_action = QAction("&Reload", self)
         reload_action.setShortcut(QKeySequence.StandardKey.Refresh)
         reload_action.triggered.connect(self.reload)
-        find_action = QAction("&Find", self)
+        find_action = QAction("&Find…", self)
+        find_action.setObjectName("findAction")
         find_action.setShortcut(QKeySequence.StandardKey.Find)
-        find_action.triggered.connect(lambda: self.search_edit.setFocus())
+        find_action.triggered.connect(self.show_search)
         close_action = QAction("&Close", self)
         close_action.setShortcut(QKeySequence.StandardKey.Close)
         close_action.triggered.connect(self.close)
@@ -373,9 +300,74 @@ class BrowserWindow(QMainWindow):
         if self.source is not None:
             self.open_folder(self.source.root, select=result.folder.name)
 
+    # --- geometry ----------------------------------------------------------------------------------------
+
+    def _restore_geometry(self) -> None:
+        """The saved geometry when there is one, else 1200×760 or less: always within the screen."""
+        saved = self.settings.value(GEOMETRY_KEY) if self.settings is not None else None
+        restored = isinstance(saved, QByteArray) and not saved.isEmpty() and self.restoreGeometry(saved)
+        splitter = self.settings.value(SPLITTER_KEY) if self.settings is not None else None
+        if isinstance(splitter, QByteArray) and not splitter.isEmpty():
+            self.split.restoreState(splitter)
+        if not restored:
+            self.resize(*DEFAULT_SIZE)
+        self.fit_to_screen(center=not restored)
+
+    def fit_to_screen(self, *, center: bool = False) -> None:
+        """Shrink the window to the available area of its screen (a laptop's 768 pixels, a 1.5× scale) and
+        move it back onto it; ``center`` places it in the middle."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        if screen is None:
+            return
+        area = screen.availableGeometry()
+        width = min(self.width(), area.width())
+        height = min(self.height(), max(area.height() - FRAME_ALLOWANCE, area.height() * 9 // 10))
+        self.resize(width, height)
+        if center:
+            self.move(area.center().x() - width // 2, area.center().y() - height // 2)
+            return
+        x = min(max(self.x(), area.left()), area.right() - width + 1)
+        y = min(max(self.y(), area.top()), area.bottom() - height + 1)
+        self.move(x, y)
+
+    def save_geometry(self) -> None:
+        if self.settings is not None:
+            self.settings.setValue(GEOMETRY_KEY, self.saveGeometry())
+            self.settings.setValue(SPLITTER_KEY, self.split.saveState())
+            self.settings.sync()
+
+    # --- colours -----------------------------------------------------------------------------------------
+
+    def changeEvent(self, event: QEvent) -> None:
+        """A new palette (the desktop switched to dark, a high-contrast theme): re-render what was written
+        with colours. One re-render for the burst of events a theme switch sends."""
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.StyleChange):
+            self._restyle_timer.start()
+        super().changeEvent(event)
+
+    def restyle(self) -> None:
+        self._style_banner()
+        self.memory_empty.restyle()
+        if self.selected is not None:
+            self.profile.show_details(self.selected)
+            self.timeline.restyle()
+            self.chat.restyle()
+        row = self.table.currentIndex().row()
+        self._show_memory(row if row >= 0 and self.model.rowCount() else None)
+        self.results.viewport().update()
+
+    def _style_banner(self) -> None:
+        background, text = banner_colors(self.palette(), "error")
+        self.banner.setStyleSheet(
+            f"QLabel{{background:{background.name()};color:{text.name()};"
+            f"border:1px solid {text.name()};border-radius:4px;padding:6px}}"
+        )
+
     # --- opening -----------------------------------------------------------------------------------------
 
     def _choose_folder(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
         start = str(self.source.root) if self.source else ""
         path = QFileDialog.getExistingDirectory(self, "Open Backup Folder", start)
         if path:
@@ -402,6 +394,11 @@ class BrowserWindow(QMainWindow):
         self.cache.clear()
         if not self.details:
             self._show_banner([f"No backups found in {self.source.root}."])
+            self.memory_empty.show_message(
+                "No backups in this folder", f"{self.source.root} holds no personality backup. Choose "
+                "another folder with File → Open Backup Folder…"
+            )
+            self.memory_stack.setCurrentWidget(self.memory_empty)
         names = list(self.details)
         first = select if select in names else (names[0] if names else None)
         self._start_indexing(first)
@@ -410,7 +407,8 @@ class BrowserWindow(QMainWindow):
 
     @staticmethod
     def _list_text(details: PersonalityDetails, count: int) -> str:
-        return f"{details.title}\n" + (f"{count} memories" if not details.refused else "cannot be read")
+        return f"{details.title}\n" + (plural(count, "memory", "memories") if not details.refused
+                                       else "cannot be read")
 
     # --- indexing (worker thread) ------------------------------------------------------------------------
 
@@ -459,10 +457,13 @@ class BrowserWindow(QMainWindow):
         if not self._from_worker():
             return
         self.index_progress = (done, total)
-        text = f"Indexing… {done} of {total} files" if total else "Checking the search index…"
+        text = f"Indexing… {done:,} of {plural(total, 'file')}" if total else "Checking the search index…"
         self.index_status.setText(text)
         if self.selected is not None and self.current is None:
             self.count_label.setText(f"{self.selected.title}: {text}")
+            if not self.selected.refused:
+                self.memory_empty.show_message(text, "The memories appear as soon as this personality's "
+                                               "files are indexed.")
 
     def _on_folder_ready(self, name: str, changed: bool, rows: MemoryRows | None) -> None:
         if not self._from_worker() or self.index is None:
@@ -477,7 +478,7 @@ class BrowserWindow(QMainWindow):
                 item.setText(self._list_text(details, self.index.count(name)))
         if self.selected is details and (changed or self.current is None):
             self._show_memories(details, keep_selection=True, rows=rows)
-        self._refresh_date_defaults()
+        self._refresh_date_hints()
 
     def _on_index_finished(self, result: object) -> None:
         if not self._from_worker():
@@ -489,7 +490,8 @@ class BrowserWindow(QMainWindow):
             self.index_status.setText("")
             self.index_status.hide()
             self.statusBar().showMessage(
-                f"Index up to date ({result.indexed_files} files read in {result.seconds:.2f} s)", 8000
+                f"Index up to date ({plural(result.indexed_files, 'file')} read in {result.seconds:.2f} s)",
+                8000,
             )
         elif isinstance(result, Exception):
             self.index_status.setText(f"Search unavailable: {result}")
@@ -525,7 +527,7 @@ class BrowserWindow(QMainWindow):
         self.chat.show_details(details)
         self._show_memories(details)
         if self.scope.currentIndex() == 1 and self.search_edit.text().strip():
-            self.run_search()
+            self.run_search(switch_tab=False)
 
     def _show_memories(
         self, details: PersonalityDetails, *, keep_selection: bool = False, rows: MemoryRows | None = None
@@ -541,10 +543,11 @@ class BrowserWindow(QMainWindow):
             self.current = None
             self.model.set_rows(MemoryRows(paths=[]))
             done, total = self.index_progress
-            state = f"Indexing… {done} of {total} files" if total else "Opening the search index…"
+            state = f"Indexing… {done:,} of {plural(total, 'file')}" if total else "Opening the search index…"
             self.count_label.setText(f"{details.title}: {state}")
             self._show_banner([details.refused] if details.refused else [])
             self._show_memory(None)
+            self._show_memory_state(details, state)
             return
         problems = [details.refused] if details.refused else []
         problems += [f"{rel}: {msg}" for rel, msg in self.index.file_errors(name) if not details.refused]
@@ -555,12 +558,48 @@ class BrowserWindow(QMainWindow):
         elif rows is None:
             rows = self.index.memory_rows(name)
         self.model.set_rows(rows, owner_id=details.status.owner_id)
-        self._show_banner(problems)
         self.current = details
-        self.count_label.setText(f"{details.title}: {len(rows)} memories")
-        self._refresh_date_defaults()
+        self._show_banner(problems)
+        self._refresh_memory_hints()
+        self._refresh_date_hints()
+        self._show_memory_state(details)
         if selected is None or not self.select_memory(*selected):
             self._show_memory(None)
+
+    def _show_memory_state(self, details: PersonalityDetails | None, waiting: str = "") -> None:
+        """The count beside the filters and in the status bar, and the empty state when nothing is listed."""
+        model = self.model
+        shown, total = model.rowCount(), model.total
+        title = details.title if details else ""
+        if waiting:
+            self.memory_shown.setText("")
+            self.memory_empty.show_message(waiting, "The memories appear as soon as this personality's files "
+                                           "are indexed.")
+            self.memory_stack.setCurrentWidget(self.memory_empty)
+            return
+        if model.filtered and total:
+            counts = f"{shown:,} of {plural(total, 'memory', 'memories')}"
+            self.memory_shown.setText(f"{counts} shown")
+        else:
+            counts = plural(total, "memory", "memories")
+            self.memory_shown.setText("")
+        self.count_label.setText(f"{title}: {counts}" if title else counts)
+        if details is not None and details.refused:
+            self.memory_empty.show_message("This backup cannot be read", details.refused)
+        elif details is not None and total == 0:
+            self.memory_empty.show_message("No memories backed up", memories_empty_reason(details))
+        elif shown == 0:
+            dates = self.memory_dates.describe()
+            self.memory_empty.show_message(
+                "No memory matches the filters above",
+                f"None of the {plural(total, 'memory', 'memories')} is "
+                + (f"dated {dates}" if dates else "left once the deleted ones are hidden") + ".",
+                ("Clear Filters", self.clear_memory_filters),
+            )
+        else:
+            self.memory_stack.setCurrentIndex(1)
+            return
+        self.memory_stack.setCurrentWidget(self.memory_empty)
 
     def _show_avatar_from_cache(self, details: PersonalityDetails) -> None:
         """Use the picture the main window cached (``<data dir>/.cache/avatars``) when none is saved."""
@@ -576,6 +615,7 @@ class BrowserWindow(QMainWindow):
                 details.avatar = cached
 
     def _show_banner(self, problems: list[str]) -> None:
+        self._banner_problems = problems
         if not problems:
             self.banner.hide()
             return
@@ -596,8 +636,29 @@ class BrowserWindow(QMainWindow):
     def _set_options(self, **options: bool) -> None:
         selected = self._selected_location()
         self.model.set_options(**options)
-        if selected is not None:
-            self.select_memory(*selected)
+        self._after_filter(selected)
+
+    def _on_memory_dates(self) -> None:
+        selected = self._selected_location()
+        self.model.set_date_range(*self.memory_dates.bounds())
+        self._after_filter(selected)
+
+    def _after_filter(self, selected: tuple[Path, int] | None) -> None:
+        self._show_memory_state(self.current)
+        if selected is None or not self.select_memory(*selected):
+            self._show_memory(None)
+
+    def clear_memory_filters(self) -> None:
+        """Every memory shown again (dates cleared, deleted ones shown); the order stays."""
+        self.memory_dates.clear()
+        self.show_deleted.setChecked(True)
+        self.show_upstream.setChecked(True)
+
+    def _refresh_memory_hints(self) -> None:
+        """The empty From / To fields show the first and last memory day of the listed personality."""
+        ts = self.model.rows.ts
+        first = bisect.bisect_right(ts, 0)  # memories without a time sort first
+        self.memory_dates.set_hints(ts[first] if first < len(ts) else None, ts[-1] if len(ts) else None)
 
     def _selected_location(self) -> tuple[Path, int] | None:
         row = self.table.currentIndex().row()
@@ -616,16 +677,18 @@ class BrowserWindow(QMainWindow):
         self._show_memory(current.row() if current.isValid() else None)
 
     def _show_memory(self, row: int | None) -> None:
+        palette = self.detail_text.palette()
+        base = palette.color(QPalette.ColorRole.Base)
+        muted, error = secondary_text(palette, base).name(), error_color(palette, base).name()
         raw = self.model.raw(row) if row is not None else None
         if row is None:
-            self.detail_text.setHtml("<p style='color:#777'>Select a memory to see it in full.</p>")
+            self.detail_text.setHtml(f"<p style='color:{muted}'>Select a memory to see it in full.</p>")
             self.json_model.load({})
             return
         if raw is None:
             path, _pos = self.model.location(row)
-            self.detail_text.setHtml(
-                f"<p style='color:#b00020'>The file {escape(path.name)} cannot be read.</p>"
-            )
+            unreadable = f"The file {escape(path.name)} cannot be read."
+            self.detail_text.setHtml(f"<p style='color:{error}'>{unreadable}</p>")
             self.json_model.load({})
             return
         f = memory_fields(raw)
@@ -635,9 +698,10 @@ class BrowserWindow(QMainWindow):
             marks.append("Deleted upstream (kept in this backup)")
         if f.deleted:
             marks.append("Marked deleted: true")
-        mark_html = "".join(f"<p style='color:#b00020'><b>{escape(m)}</b></p>" for m in marks)
+        mark_html = "".join(f"<p style='color:{error}'><b>{escape(m)}</b></p>" for m in marks)
+        created = format_ts(f.created, seconds=True)
         facts = [
-            ("Created", format_ts(f.created, seconds=True)),
+            ("Created", f"{created} ({format_utc(f.created)})" if created else ""),
             (
                 "Conversation",
                 f"{format_ts(f.start, seconds=True)} – {format_ts(f.end, seconds=True)}"
@@ -650,14 +714,14 @@ class BrowserWindow(QMainWindow):
             ("Message ids", "<br>".join(escape(m) for m in f.msg_ids)),
         ]
         rows = "".join(
-            f"<tr><td style='color:#666;padding-right:10px;vertical-align:top'>{k}</td>"
+            f"<tr><td style='color:{muted};padding-right:10px;vertical-align:top'>{k}</td>"
             f"<td>{v if k == 'Message ids' else escape(v)}</td></tr>"
             for k, v in facts
             if v
         )
         self.detail_text.setHtml(
             f"{mark_html}<p style='font-size:11pt'>{escape(f.text).replace(chr(10), '<br>')}</p>"
-            f"<table cellspacing='2' style='color:#333'>{rows}</table>"
+            f"<table cellspacing='2'>{rows}</table>"
         )
         self.json_model.load(raw)
         self.json_view.expandToDepth(0)
@@ -683,79 +747,127 @@ class BrowserWindow(QMainWindow):
 
     # --- search ------------------------------------------------------------------------------------------
 
-    def _date_bounds(self) -> tuple[float | None, float | None]:
-        def ts(edit: QDateEdit, extra_days: int) -> float:
-            d = edit.date()
-            day = dt.datetime(d.year(), d.month(), d.day()) + dt.timedelta(days=extra_days)
-            return day.timestamp()
+    def show_search(self) -> None:
+        """Find (Ctrl+F): the Search tab, its words selected for typing over."""
+        self.tabs.setCurrentWidget(self.search)
+        self.search_edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.search_edit.selectAll()
 
-        since = ts(self.since_edit, 0) if self.since_check.isChecked() else None
-        until = ts(self.until_edit, 1) if self.until_check.isChecked() else None
-        return since, until
-
-    def _on_scope_changed(self, _index: int) -> None:
-        self._refresh_date_defaults()
-        self.run_search()
+    def _on_search_changed(self) -> None:
+        self._refresh_date_hints()
+        self.run_search(switch_tab=False)
 
     def _search_folder(self) -> str | None:
         """The folder searched: the selected personality's with scope "This personality", else all."""
         return self.selected.folder.name if self.scope.currentIndex() == 1 and self.selected else None
 
-    def _refresh_date_defaults(self) -> None:
-        """Unchecked From / To fields show the first / last memory day of the current scope, so enabling one
-        starts from the archive's real range rather than today."""
+    def _refresh_date_hints(self) -> None:
+        """The empty From / To fields of the search show the first / last memory day of its scope."""
         if self.index is None:
             return
         span = self.index.date_range(self._search_folder())
-        if span is None:
-            return
-        fields = ((self.since_check, self.since_edit, span[0]), (self.until_check, self.until_edit, span[1]))
-        for check, edit, ts in fields:
-            if not check.isChecked():
-                day = dt.date.fromtimestamp(ts)
-                edit.blockSignals(True)
-                edit.setDate(QDate(day.year, day.month, day.day))
-                edit.blockSignals(False)
+        self.search.dates.set_hints(*(span if span else (None, None)))
 
-    def run_search(self, switch_tab: bool = True) -> None:
+    def run_search(self, switch_tab: bool = False) -> None:
+        """Search with what the Search tab's controls say; ``switch_tab`` brings that tab to the front."""
         self._search_timer.stop()
-        text = self.search_edit.text().strip()
-        if not text:
+        if switch_tab:
+            self.tabs.setCurrentWidget(self.search)
+        params = self.search.params()
+        view = self.search
+        view.show_counts({})
+        if not params.text:
             self.results_model.set_hits([], {})
-            self.results_label.setText("Type in the search box above.")
+            self.results_label.setText("")
+            view.show_empty("Search everything backed up", "Type a few words above: memories, chat messages, "
+                            "profiles and knowledge entries are searched together.")
             return
         if self.index is None:
             self.results_model.set_hits([], {})
-            self.results_label.setText("Opening the search index… the search runs as soon as it is ready.")
+            self.results_label.setText("")
+            view.show_empty("Opening the search index…", "The search runs as soon as it is ready.")
             return
         folder = self._search_folder()
-        since, until = self._date_bounds()
-        hits = self.index.search(text, folder=folder, since=since, until=until, limit=200)
-        self.results_model.set_hits(hits, {k: v.title for k, v in self.details.items()})
         scope = self.selected.title if folder and self.selected else "all personalities"
-        more = "+" if len(hits) >= 200 else ""
-        summary = f"{len(hits)}{more} results for “{escape(text)}” in {escape(scope)}"
+        try:
+            counts = self.index.count_hits(params.text, folder=folder, since=params.since, until=params.until)
+            hits = self.index.search(
+                params.text, folder=folder, since=params.since, until=params.until, kinds=params.kinds,
+                order=params.order, limit=LIMIT,
+            )
+        except SearchIndexError as err:
+            self.results_model.set_hits([], {})
+            self.results_label.setText("")
+            view.show_empty("Search unavailable", str(err))
+            return
+        view.show_counts(counts)
+        self.results_model.set_hits(hits, {k: v.title for k, v in self.details.items()})
+        total = sum(counts.get(kind, 0) for kind in params.kinds)
+        where = f"“{params.text}” in {scope}" + (f", {view.dates.describe()}" if view.dates.active else "")
+        if total > len(hits):
+            summary = (f"The first {len(hits):,} of {plural(total, 'result')} for {where} "
+                       f"({view.order_text()}): {view.kinds_text(counts, params.kinds)}.")
+        else:
+            summary = f"{plural(total, 'result')} for {where}"
+            summary += f" ({view.order_text()}): {view.kinds_text(counts, params.kinds)}." if total else "."
+        if view.dates.active and "profile" in params.kinds:
+            summary += " Profiles have no date: they are left out while a date is set."
         if self.indexing:
-            done, total = self.index_progress
-            summary += f" (still indexing: {done} of {total} files read, results so far)"
+            done, files = self.index_progress
+            summary += f" Still indexing: {done:,} of {plural(files, 'file')} read, results so far."
         self.results_label.setText(summary)
-        if switch_tab:
-            self.tabs.setCurrentIndex(2)
+        if hits:
+            view.show_results(hits, self.results_model.titles)
+        elif not params.kinds:
+            view.show_empty("Nothing to look in", "Tick at least one of Memories, Chat, Profiles or "
+                            "Knowledge.")
+        else:
+            hidden = sum(n for kind, n in counts.items() if kind not in params.kinds)
+            reason = (f"{plural(hidden, 'match', 'matches')} in the kinds not ticked." if hidden else
+                      "Try fewer or shorter words" + (", or clear the dates." if view.dates.active else "."))
+            view.show_empty(f"No matches for “{params.text}”", reason)
 
-    def _open_hit(self, index: QModelIndex) -> None:
-        if not index.isValid():
-            return
-        hit = self.results_model.hits[index.row()]
-        self.select_personality(hit.folder)
+    def open_hit(self, hit: SearchHit) -> bool:
+        """Show a search result where it lives: the memory selected in Memories, the message in Chat, the
+        profile or the knowledge entry in Profile. The memory is found again by its id, so the row selected is
+        the one the result named even when filters or the order changed."""
+        if not self.select_personality(hit.folder):
+            return False
         if hit.kind == "profile":
-            self.tabs.setCurrentIndex(0)
-            return
-        self.tabs.setCurrentIndex(1)
-        if not self.select_memory(hit.path, hit.pos):
-            self.show_deleted.setChecked(True)
-            self.show_upstream.setChecked(True)
-            self.select_memory(hit.path, hit.pos)
+            self.tabs.setCurrentIndex(TAB_PROFILE)
+            self.profile.tabs.setCurrentIndex(0)
+            return True
+        if hit.kind == "knowledge":
+            self.tabs.setCurrentIndex(TAB_PROFILE)
+            return self.profile.show_knowledge_entry(hit.pos)
+        if hit.kind == "chat":
+            self.tabs.setCurrentIndex(TAB_CHAT)
+            number = chat_message_number(hit.path, hit.pos)
+            return number is not None and self.chat.reveal(number, hit.memory_id)
+        self.tabs.setCurrentIndex(TAB_MEMORIES)
+        return self.reveal_memory(hit.folder, hit.memory_id, (hit.path, hit.pos))
 
-    def closeEvent(self, event: Any) -> None:
+    def reveal_memory(self, folder: str, memory_id: str, where: tuple[Path, int] | None = None) -> bool:
+        """Select and scroll to the memory ``memory_id`` of ``folder`` (shown first), clearing the filters
+        that hide it; ``where`` is the place the search saw it, tried after the index's current answer."""
+        places = self.index.locate(folder, memory_id) if self.index is not None and memory_id else []
+        places += [where] if where is not None else []
+        for path, pos in places:
+            if self.model.rows.find(path, pos) < 0:
+                continue
+            if self.model.row_of(path, pos) < 0:
+                self.clear_memory_filters()
+                self.statusBar().showMessage("Filters cleared to show the memory you opened.", 6000)
+            raw = self.model.cache.memory(path, pos)
+            if memory_id and (raw is None or memory_fields(raw).id != memory_id):
+                continue  # the file changed since the search: try the next place
+            if self.select_memory(path, pos):
+                self.table.setFocus(Qt.FocusReason.OtherFocusReason)
+                return True
+        self.statusBar().showMessage("That memory is no longer in this backup.", 6000)
+        return False
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.save_geometry()
         self._stop_indexing()
         super().closeEvent(event)

@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtGui import QGuiApplication
 
-from ..archive.browse import format_ts
+from ..archive.browse import format_ts, format_utc
 from ..archive.chat_browse import ChatChunks, chat_fields
+from .memories_model import row_text_colors
 
 __all__ = ["RAW_ROLE", "ChatModel", "exact_time", "preview_text", "speaker_text"]
 
@@ -29,14 +30,14 @@ PREVIEW_CHARS = 300
 
 
 def exact_time(ts: float | None) -> str:
-    """Local time to the second with its UTC offset, and the stored Unix time (the tooltip)."""
+    """Local time to the second, then the same moment in UTC (the tooltip and the detail pane)."""
     if ts is None:
         return "no time stored"
     try:
-        when = dt.datetime.fromtimestamp(ts).astimezone()
+        dt.datetime.fromtimestamp(ts)
     except (OverflowError, OSError, ValueError):
         return str(ts)
-    return f"{when.isoformat(sep=' ', timespec='seconds')} (ts {ts!r})"
+    return f"{format_ts(ts, seconds=True)} local time ({format_utc(ts)})"
 
 
 def speaker_text(has_message: bool, has_reply: bool, shape: str) -> str:
@@ -176,13 +177,14 @@ class ChatModel(QAbstractTableModel):
         raw = self.raw(row)
         if raw is None:
             if role == Qt.ItemDataRole.ForegroundRole:
-                return QBrush(QColor("#b00020"))
+                return row_text_colors(QGuiApplication.palette())[1]
             path = self.chunks.file_of(self.number(row))
             text = f"(unreadable file {path.name if path else ''})"
             return text if col == self.COL_TEXT or role == Qt.ItemDataRole.ToolTipRole else ""
         f = chat_fields(raw)
         if role == Qt.ItemDataRole.ForegroundRole:
-            return QBrush(QColor("#6b6b6b")) if col == self.COL_WHO and not f.message else None
+            muted = row_text_colors(QGuiApplication.palette())[0]
+            return muted if col == self.COL_WHO and not f.message else None
         if col == self.COL_TIME:
             return exact_time(f.ts) if role == Qt.ItemDataRole.ToolTipRole else format_ts(f.ts)
         if col == self.COL_WHO:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, Qt, QTimer
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -30,22 +30,29 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..archive.browse import PersonalityDetails, format_ts
+from ..archive.browse import PersonalityDetails, format_iso_local, format_ts, plural
 from ..archive.chat_browse import ChatSectionState, chat_fields, chat_section_state, scan_chat
 from ..errors import CorruptBackupError
+from .browser_widgets import secondary_text
 from .chat_model import ChatModel, exact_time
 from .detail_pane import DetailPane, record_table, table_over_detail
+from .theme import banner_colors, error_color, readable
 
 __all__ = ["ChatView", "message_html"]
 
 STEP_BUDGET = 0.015  # seconds of filtering per timer tick (about one frame)
 FILTER_DELAY_MS = 250  # typing pause before a filter starts
-AMBER = "QLabel{background:#fff4d6;color:#7a4b00;border:1px solid #f0d48a;border-radius:4px;padding:6px}"
+_YOU, _SHAPE = QColor(28, 93, 153), QColor(106, 61, 154)  # hues of the two speakers' names
 
 
-def message_html(raw: dict[str, Any], shape_name: str) -> str:
-    """The full exchange: message, reply, regenerated replies, then the facts (URLs as plain text)."""
+def message_html(raw: dict[str, Any], shape_name: str, palette: QPalette | None = None) -> str:
+    """The full exchange: message, reply, regenerated replies, then the facts (URLs as plain text), in
+    colours readable on the palette's base (the text browser's background)."""
     f = chat_fields(raw)
+    palette = palette or QGuiApplication.palette()
+    base = palette.color(QPalette.ColorRole.Base)
+    muted = secondary_text(palette, base).name()
+    you, shape = readable(_YOU, base).name(), readable(_SHAPE, base).name()
 
     def block(who: str, text: str | None, colour: str) -> str:
         if not text:
@@ -54,13 +61,13 @@ def message_html(raw: dict[str, Any], shape_name: str) -> str:
         return (f"<p style='margin:6px 0 2px 0;color:{colour};font-weight:600'>{escape(who)}</p>"
                 f"<p style='margin:0 0 6px 0'>{body}</p>")
 
-    parts = [block("You", f.message, "#1c5d99"), block(shape_name, f.reply, "#6a3d9a")]
+    parts = [block("You", f.message, you), block(shape_name, f.reply, shape)]
     if not f.message and not f.reply:
-        parts.append("<p style='color:#777'>(neither a message nor a reply is stored)</p>")
+        parts.append(f"<p style='color:{muted}'>(neither a message nor a reply is stored)</p>")
     elif not f.reply:
-        parts.append("<p style='color:#777'>(no reply stored)</p>")
+        parts.append(f"<p style='color:{muted}'>(no reply stored)</p>")
     for n, text in enumerate(f.regenerated, start=1):
-        parts.append(block(f"Regenerated reply {n}", text, "#777"))
+        parts.append(block(f"Regenerated reply {n}", text, muted))
     facts = [
         ("Time", exact_time(f.ts)),
         ("Voice reply", f.voice_url),
@@ -69,12 +76,12 @@ def message_html(raw: dict[str, Any], shape_name: str) -> str:
         ("Message id", f.id),
     ]
     rows = "".join(
-        f"<tr><td style='color:#666;padding-right:10px;vertical-align:top'>{escape(k)}</td>"
+        f"<tr><td style='color:{muted};padding-right:10px;vertical-align:top'>{escape(k)}</td>"
         f"<td>{escape(v)}</td></tr>"
         for k, v in facts
         if v
     )
-    return "".join(parts) + f"<table cellspacing='2' style='color:#333'>{rows}</table>"
+    return "".join(parts) + f"<table cellspacing='2'>{rows}</table>"
 
 
 class ChatView(QWidget):
@@ -89,6 +96,7 @@ class ChatView(QWidget):
         self.model = ChatModel(self)
         self.filter_edit = QLineEdit()
         self.filter_edit.setObjectName("chatFilter")
+        self.filter_edit.setAccessibleName("Filter this chat")
         self.filter_edit.setPlaceholderText("Filter this chat (text in messages and replies)")
         self.filter_edit.setClearButtonEnabled(True)
         self.newest = QCheckBox("Newest first")
@@ -105,7 +113,6 @@ class ChatView(QWidget):
         self.banner.setObjectName("chatBanner")
         self.banner.setWordWrap(True)
         self.banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.banner.setStyleSheet(AMBER)
         self.banner.hide()
         self.empty = QLabel()
         self.empty.setObjectName("chatEmpty")
@@ -130,12 +137,16 @@ class ChatView(QWidget):
         self._scan_text = ""
         self._step_timer = QTimer(self, interval=0)
         self._step_timer.timeout.connect(self._scan_step)
+        self._empty_text = ("", "")
+        self.restyle()
         self._show_empty("Select a personality to see its chat history.")
 
     def _build_table_page(self) -> QWidget:
-        self.table = record_table("chatTable", self.model, (130, 150))  # COL_TIME, COL_WHO; text stretches
+        # COL_TIME, COL_WHO; the text stretches
+        self.table = record_table("chatTable", self.model, (130, 150), name="Chat messages")
         self.table.selectionModel().currentRowChanged.connect(self._on_row)
-        pane = DetailPane("chat", self.copy_text, self.copy_json, key_width=170, sizes=(560, 420))
+        pane = DetailPane("chat", self.copy_text, self.copy_json, key_width=170, sizes=(560, 420),
+                          name="Message")
         self.detail, self.json_model, self.json_view = pane.text, pane.json_model, pane.json_view
         return table_over_detail(self.table, pane)
 
@@ -165,10 +176,11 @@ class ChatView(QWidget):
         self.filter_edit.setEnabled(True)
         self.newest.setEnabled(True)
         if self.state.status == "failed":
+            saved = format_iso_local(self.state.last_sync)
             self.banner.setText(
                 f"⚠ The last chat sync failed: {escape(self.state.error or 'unknown error')}<br>"
                 f"Shown below is the chat as saved by the last successful sync"
-                f"{' (' + escape(self.state.last_sync) + ')' if self.state.last_sync else ''}."
+                f"{' (' + escape(saved) + ')' if saved else ''}."
             )
             self.banner.show()
         else:
@@ -182,9 +194,12 @@ class ChatView(QWidget):
     def _show_empty(self, title: str, reason: str = "") -> None:
         self.banner.hide()
         self.stack.setCurrentIndex(0)
+        self._empty_text = (title, reason)
+        palette = self.empty.palette()
+        muted = secondary_text(palette, palette.color(QPalette.ColorRole.Window)).name()
         self.empty.setText(
-            f"<p style='font-size:13pt;color:#444'>{escape(title)}</p>"
-            + (f"<p style='color:#666'>{escape(reason)}</p>" if reason else "")
+            f"<p style='font-size:13pt'>{escape(title)}</p>"
+            + (f"<p style='color:{muted}'>{escape(reason)}</p>" if reason else "")
         )
         self.filter_edit.setEnabled(False)
         self.newest.setEnabled(False)
@@ -267,16 +282,17 @@ class ChatView(QWidget):
     def _update_count(self) -> None:
         total = self.model.total
         if not self.model.filtered:
-            self.count_label.setText(f"{total} message{'s' if total != 1 else ''}")
+            self.count_label.setText(plural(total, "message"))
             return
         shown = self.model.rowCount()
         quoted = f"“{self._scan_text}”"
         if self._scan is not None:
-            text = f"Searching… {self._scan_done} of {self._scan_files} files, {shown} matches so far"
+            text = (f"Searching… {self._scan_done:,} of {plural(self._scan_files, 'file')}, "
+                    f"{plural(shown, 'match', 'matches')} so far")
         else:
-            text = f"{shown} of {total} messages match {quoted}"
+            text = f"{shown:,} of {plural(total, 'message')} match {quoted}"
         if self._scan_problems:
-            text += f" ({len(self._scan_problems)} file(s) unreadable)"
+            text += f" ({plural(len(self._scan_problems), 'file')} unreadable)"
             self.count_label.setToolTip("\n".join(self._scan_problems))
         else:
             self.count_label.setToolTip("")
@@ -298,22 +314,55 @@ class ChatView(QWidget):
         self.table.scrollTo(index, QAbstractItemView.ScrollHint.PositionAtCenter)
         return True
 
+    def reveal(self, number: int, message_id: str = "") -> bool:
+        """Select message ``number`` (0 = oldest), clearing the filter when it hides it; False when there is
+        no such message or its id is not ``message_id`` any more (the chat changed since)."""
+        if self.model.total == 0 or not 0 <= number < self.model.total:
+            return False
+        if self.model.row_of(number) < 0:
+            self.filter_edit.clear()
+            self.apply_filter()
+        if not self.select_number(number):
+            return False
+        raw = self.model.raw(self.model.row_of(number))
+        if message_id and (raw is None or chat_fields(raw).id != message_id):
+            return False
+        self.table.setFocus(Qt.FocusReason.OtherFocusReason)
+        return True
+
+    def restyle(self) -> None:
+        """Colours from the current palette (after a theme change)."""
+        background, text = banner_colors(self.palette(), "warning")
+        self.banner.setStyleSheet(
+            f"QLabel{{background:{background.name()};color:{text.name()};border:1px solid {text.name()};"
+            "border-radius:4px;padding:6px}"
+        )
+        if self.stack.currentIndex() == 0 and self._empty_text[0]:
+            self._show_empty(*self._empty_text)
+        elif self.folder is not None:
+            row = self.table.currentIndex().row()
+            self._show_message(row if row >= 0 else None)
+
     def _on_row(self, current: QModelIndex, _previous: QModelIndex) -> None:
         self._show_message(current.row() if current.isValid() else None)
 
     def _show_message(self, row: int | None) -> None:
+        palette = self.detail.palette()
+        base = palette.color(QPalette.ColorRole.Base)
         if row is None:
-            self.detail.setHtml("<p style='color:#777'>Select a message to see it in full.</p>")
+            muted = secondary_text(palette, base).name()
+            self.detail.setHtml(f"<p style='color:{muted}'>Select a message to see it in full.</p>")
             self.json_model.load({})
             return
         raw = self.model.raw(row)
         if raw is None:
             path = self.model.chunks.file_of(self.model.number(row))
             name = path.name if path else "?"
-            self.detail.setHtml(f"<p style='color:#b00020'>The file {escape(name)} cannot be read.</p>")
+            error = error_color(palette, base).name()
+            self.detail.setHtml(f"<p style='color:{error}'>The file {escape(name)} cannot be read.</p>")
             self.json_model.load({})
             return
-        self.detail.setHtml(message_html(raw, self.model.shape_name))
+        self.detail.setHtml(message_html(raw, self.model.shape_name, palette))
         self.json_model.load(raw)
         self.json_view.expandToDepth(0)
 

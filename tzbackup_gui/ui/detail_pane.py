@@ -26,7 +26,8 @@ __all__ = ["DetailPane", "record_table", "table_over_detail"]
 
 class DetailPane(QWidget):
     """``text`` (a QTextBrowser that never opens links), ``json_model`` / ``json_view`` and the two copy
-    buttons; object names start with ``prefix`` (e.g. ``memoryText``, ``chatCopyJson``)."""
+    buttons; object names start with ``prefix`` (e.g. ``memoryText``, ``chatCopyJson``), accessible names
+    with ``name`` (e.g. "Memory text", "Memory as JSON")."""
 
     def __init__(
         self,
@@ -36,23 +37,29 @@ class DetailPane(QWidget):
         *,
         key_width: int = 150,
         sizes: tuple[int, int] = (520, 460),
+        name: str = "",
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
+        name = name or prefix.capitalize()
         self.text = QTextBrowser()
         self.text.setObjectName(f"{prefix}Text")
+        self.text.setAccessibleName(f"{name} text")
         self.text.setOpenLinks(False)  # nothing is ever fetched or opened from a backup
+        self.text.setTabChangesFocus(True)  # Tab leaves the text (there are no links to walk)
         self.json_model = JsonTreeModel(self)
         self.json_view = QTreeView()
         self.json_view.setObjectName(f"{prefix}Json")
+        self.json_view.setAccessibleName(f"{name} as JSON")
         self.json_view.setModel(self.json_model)
         self.json_view.setUniformRowHeights(True)
         self.json_view.header().resizeSection(0, key_width)
         buttons = QHBoxLayout()
         buttons.addStretch(1)
-        for label, name, slot in (("Copy Text", "CopyText", copy_text), ("Copy JSON", "CopyJson", copy_json)):
+        for label, key, slot in (("Copy Text", "CopyText", copy_text), ("Copy JSON", "CopyJson", copy_json)):
             button = QPushButton(label)
-            button.setObjectName(f"{prefix}{name}")
+            button.setObjectName(f"{prefix}{key}")
+            button.setAccessibleName(f"{label} of the {name.lower()}")
             button.clicked.connect(slot)
             buttons.addWidget(button)
         inner = QSplitter()
@@ -65,18 +72,24 @@ class DetailPane(QWidget):
         layout.addLayout(buttons)
 
 
-def record_table(name: str, model: QAbstractItemModel, widths: tuple[int, ...]) -> QTableView:
-    """A read-only table of records (one row each, fixed 24 px rows, no row numbers), as both tabs show."""
+def record_table(
+    object_name: str, model: QAbstractItemModel, widths: tuple[int, ...], *, name: str = ""
+) -> QTableView:
+    """A read-only table of records (one row each, fixed-height rows, no row numbers), as both tabs show.
+
+    Tab and Shift+Tab move on to the next widget (arrows move inside the table), not cell by cell."""
     table = QTableView()
-    table.setObjectName(name)
+    table.setObjectName(object_name)
+    table.setAccessibleName(name or object_name)
     table.setModel(model)
+    table.setTabKeyNavigation(False)
     table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
     table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
     table.setWordWrap(False)
     table.setAlternatingRowColors(True)
     table.verticalHeader().hide()
     table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-    table.verticalHeader().setDefaultSectionSize(24)
+    table.verticalHeader().setDefaultSectionSize(max(24, table.fontMetrics().height() + 8))
     header = table.horizontalHeader()
     header.setStretchLastSection(True)
     for col, width in enumerate(widths):

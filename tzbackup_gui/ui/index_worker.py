@@ -8,6 +8,7 @@ JSON parsing holds the GIL, but only for one file at a time, so the window keeps
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 import time
@@ -18,6 +19,10 @@ from ..archive.browse import BackupSource
 from ..archive.index import IndexCancelled, IndexProgress, SearchIndex
 
 __all__ = ["IndexWorker"]
+
+
+class _Gone(Exception):
+    """The QObject behind the signals was deleted (window closed) while the thread was still reading."""
 
 PROGRESS_EVERY = 0.1  # seconds between two file-count signals (folder commits are always reported)
 SWITCH_INTERVAL = 0.0005  # seconds; see IndexWorker._run
@@ -74,13 +79,25 @@ class IndexWorker(QObject):
                 self.opened.emit(str(index.path))
                 report = index.update(first=self.first, progress=self._report, should_stop=self._stop.is_set)
         except IndexCancelled:
-            self.finished.emit(None)
+            self._finish(None)
+        except _Gone:
+            return
         except Exception as err:  # shown in the window: the browser still works without search
-            self.finished.emit(err)
+            self._finish(err)
         else:
-            self.finished.emit(report)
+            self._finish(report)
+
+    def _finish(self, result: object) -> None:
+        with contextlib.suppress(RuntimeError):  # the window (and this QObject) went away meanwhile
+            self.finished.emit(result)
 
     def _report(self, event: IndexProgress) -> None:
+        try:
+            self._emit_progress(event)
+        except RuntimeError as err:  # "Signal source has been deleted": the window closed; stop quietly
+            raise _Gone from err
+
+    def _emit_progress(self, event: IndexProgress) -> None:
         if event.folder is not None:
             self.progress.emit(event.done, event.total)
             rows = None

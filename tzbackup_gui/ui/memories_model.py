@@ -2,25 +2,48 @@
 
 Rows come from the search index (:class:`~tzbackup_gui.archive.index.MemoryRows`: file, position, time,
 flags); the text of a row is read from its chunk file only when a view asks for it, through a small LRU
-cache of parsed files. Sorting (newest / oldest first) and the deleted filters only reorder integer arrays.
+cache of parsed files. Sorting (newest / oldest first), the date range and the deleted filters only reorder
+integer arrays (the rows are in time order, so a date range is two binary searches).
 """
 
 from __future__ import annotations
 
+import bisect
 from array import array
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
-from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtGui import QBrush, QFont, QGuiApplication, QPalette
 
 from ..archive.browse import ChunkCache, format_ts, memory_fields
 from ..archive.index import FLAG_DELETED, FLAG_UPSTREAM, MemoryRows
+from .browser_widgets import secondary_text
+from .theme import error_color, readable
 
-__all__ = ["RAW_ROLE", "MemoriesModel"]
+__all__ = ["RAW_ROLE", "MemoriesModel", "row_text_colors"]
 
 RAW_ROLE = Qt.ItemDataRole.UserRole + 1  # the raw memory dict (None for a damaged file)
 _Index = QModelIndex | QPersistentModelIndex
+
+
+_ROW_COLORS: dict[int, tuple[QBrush, QBrush]] = {}
+
+
+def row_text_colors(palette: QPalette) -> tuple[QBrush, QBrush]:
+    """(muted, error) text for table rows: readable on both the base and the alternate row colour.
+    Cached per palette (a view asks for every painted cell)."""
+    key = palette.cacheKey()
+    found = _ROW_COLORS.get(key)
+    if found is None:
+        base = palette.color(QPalette.ColorRole.Base)
+        alternate = palette.color(QPalette.ColorRole.AlternateBase)
+        muted = readable(secondary_text(palette, base), alternate)
+        error = readable(error_color(palette, base), alternate)
+        if len(_ROW_COLORS) > 16:
+            _ROW_COLORS.clear()
+        found = _ROW_COLORS[key] = (QBrush(muted), QBrush(error))
+    return found
 
 
 class MemoriesModel(QAbstractTableModel):
@@ -35,6 +58,8 @@ class MemoriesModel(QAbstractTableModel):
         self.newest_first = True
         self.show_deleted = True
         self.show_upstream = True
+        self.since: float | None = None  # Unix time, inclusive
+        self.until: float | None = None  # Unix time, exclusive
         self._order = array("I")  # visible row -> record
 
     def set_rows(self, rows: MemoryRows, owner_id: str = "") -> None:
@@ -59,11 +84,32 @@ class MemoriesModel(QAbstractTableModel):
         self._order = self._compute_order()
         self.endResetModel()
 
+    def set_date_range(self, since: float | None, until: float | None) -> None:
+        """Show only memories from ``since`` (inclusive) to ``until`` (exclusive); None: no limit."""
+        if (since, until) == (self.since, self.until):
+            return
+        self.beginResetModel()
+        self.since, self.until = since, until
+        self._order = self._compute_order()
+        self.endResetModel()
+
+    @property
+    def total(self) -> int:
+        """Memories of the personality, whatever the filters."""
+        return len(self.rows)
+
+    @property
+    def filtered(self) -> bool:
+        return bool(self.since is not None or self.until is not None or not self.show_deleted
+                    or not self.show_upstream)
+
     def _compute_order(self) -> array[int]:
         n = len(self.rows)
+        low = bisect.bisect_left(self.rows.ts, self.since) if self.since is not None else 0
+        high = bisect.bisect_left(self.rows.ts, self.until) if self.until is not None else n
         hidden = (0 if self.show_deleted else FLAG_DELETED) | (0 if self.show_upstream else FLAG_UPSTREAM)
         flags = self.rows.flags
-        keep = range(n - 1, -1, -1) if self.newest_first else range(n)
+        keep = range(high - 1, low - 1, -1) if self.newest_first else range(low, high)
         if not hidden:
             return array("I", keep)
         return array("I", (i for i in keep if not flags[i] & hidden))
@@ -90,7 +136,7 @@ class MemoriesModel(QAbstractTableModel):
         if rec < 0:
             return -1
         n = len(self.rows)
-        if len(self._order) == n:
+        if len(self._order) == n:  # nothing filtered out: arithmetic
             return n - 1 - rec if self.newest_first else rec
         try:
             return self._order.index(rec)
@@ -121,8 +167,12 @@ class MemoriesModel(QAbstractTableModel):
         if role == RAW_ROLE:
             return self.raw(row)
         flags = self.flags_of(row)
-        if role == Qt.ItemDataRole.ForegroundRole and flags:
-            return QBrush(QColor("#8a8a8a"))
+        if role == Qt.ItemDataRole.ForegroundRole:
+            if flags:
+                return row_text_colors(QGuiApplication.palette())[0]
+            if index.column() == self.COL_TEXT and self.raw(row) is None:
+                return row_text_colors(QGuiApplication.palette())[1]
+            return None
         if role == Qt.ItemDataRole.FontRole and flags:
             font = QFont()
             font.setItalic(True)
