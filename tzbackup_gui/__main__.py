@@ -18,7 +18,7 @@ from typing import Any
 from . import __version__
 from .paths import default_data_dir, demo_data_dir
 
-__all__ = ["main", "parse_args"]
+__all__ = ["configure_app", "display_name", "main", "parse_args"]
 
 ORG_NAME = "tzbackup"
 APP_NAME = "tzbackup"
@@ -70,6 +70,21 @@ def app_icon_path() -> Path | None:
     return None
 
 
+def display_name(*, demo: bool) -> str:
+    """The app's name in window titles: "tzbackup", or "tzbackup — demo" for the demo."""
+    return APP_NAME + (" — demo" if demo else "")
+
+
+def configure_app(app: Any, *, demo: bool) -> None:
+    """Names, settings location and desktop id. Qt appends the display name to every window title that does
+    not already end with it: the main window's title is the display name itself ("tzbackup — demo", never
+    "tzbackup — demo — tzbackup"), a dialog reads "Settings — tzbackup — demo"."""
+    app.setOrganizationName(ORG_NAME)
+    app.setApplicationName(APP_NAME + ("-demo" if demo else ""))
+    app.setApplicationDisplayName(display_name(demo=demo))
+    app.setDesktopFileName("io.github.tzbackup")  # = resources/io.github.tzbackup.desktop (Wayland app id)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the GUI script."""
     args = parse_args(argv)
@@ -85,10 +100,7 @@ def main(argv: list[str] | None = None) -> int:
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
-    app.setOrganizationName(ORG_NAME)
-    app.setApplicationName(APP_NAME + ("-demo" if args.demo else ""))
-    app.setApplicationDisplayName("tzbackup")
-    app.setDesktopFileName("io.github.tzbackup")  # = resources/io.github.tzbackup.desktop (Wayland app id)
+    configure_app(app, demo=args.demo)
     if args.offline:
         return _offline(app, args)
     app.setQuitOnLastWindowClosed(False)

@@ -351,6 +351,19 @@ class AppContext:
     async def download(self, url: str) -> bytes:
         return bytes(await self.client().download(url))
 
+    async def count_memories(self, shape_id: str) -> int | None:
+        """How many memories shapes.inc says a personality has, from one small request: page 1 with one
+        memory a page. Its ``pagination.total`` when sent; else, one memory a page, the number of pages (when
+        the service honoured that limit); ``None`` when it says neither (only "there is a next page")."""
+        page = await self.client().get_memory_page(shape_id, 1, limit=1)
+        if page.total is not None:
+            return page.total
+        if page.not_found:
+            return 0
+        if page.total_pages is not None and len(page.items) <= 1:
+            return page.total_pages
+        return None
+
     # --- backups ------------------------------------------------------------------------------------
 
     def set_delay(self, delay: float) -> None:

@@ -96,11 +96,13 @@ def back_up(qtbot: Any, window: MainWindow, slug: str) -> None:
 
 
 def select_row(window: MainWindow, slug: str) -> None:
+    """Tick exactly this row: File → Export Selected acts on the ticked rows, like Back Up Selected (the
+    highlighted row is only the keyboard cursor)."""
     proxy = window.proxy
     for r in range(proxy.rowCount()):
         index = proxy.index(r, 0)
         if index.data(SlugRole) == slug:
-            window.table.setCurrentIndex(index)
+            window.model.set_checked({slug})
             return
     raise AssertionError(f"{slug} not in the table")
 
@@ -194,12 +196,12 @@ def test_export_without_a_selection_or_a_backup_says_so(
     window_on: Any, dialogs: Dialogs, qtbot: Any, tmp_path: Path
 ) -> None:
     window = window_on(tmp_path / "data")
-    window.table.clearSelection()
-    window.table.setCurrentIndex(window.proxy.index(-1, -1))
-    assert not window.export_current("zip")
+    window.model.set_checked(set())
+    window.table.setCurrentIndex(window.proxy.index(0, 0))  # a highlighted row is not a selection
+    assert not window.export_selected("zip")
     assert "Select" in window.statusBar().currentMessage()
     select_row(window, "echo-new")  # on the account, never backed up
-    assert not window.export_current("zip")
+    assert not window.export_selected("zip")
     assert "no local backup" in window.statusBar().currentMessage()
     assert dialogs.offered == []
 

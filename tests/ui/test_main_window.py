@@ -163,7 +163,7 @@ def test_back_up_all_backs_up_every_owned_one(windows: Any, sandbox: Any, qtbot:
     for row in rows:
         assert row.last_backup is not None, row.slug
         assert row.total_memories == len(sandbox.state.personalities[row.slug].memories)
-        assert window.tracker.rows[row.slug].text.startswith("done")
+        assert window.tracker.rows[row.slug].text.startswith("backed up: ")
     assert window.message_box is None  # nothing went wrong, nothing to say
 
 
@@ -270,15 +270,18 @@ def test_bot_wall_is_a_plain_message_with_hint(windows: Any, sandbox: Any, qtbot
     box.accept()
 
 
-def test_settings_remember_checks_and_columns(windows: Any, sandbox: Any, qtbot: Any) -> None:
+def test_settings_remember_checks_and_sort_order(windows: Any, sandbox: Any, qtbot: Any) -> None:
+    """The ticks and the sort order are kept; the column widths follow the window (never a saved width that
+    no longer fits)."""
     window = windows()
     slug = window.model.rows()[0].slug
     check(window, {slug})
-    window.table.horizontalHeader().resizeSection(1, 211)
+    window.table.sortByColumn(2, Qt.SortOrder.DescendingOrder)
     window.close()
     again = windows()
     assert again.model.checked_slugs() == [slug]
-    assert again.table.horizontalHeader().sectionSize(1) == 211
+    header = again.table.horizontalHeader()
+    assert (header.sortIndicatorSection(), header.sortIndicatorOrder()) == (2, Qt.SortOrder.DescendingOrder)
 
 
 def test_double_click_opens_the_offline_browser_on_that_personality(

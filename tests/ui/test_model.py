@@ -60,7 +60,7 @@ def test_merge_matches_by_id_and_keeps_local_only() -> None:
     assert [r.slug for r in rows] == ["ann-lee", "bob.v2", "zoe", "gone"]
     bob = rows[1]
     assert bob.total_memories == 12 and bob.server_total == 14 and bob.folder == Path("/x/bob")
-    assert bob.last_status == "last run ok (3 new)"
+    assert bob.last_status == "backed up: 3 new"  # the words of a row that just finished
     assert rows[3].local_only and not rows[0].local_only
 
 
@@ -112,9 +112,9 @@ def test_progress_role_and_coalesced_repaints(qtbot: Any) -> None:
     assert model.index(2, COL_STATUS).data(ProgressRole) == 0.25
     assert model.index(2, COL_STATUS).data() == "syncing memories 5 of 20"
     assert model.index(0, COL_STATUS).data(ProgressRole) is None
-    model.progress["zoe"] = RowProgress(state="done", text="done: 20 new", done=20, expected=20)
+    model.progress["zoe"] = RowProgress(state="done", text="backed up: 20 new", done=20, expected=20)
     assert model.index(2, COL_STATUS).data(ProgressRole) is None  # outcome as text, no full bar
-    assert model.index(2, COL_STATUS).data() == "done: 20 new"
+    assert model.index(2, COL_STATUS).data() == "backed up: 20 new"
     emitted: list[int] = []
     model.dataChanged.connect(lambda *a: emitted.append(1))
     for _ in range(5000):

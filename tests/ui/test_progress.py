@@ -57,7 +57,7 @@ def test_whole_sequence_of_row_states() -> None:
         "syncing memories 20 of 45",
         "syncing memories 40 of 45",
         "reconciling",
-        "done: 45 new, 1 edited",
+        "backed up: 45 new, 1 edited",
     ]
     assert t.rows["ann"].fraction() == 1.0
     t.apply(PersonalityStarted(slug="bob", index=1, count=2))
@@ -219,7 +219,7 @@ def test_a_run_stopped_by_the_network_says_offline_in_short_sentences() -> None:
     t.apply(RunFinished(done=1, failed=1))
     t.stop_kind = "NetworkError"
     assert [t.rows[s].text for s in ("ann", "lil", "zed")] == [
-        "done: 30 new", "offline: 560 of 2,600 fetched — resumes next time", "not started",
+        "backed up: 30 new", "offline: 560 of 2,600 fetched — resumes next time", "not started",
     ]
     assert "/api/" not in t.summary() and "/api/" in t.rows["lil"].detail
     assert t.summary() == "Stopped: you are offline — 1 backed up, 1 not finished, 1 not started"

@@ -80,7 +80,7 @@ def test_network_gone_is_one_offline_message(window: Any, sandbox: Any, qtbot: A
     box = _back_up_all_and_wait(qtbot, window)
     assert box.windowTitle() == "Cannot reach the service"
     assert "offline" in box.text()
-    assert _status(window, SLUGS[0]).startswith("done")
+    assert _status(window, SLUGS[0]).startswith("backed up: ")
     assert _status(window, SLUGS[1]) == "offline — resumes next time"
     assert _status(window, SLUGS[2]) == "not started"
     assert window.overall_label.text() == (

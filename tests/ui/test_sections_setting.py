@@ -16,6 +16,7 @@ from tzbackup_gui.service import RetryPolicy
 from tzbackup_gui.ui.personalities_model import COL_STATUS, SlugRole
 from tzbackup_gui.ui.sections import EXCLUDED_KEY, chosen_sections
 from tzbackup_gui.ui.settings_dialog import SettingsDialog
+from tzbackup_gui.ui.theme import contrast_ratio
 
 from .conftest import run
 from .window_support import make_context, make_window
@@ -143,7 +144,9 @@ def test_a_failed_section_shows_in_the_row_live_and_from_disk(
     assert not index.data(Qt.ItemDataRole.DecorationRole).isNull()
     tip = str(index.data(Qt.ItemDataRole.ToolTipRole))
     assert "Knowledge failed:" in tip and "500" in tip
-    assert index.data(Qt.ItemDataRole.ForegroundRole).name() == "#9a6700"
+    amber = index.data(Qt.ItemDataRole.ForegroundRole)  # the theme's warning hue, readable on the rows
+    assert amber.hslHue() in range(25, 50)
+    assert contrast_ratio(amber, window.table.palette().base().color()) >= 4.5
     row = window.model.row_for(SLUG)
     assert row is not None and row.total_memories == len(sandbox.state.personalities[SLUG].memories)
 

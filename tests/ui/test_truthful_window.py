@@ -11,13 +11,14 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QPalette
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QMessageBox
 
 from tzbackup_gui.archive.reader import list_backups
 from tzbackup_gui.events import BackupEvent, Waiting
 from tzbackup_gui.service import RetryPolicy
 from tzbackup_gui.ui.personalities_model import COL_LAST, COL_MEMORIES, COL_STATUS, SlugRole, relative_time
+from tzbackup_gui.ui.theme import warning_fill
 
 from .conftest import run
 from .window_support import back_up_everything, close_window, make_context, make_window
@@ -101,13 +102,13 @@ def test_the_network_gone_mid_run_is_one_stop_with_one_plain_message(
     bar = window.overall_bar
     assert bar.isVisible() and bar.text() == "Stopped: you are offline"
     assert 0 < bar.value() < bar.maximum() * 0.9
-    assert bar.palette().color(QPalette.ColorRole.Highlight) == QColor("#c77c02")
+    assert bar.palette().color(QPalette.ColorRole.Highlight) == warning_fill(window.palette())  # amber
     assert window.overall_label.text() == (
         "Stopped: you are offline — 1 backed up, 1 not finished, 1 not started"
     )
 
     # rows: short sentences; what was fetched is kept and counted; the details are in the tooltip
-    assert _cell(window, "ann", COL_STATUS) == "done: 30 new"
+    assert _cell(window, "ann", COL_STATUS) == "backed up: 30 new"
     status = _cell(window, "lilith", COL_STATUS)
     assert status.startswith("offline: ") and KEPT.match(status.removeprefix("offline: ")), status
     fetched = int(KEPT.match(status.removeprefix("offline: ")).group(1).replace(",", ""))  # type: ignore[union-attr]
@@ -173,7 +174,7 @@ def test_a_cancel_shows_what_was_kept_and_the_next_run_resumes_from_it(
     assert _cell(window, "big", COL_STATUS).startswith("resuming")
     assert window.tracker.rows["big"].done >= fetched
     _wait_settled(qtbot, window)
-    assert _cell(window, "big", COL_STATUS).startswith("done")
+    assert _cell(window, "big", COL_STATUS).startswith("backed up: ")
     assert _cell(window, "big", COL_MEMORIES) == "2,600 / 2,600"
     assert _cell(window, "big", COL_LAST) == "just now"
     assert bar.value() == bar.maximum() and bar.text() == "100%"
@@ -211,5 +212,6 @@ def test_a_cancelled_walk_keeps_the_last_complete_backup_and_says_so_after_a_res
     windows.append(again)
     fetched = row.unfinished_fetched
     assert fetched > 0
-    assert _cell(again, "big", COL_STATUS) == f"{fetched:,} fetched — resumes next time"
+    # the unfinished walk's metadata carries the total the service said in it (engine, 055b4cd)
+    assert _cell(again, "big", COL_STATUS) == f"{fetched:,} of 2,600 fetched — resumes next time"
     assert _cell(again, "big", COL_LAST) not in ("never", "unfinished")

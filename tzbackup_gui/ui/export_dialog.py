@@ -12,7 +12,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from ..archive.importer import ImportResult, LocalBackupNewerError, import_archi
 from ..cli_export import default_outputs
 from ..errors import TzBackupError
 
-__all__ = ["EXPORT_FORMATS", "ExportImport", "FileJob", "size_text"]
+__all__ = ["EXPORT_FORMATS", "ExportImport", "FileJob", "ManyExports", "size_text"]
 
 log = logging.getLogger("tzbackup.ui")
 
@@ -72,6 +73,17 @@ class FileJob(QObject):
             outcome = err
         with contextlib.suppress(RuntimeError):  # the window (our parent) was deleted meanwhile
             self.finished.emit(outcome)
+
+
+@dataclass
+class ManyExports:
+    """What an export of several personalities did (delivered to the GUI thread as one outcome)."""
+
+    fmt: str
+    folder: Path
+    results: list[tuple[str, ExportResult]] = field(default_factory=list)
+    errors: list[tuple[str, Exception]] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
 
 
 def run_export(folder: Path, fmt: str, main: Path, png: Path | None) -> ExportResult:
@@ -142,7 +154,41 @@ class ExportImport(QObject):
         self._start("export", lambda: run_export(folder, fmt, main, png), title)
         return True
 
+    def export_many(self, items: list[tuple[Path, str]], fmt: str, *, skipped: Sequence[str] = ()) -> bool:
+        """Several personality folders (``(folder, title)``) as ``fmt``, each under its default name in one
+        folder the user picks; ``skipped`` names the ticked ones without a backup (the message says them)."""
+        if self.busy:
+            self._say(QMessageBox.Icon.Information, "Please wait", "An export or import is still running.")
+            return False
+        label = EXPORT_FORMATS[fmt][1]
+        chosen = QFileDialog.getExistingDirectory(
+            self.widget, f"Export {len(items)} personalities, each as a {label}, into the folder…",
+            str(self._start_dir()),
+        )
+        if not chosen:
+            return False
+        out = Path(chosen)
+        if self.settings is not None:
+            self.settings.setValue(LAST_DIR_KEY, str(out))
+        log.info("Exporting %d personalities as %s to %s", len(items), label, display_path(out))
+
+        def work() -> ManyExports:
+            done = ManyExports(fmt, out, skipped=list(skipped))
+            for folder, title in items:
+                main, png = default_outputs(folder.name, fmt, out)
+                try:
+                    done.results.append((title, run_export(folder, fmt, main, png)))
+                except Exception as err:  # one failure never stops the others; the message lists it
+                    done.errors.append((title, err))
+            return done
+
+        self._start("export", work, f"{len(items)} personalities")
+        return True
+
     def _export_done(self, title: str, outcome: object) -> None:
+        if isinstance(outcome, ManyExports):
+            self._many_done(outcome)
+            return
         if isinstance(outcome, ExportResult):
             label = EXPORT_FORMATS.get(outcome.format, ("", outcome.format, ""))[1]
             files = "\n".join(
@@ -162,6 +208,29 @@ class ExportImport(QObject):
             )
         else:
             self._error("Export failed", outcome, name="exportErrorBox")
+
+    def _many_done(self, outcome: ManyExports) -> None:
+        label = EXPORT_FORMATS.get(outcome.fmt, ("", outcome.fmt, ""))[1]
+        n = len(outcome.results)
+        files = "\n".join(
+            f"{title}: {', '.join(p.name for p in result.paths)}" for title, result in outcome.results
+        )
+        lines = []
+        for title, err in outcome.errors:
+            reason = err.message if isinstance(err, TzBackupError) else (
+                err.strerror or str(err) if isinstance(err, OSError) else type(err).__name__
+            )
+            lines.append(f"{title}: not exported ({reason})")
+        if outcome.skipped:
+            lines.append("No local backup yet, so not exported: " + ", ".join(outcome.skipped))
+        log.info("Exported %d personalities as %s to %s", n, label, display_path(outcome.folder))
+        self._say(
+            QMessageBox.Icon.Information if not outcome.errors else QMessageBox.Icon.Warning,
+            "Export finished" if not outcome.errors else "Export finished with problems",
+            f"Exported {n} {'personality' if n == 1 else 'personalities'}, each as a {label}, into "
+            f"{display_path(outcome.folder)}:\n\n{files}",
+            "\n".join(lines), name="exportDoneBox" if not outcome.errors else "exportErrorBox",
+        )
 
     # --- import -----------------------------------------------------------------------------------------
 
@@ -193,12 +262,14 @@ class ExportImport(QObject):
             action = (
                 "It replaced the older local copy." if outcome.replaced else "It is new in this data folder."
             )
+            versions = "version" if outcome.history_kept == 1 else "versions"
             kept = (
-                f"\n{outcome.history_kept:,} older memory version(s) that only the local copy had were kept."
+                f"\n{outcome.history_kept:,} older memory {versions} that only the local copy had "
+                f"{'was' if outcome.history_kept == 1 else 'were'} kept."
                 if outcome.history_kept else ""
             ) + "".join(
                 f"\n{count:,} entr{'y' if count == 1 else 'ies'} of {what} that only the local copy had "
-                "were kept."
+                f"{'was' if count == 1 else 'were'} kept."
                 for what, count in outcome.carried.items()
             )
             log.info("Imported %s: %s memories, %s files", who, outcome.memories, outcome.files)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable, Iterable
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import QPlainTextEdit, QWidget
 
 __all__ = ["LogPane", "PaneHandler", "redact"]
 
 REDACTED = "<redacted>"
+PROBLEMS_KEPT = 20
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
@@ -33,6 +35,16 @@ class LogPane(QPlainTextEdit):
         self.setMaximumBlockCount(2000)
         self.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.setPlaceholderText("Backup messages appear here.")
+        self.setAccessibleName("Backup log")
+        # reachable with Tab, readable and copyable with the keyboard (arrows, Shift+arrows, Ctrl+C); Tab
+        # moves on to the next control instead of being typed
+        self.setTextInteractionFlags(
+            Qt.TextInteractionFlag.TextSelectableByMouse | Qt.TextInteractionFlag.TextSelectableByKeyboard
+        )
+        self.setTabChangesFocus(True)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        line = self.fontMetrics().lineSpacing()
+        self.setMinimumHeight(3 * line + 2 * self.frameWidth() + 8)  # the splitter never squeezes it away
 
 
 class _Bridge(QObject):
@@ -45,6 +57,8 @@ class PaneHandler(logging.Handler):
     def __init__(self, pane: LogPane, secrets: Callable[[], Iterable[str]]) -> None:
         super().__init__(logging.INFO)
         self._secrets = secrets
+        #: the last warnings and errors, redacted (Help → Copy Diagnostics lists them)
+        self.problems: deque[str] = deque(maxlen=PROBLEMS_KEPT)
         self._bridge = _Bridge()
         self._bridge.line.connect(pane.appendPlainText)
         self.setFormatter(logging.Formatter("%(asctime)s  %(message)s", "%H:%M:%S"))
@@ -52,6 +66,8 @@ class PaneHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             text = redact(self.format(record), self._secrets())
+            if record.levelno >= logging.WARNING:
+                self.problems.append(text)
             self._bridge.line.emit(text)
         except Exception:  # a log line must never break the app
             self.handleError(record)

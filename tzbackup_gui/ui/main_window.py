@@ -14,22 +14,49 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QEvent, QModelIndex, QSettings, QSize, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QColor, QDesktopServices, QIcon, QKeySequence, QPalette
+from PySide6.QtCore import (
+    QByteArray,
+    QEvent,
+    QModelIndex,
+    QObject,
+    QPoint,
+    QSettings,
+    QSize,
+    Qt,
+    QTimer,
+    QUrl,
+    Signal,
+)
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDesktopServices,
+    QIcon,
+    QKeyEvent,
+    QKeySequence,
+    QPainter,
+    QPaintEvent,
+    QPalette,
+    QResizeEvent,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QFrame,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QSplitter,
     QTableView,
     QToolButton,
+    QToolTip,
     QVBoxLayout,
     QWidget,
 )
@@ -50,7 +77,9 @@ from ..events import (
 from ..schedule import Clock, system_clock
 from ..service.auth import SessionCredential
 from .avatars import AVATAR_SIZE, AvatarCache, initials_icon
+from .diagnostics import diagnostics_text
 from .export_dialog import EXPORT_FORMATS, ExportImport
+from .help_viewer import COOKIE_HELP, DOCS_HELP, show_help
 from .log_pane import LogPane, PaneHandler
 from .notifier import Notifier, NullNotifier
 from .personalities_model import (
@@ -59,16 +88,18 @@ from .personalities_model import (
     COL_NAME,
     COL_STATUS,
     COL_USERNAME,
+    COLUMNS,
     PersonalitiesModel,
     PersonalitiesProxy,
     SlugRole,
     merge_rows,
 )
-from .progress import AUTH_KINDS, RunTracker, failure_reason, format_duration, stop_message
+from .progress import AUTH_KINDS, RunTracker, failure_reason, format_duration, plural, stop_message
 from .progress_delegate import ProgressDelegate
 from .scheduler import BackupScheduler
 from .sections import chosen_sections
 from .sign_in_dialog import SignInDialog
+from .theme import banner_colors, css, error_color, warning_fill
 
 __all__ = ["MainWindow"]
 
@@ -139,6 +170,11 @@ class MainWindow(QMainWindow):
         self._run_task: asyncio.Task[None] | None = None
         self._avatar_task: asyncio.Task[None] | None = None
         self._refresh_task: asyncio.Task[None] | None = None
+        self._count_task: asyncio.Task[None] | None = None
+        #: memory totals shapes.inc told on request (Count Memories), kept across list reloads
+        self._counted: dict[str, int] = {}
+        self.last_row_menu: QMenu | None = None
+        self.help_viewer: Any = None
         self._resume_sign_in_task: asyncio.Task[None] | None = None
         self._cancel_requested = False
         self._busy = False
@@ -157,11 +193,14 @@ class MainWindow(QMainWindow):
         self.tray: Any = None
         self.files = ExportImport(self, lambda: self.ctx.config.data_dir, settings)
         self.files.imported.connect(self._on_imported)
+        # = the app's display name (``__main__.display_name``), so Qt adds nothing to it
         self.setWindowTitle("tzbackup" + (" — demo" if ctx.config.demo else ""))
         if icon is not None:
             self.setWindowIcon(icon)
+        self._schedule_paused = False
         self._build_ui()
         self._build_actions()
+        self._apply_theme()
         self._install_log_handler()
         self._restore_settings()
         self.check_data_dir()
@@ -187,6 +226,7 @@ class MainWindow(QMainWindow):
         outer = QVBoxLayout(central)
         outer.setContentsMargins(10, 8, 10, 6)
 
+        self.demo_banner: QLabel | None = None
         if self.ctx.config.demo:
             banner = QLabel(
                 "Demo mode: a local sandbox with made-up personalities. Nothing is sent to shapes.inc "
@@ -194,15 +234,14 @@ class MainWindow(QMainWindow):
                 objectName="demoBanner",
             )
             banner.setWordWrap(True)
-            banner.setStyleSheet(
-                "QLabel { background: #e8f0fe; color: #174ea6; padding: 6px 8px; border-radius: 4px; }"
-            )
             outer.addWidget(banner)
+            self.demo_banner = banner
         outer.addWidget(self._data_dir_banner())
 
         account = QHBoxLayout()
         self.account_label = QLabel(objectName="accountLabel")
         self.account_label.setTextFormat(Qt.TextFormat.RichText)
+        self.account_label.setWordWrap(True)  # a narrow window wraps it instead of growing sideways
         self.sign_in_button = QPushButton("Sign &In…", objectName="signInButton")
         self.sign_in_button.clicked.connect(self.sign_in)
         self.sign_out_button = QPushButton("Sign &Out", objectName="signOutButton")
@@ -216,6 +255,7 @@ class MainWindow(QMainWindow):
         self.filter_edit = QLineEdit(objectName="filterEdit")
         self.filter_edit.setPlaceholderText("Filter by name or username  (Ctrl+F)")
         self.filter_edit.setClearButtonEnabled(True)
+        self.filter_edit.setAccessibleName("Filter personalities")
         self.filter_edit.textChanged.connect(self.proxy.setFilterFixedString)
         self.select_all_button = QPushButton("Select &All", objectName="selectAllButton")
         self.select_all_button.clicked.connect(lambda: self.model.set_checked(None))
@@ -223,6 +263,8 @@ class MainWindow(QMainWindow):
         self.select_none_button.clicked.connect(lambda: self.model.set_checked(set()))
         self.refresh_button = QPushButton("&Refresh", objectName="refreshButton")
         self.refresh_button.setToolTip("Reload the list from shapes.inc and the local backups (F5)")
+        self.select_all_button.setToolTip("Tick every personality on your account (Ctrl+Shift+A)")
+        self.select_none_button.setToolTip("Untick all (Ctrl+Shift+N)")
         self.refresh_button.clicked.connect(self.refresh)
         tools.addWidget(self.filter_edit, 1)
         tools.addWidget(self.select_all_button)
@@ -234,37 +276,53 @@ class MainWindow(QMainWindow):
         self.table.setModel(self.proxy)
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(COL_NAME, Qt.SortOrder.AscendingOrder)
+        # one selection story: the ticks are what Back Up Selected and Export act on; the highlighted row is
+        # only the keyboard cursor (a single row, which the row menu and Return act on)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setTabKeyNavigation(False)  # Tab leaves the table; the arrows move inside it
+        self.table.setAccessibleName("Personalities")
+        self.table.setAccessibleDescription(
+            "Space ticks a row for Back Up Selected; Return browses its backup; the Menu key lists more"
+        )
         self.table.setAlternatingRowColors(True)
         self.table.setShowGrid(False)
         self.table.setWordWrap(False)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.table.setIconSize(QSize(AVATAR_SIZE, AVATAR_SIZE))
         self.table.verticalHeader().setVisible(False)
-        self.table.verticalHeader().setDefaultSectionSize(36)
+        self.table.verticalHeader().setDefaultSectionSize(AVATAR_SIZE + 6)
         self.table.setItemDelegateForColumn(COL_STATUS, ProgressDelegate(self.table))
         self.table.doubleClicked.connect(self._browse_row)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._row_menu_at)
+        self.table.installEventFilter(self)
+        self.table.viewport().installEventFilter(self)
         header = self.table.horizontalHeader()
         header.setStretchLastSection(True)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setHighlightSections(False)
-        for col, width in ((COL_NAME, 210), (COL_USERNAME, 130), (COL_LAST, 110), (COL_MEMORIES, 190)):
-            header.resizeSection(col, width)
+        header.setMinimumSectionSize(36)
+        header.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.model.dataChanged.connect(self._on_model_changed)
         self.model.modelReset.connect(self._update_buttons)
+        # after the reset's avatars are in (they widen the name column's hint)
+        self.model.modelReset.connect(lambda: QTimer.singleShot(0, self._fit_columns))
 
         self.log_pane = LogPane()
-        self.splitter = QSplitter(Qt.Orientation.Vertical, objectName="mainSplitter")
+        self.splitter = LogSplitter(objectName="mainSplitter")
         self.splitter.addWidget(self.table)
         self.splitter.addWidget(self.log_pane)
         self.splitter.setStretchFactor(0, 4)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setChildrenCollapsible(False)
+        self.table.setMinimumHeight(AVATAR_SIZE * 3)
         outer.addWidget(self.splitter, 1)
 
         progress_row = QHBoxLayout()
-        self.overall_label = QLabel("Ready.", objectName="overallLabel")
+        self.overall_label = ElidedLabel("Ready.", objectName="overallLabel")
         self.overall_bar = QProgressBar(objectName="overallProgress")
+        self.overall_bar.setAccessibleName("Overall progress")
         self.overall_bar.setRange(0, 1000)
         self.overall_bar.setTextVisible(True)
         self.overall_bar.setFormat("%p%")
@@ -279,6 +337,8 @@ class MainWindow(QMainWindow):
         self.log_toggle.setCheckable(True)
         self.log_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.log_toggle.setArrowType(Qt.ArrowType.RightArrow)
+        self.log_toggle.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # Tab skips a tool button otherwise
+        self.log_toggle.setAccessibleName("Show the log")
         self.log_toggle.toggled.connect(self.set_log_visible)
         self.back_up_selected_button = QPushButton("Back Up &Selected", objectName="backUpSelectedButton")
         self.back_up_all_button = QPushButton("Back Up A&ll", objectName="backUpAllButton")
@@ -288,7 +348,7 @@ class MainWindow(QMainWindow):
         self.back_up_all_button.clicked.connect(lambda: self.back_up_all())
         self.cancel_button.clicked.connect(lambda: self.cancel_backup())
         buttons.addWidget(self.log_toggle)
-        self.schedule_label = QLabel(objectName="scheduleLabel")
+        self.schedule_label = ElidedLabel(objectName="scheduleLabel")
         self.schedule_label.setToolTip("Scheduled backups run Back Up All (File → Settings…)")
         self.resume_schedule_button = QPushButton("&Resume", objectName="resumeScheduleButton")
         self.resume_schedule_button.setToolTip("Resume scheduled backups")
@@ -305,27 +365,33 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
         self.log_pane.setVisible(False)
 
-        self.data_dir_label = QLabel(
-            f"Data folder: {display_path(self.ctx.config.data_dir)}", objectName="dataDirLabel"
+        self.data_dir_label = ElidedLabel(
+            f"Data folder: {display_path(self.ctx.config.data_dir)}", objectName="dataDirLabel",
+            mode=Qt.TextElideMode.ElideMiddle,
         )
         self.data_dir_label.setToolTip(str(self.ctx.config.data_dir))
         self.statusBar().addPermanentWidget(self.data_dir_label)
 
+        # top to bottom, left to right, as the window reads (hidden or disabled ones are skipped by Qt)
         order = [
+            self.choose_data_dir_button,
+            self.sign_in_button,
+            self.sign_out_button,
             self.filter_edit,
             self.select_all_button,
             self.select_none_button,
             self.refresh_button,
             self.table,
+            self.log_pane,
             self.log_toggle,
+            self.resume_schedule_button,
             self.back_up_selected_button,
             self.back_up_all_button,
             self.cancel_button,
-            self.sign_in_button,
-            self.sign_out_button,
         ]
         for first, second in itertools.pairwise(order):
             self.setTabOrder(first, second)
+        self.setMinimumSize(480, 360)
 
         self._overall_timer = QTimer(self)
         self._overall_timer.setInterval(250)
@@ -338,10 +404,6 @@ class MainWindow(QMainWindow):
     def _data_dir_banner(self) -> QFrame:
         """Shown while the data folder cannot be used: which folder, why, and a way to choose another."""
         self.data_dir_banner = QFrame(objectName="dataDirBanner")
-        self.data_dir_banner.setStyleSheet(
-            "QFrame#dataDirBanner { background: #fce8e6; border-radius: 4px; }"
-            " QLabel { color: #8c1d18; }"
-        )
         row = QHBoxLayout(self.data_dir_banner)
         row.setContentsMargins(8, 6, 8, 6)
         self.data_dir_banner_label = QLabel(objectName="dataDirBannerLabel")
@@ -353,6 +415,35 @@ class MainWindow(QMainWindow):
         row.addWidget(self.choose_data_dir_button)
         self.data_dir_banner.setVisible(False)
         return self.data_dir_banner
+
+    def _apply_theme(self) -> None:
+        """Colours derived from the current palette with a contrast check (``theme``): the banners, the
+        paused schedule line, a stopped bar. Called at start and whenever the palette changes."""
+        if getattr(self, "_theming", False) or not hasattr(self, "overall_bar"):
+            return
+        self._theming = True  # setting a style sheet sends a palette change to the widget itself
+        try:
+            palette = self.palette()
+            if self.demo_banner is not None:
+                background, text = banner_colors(palette, "info")
+                self.demo_banner.setStyleSheet(
+                    f"QLabel {{ background: {css(background)}; color: {css(text)}; padding: 6px 8px;"
+                    " border-radius: 4px; }"
+                )
+            background, text = banner_colors(palette, "error")
+            self.data_dir_banner.setStyleSheet(
+                f"QFrame#dataDirBanner {{ background: {css(background)}; border-radius: 4px; }}"
+                f" QLabel#dataDirBannerLabel {{ color: {css(text)}; }}"
+            )
+            paused = getattr(self, "_schedule_paused", False)
+            window = palette.color(QPalette.ColorRole.Window)
+            self.schedule_label.setStyleSheet(
+                f"QLabel {{ color: {css(error_color(palette, window))}; }}" if paused else ""
+            )
+            self._set_bar_state(str(self.overall_bar.property("stoppedText") or ""))
+            self.model.palette_changed()
+        finally:
+            self._theming = False
 
     def _build_actions(self) -> None:
         bar = self.menuBar()
@@ -368,12 +459,13 @@ class MainWindow(QMainWindow):
             file_menu, "&Browse Backups…", lambda: self.browse_backups(), QKeySequence("Ctrl+Shift+O"),
             "browseAction",
         )
+        # acts on the ticked rows, like Back Up Selected; its title says which ("Export Selected (Lilith)")
         self.export_menu = file_menu.addMenu("&Export Selected")
         self.export_menu.setObjectName("exportMenu")
         self.export_actions: dict[str, QAction] = {}
         for fmt, (text, _label, _filter) in EXPORT_FORMATS.items():
             self.export_actions[fmt] = self._action(
-                self.export_menu, text, lambda f=fmt: self.export_current(f), None, f"export_{fmt}Action"
+                self.export_menu, text, lambda f=fmt: self.export_selected(f), None, f"export_{fmt}Action"
             )
         self.import_action = self._action(
             file_menu, "&Import Backup…", self.import_backup, QKeySequence("Ctrl+I"), "importAction"
@@ -419,9 +511,24 @@ class MainWindow(QMainWindow):
             QKeySequence("Ctrl+Shift+N"),
             "selectNoneAction",
         )
-        self._action(
+        self.count_action = self._action(
+            backup_menu, "C&ount Memories on shapes.inc", self.count_selected_memories,
+            QKeySequence("Ctrl+M"), "countMemoriesAction",
+        )
+        self.count_action.setToolTip(
+            "Ask shapes.inc how many memories the selected personalities have (one request each), "
+            "to see how big a first backup will be"
+        )
+        backup_menu.addSeparator()
+        # these act on the highlighted row (the keyboard cursor), and say which
+        self.open_backup_action = self._action(
             backup_menu, "Open &Backup Folder", self._open_current, QKeySequence("Ctrl+O"), "openBackupAction"
         )
+        self.browse_row_action = self._action(
+            backup_menu, "Bro&wse This Backup", self._browse_current, QKeySequence("Ctrl+Return"),
+            "browseRowAction",
+        )
+        backup_menu.aboutToShow.connect(self._update_row_actions)
 
         view_menu = bar.addMenu("&View")
         self._action(view_menu, "&Filter", self._focus_filter, QKeySequence.StandardKey.Find, "filterAction")
@@ -431,6 +538,17 @@ class MainWindow(QMainWindow):
         self.log_toggle.toggled.connect(self.log_action.setChecked)
 
         help_menu = bar.addMenu("&Help")
+        self._action(
+            help_menu, "Getting Your &Cookie", lambda: self.show_help(COOKIE_HELP), None, "cookieHelpAction"
+        )
+        self._action(
+            help_menu, "&Documentation", lambda: self.show_help(DOCS_HELP),
+            QKeySequence.StandardKey.HelpContents, "docsAction",
+        )
+        self._action(
+            help_menu, "Copy Dia&gnostics", self.copy_diagnostics, None, "copyDiagnosticsAction"
+        ).setToolTip("Versions, folders and the last errors, for a bug report (never your cookie)")
+        help_menu.addSeparator()
         self._action(help_menu, "&About tzbackup", self._about, None, "aboutAction")
 
     def _action(self, menu: Any, text: str, slot: Any, shortcut: Any, name: str) -> QAction:
@@ -466,9 +584,10 @@ class MainWindow(QMainWindow):
             isinstance(geometry, QByteArray | bytes) and not self.restoreGeometry(QByteArray(geometry))
         ) or not isinstance(geometry, QByteArray | bytes):
             self.resize(1000, 640)
-        header = self.settings.value("table/header")
-        if isinstance(header, QByteArray | bytes):
-            self.table.horizontalHeader().restoreState(QByteArray(header))
+        # only the sort order is kept: the column widths follow the window (see _fit_columns)
+        sort = str(self.settings.value("table/sort", "") or "").split(",")
+        if len(sort) == 2 and all(part.isdigit() for part in sort) and int(sort[0]) < len(COLUMNS):
+            self.table.sortByColumn(int(sort[0]), Qt.SortOrder(int(sort[1])))
         splitter = self.settings.value("window/splitter")
         if isinstance(splitter, QByteArray | bytes):
             self.splitter.restoreState(QByteArray(splitter))
@@ -480,7 +599,10 @@ class MainWindow(QMainWindow):
 
     def save_settings(self) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())
-        self.settings.setValue("table/header", self.table.horizontalHeader().saveState())
+        header = self.table.horizontalHeader()
+        self.settings.setValue(
+            "table/sort", f"{header.sortIndicatorSection()},{header.sortIndicatorOrder().value}"
+        )
         self.settings.setValue("window/splitter", self.splitter.saveState())
         self.settings.setValue("window/log_visible", self.log_toggle.isChecked())
         self.settings.setValue("table/checked", self.model.checked_slugs())
@@ -678,6 +800,9 @@ class MainWindow(QMainWindow):
             )
 
     def _apply_rows(self, rows: list[Any], *, fetch_avatars: bool = True) -> None:
+        for row in rows:  # a total counted on request stands until a backup brings its own
+            if row.server_total is None and row.slug in self._counted and row.on_account:
+                row.server_total = self._counted[row.slug]
         self.model.set_rows(rows)
         for row in rows:
             self.model.set_avatar(row.slug, initials_icon(row.display_name))
@@ -1050,9 +1175,10 @@ class MainWindow(QMainWindow):
         """``stopped`` = what the bar says instead of its percentage ("" = running or complete)."""
         self.overall_bar.setFormat(stopped or "%p%")
         self.overall_bar.setProperty("stopped", bool(stopped))
+        self.overall_bar.setProperty("stoppedText", stopped)
         palette = self.palette()
         if stopped:
-            palette.setColor(QPalette.ColorRole.Highlight, QColor("#c77c02"))
+            palette.setColor(QPalette.ColorRole.Highlight, warning_fill(palette))
         self.overall_bar.setPalette(palette)
         self.overall_bar.setToolTip(self.tracker.summary() if stopped else "")
 
@@ -1064,10 +1190,13 @@ class MainWindow(QMainWindow):
             if eta is not None:
                 self.overall_bar.setToolTip(f"About {format_duration(eta)} left at the current pace")
 
-    def _update_buttons(self) -> None:
+    def _ready_to_back_up(self) -> bool:
         signed_in = self.ctx.credential is not None
+        return signed_in and not self.running and self._account_ready and not self.data_dir_problem
+
+    def _update_buttons(self) -> None:
         running = self.running
-        ready = signed_in and not running and self._account_ready and not self.data_dir_problem
+        ready = self._ready_to_back_up()
         can_selected = ready and bool(self.model.checked_slugs())
         can_all = ready and bool(self.model.owned_slugs())
         self.back_up_selected_button.setEnabled(can_selected)
@@ -1081,6 +1210,8 @@ class MainWindow(QMainWindow):
         self.cancel_button.setEnabled(running and not self._cancel_requested)
         self.refresh_button.setEnabled(not running)
         self.sign_out_button.setEnabled(not running)
+        if hasattr(self, "export_menu"):
+            self._update_row_actions()
         self._update_tray()
 
     def _on_model_changed(
@@ -1101,7 +1232,8 @@ class MainWindow(QMainWindow):
         metrics = self.schedule_label.fontMetrics()
         self.schedule_label.setText(metrics.elidedText(shown, Qt.TextElideMode.ElideRight, 520))
         self.schedule_label.setToolTip(shown or "Scheduled backups run Back Up All (File → Settings…)")
-        self.schedule_label.setStyleSheet("QLabel { color: #b3261e; }" if paused else "")
+        self._schedule_paused = paused
+        self._apply_theme()
         self.resume_schedule_button.setVisible(paused)
         waiting = self.scheduler.waiting_for_sign_in
         self.resume_schedule_button.setText("Sign &In…" if waiting else "&Resume")
@@ -1204,8 +1336,11 @@ class MainWindow(QMainWindow):
         self._ask_sign_in_for_schedule()
 
     def changeEvent(self, event: QEvent) -> None:
-        """Restoring a minimised window also opens a pending sign-in for the schedule."""
+        """Restoring a minimised window also opens a pending sign-in for the schedule; a new palette (the
+        desktop switched to dark, or to high contrast) recolours what is derived from it."""
         super().changeEvent(event)
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
+            self._apply_theme()
         if event.type() == QEvent.Type.WindowStateChange and not self.isMinimized() and self.isVisible():
             QTimer.singleShot(0, self._ask_sign_in_for_schedule)
 
@@ -1237,7 +1372,39 @@ class MainWindow(QMainWindow):
     def set_log_visible(self, visible: bool) -> None:
         self.log_pane.setVisible(visible)
         self.log_toggle.setText("Hide &Log" if visible else "Show &Log")
+        self.log_toggle.setAccessibleName("Hide the log" if visible else "Show the log")
         self.log_toggle.setArrowType(Qt.ArrowType.DownArrow if visible else Qt.ArrowType.RightArrow)
+        if visible:
+            self.splitter.give_way()
+
+    def _fit_columns(self) -> None:
+        """Columns that fit the window's width (no sideways scrolling at 800 pixels or less): the dates and
+        counts as wide as their text, the username up to a sixth, the rest shared by the name and the status,
+        which elide when even that is short."""
+        header = self.table.horizontalHeader()
+        available = self.table.viewport().width()
+        if available <= 0:
+            return
+
+        metrics = self.table.fontMetrics()
+
+        def wanted(col: int, sample: str = "") -> int:
+            """As wide as the header, the rows, and ``sample`` (the widest text the column will show)."""
+            text = metrics.horizontalAdvance(sample) + 2 * _CELL_MARGIN if sample else 0
+            rows = self.table.sizeHintForColumn(col)
+            return max(rows, header.sectionSizeFromContents(col).width(), text) + 6
+
+        last = wanted(COL_LAST, "2026-12-31")
+        memories = min(wanted(COL_MEMORIES, "88,888 / 88,888"), max(80, available // 5))
+        username = max(60, min(wanted(COL_USERNAME), available // 6))
+        rest = available - last - memories - username
+        name = max(90, min(wanted(COL_NAME), int(rest * 0.45)))
+        if rest - name < 90:  # very narrow: the name gives up width before the status does
+            name = max(60, rest - 90)
+        for col, width in ((COL_NAME, name), (COL_USERNAME, username), (COL_LAST, last),
+                           (COL_MEMORIES, memories)):
+            if header.sectionSize(col) != width:
+                header.resizeSection(col, width)
 
     def _focus_filter(self) -> None:
         self.filter_edit.setFocus()
@@ -1263,22 +1430,33 @@ class MainWindow(QMainWindow):
         self.browser.show()
 
     def _current_row(self) -> Any:
-        """The row under the cursor, else the only checked one."""
+        """The highlighted row (the keyboard cursor), or None."""
         slug = self.table.currentIndex().data(SlugRole)
-        if not slug and len(self.model.checked_slugs()) == 1:
-            slug = self.model.checked_slugs()[0]
         return self.model.row_for(str(slug)) if slug else None
 
-    def export_current(self, fmt: str) -> bool:
-        """File → Export Selected: the current row's backup as ``zip`` / ``markdown`` / ``card``."""
-        row = self._current_row()
-        if row is None:
-            self.statusBar().showMessage("Select the personality to export first.", 5000)
+    def _ticked_rows(self) -> list[Any]:
+        return [row for slug in self.model.checked_slugs() if (row := self.model.row_for(slug)) is not None]
+
+    def export_selected(self, fmt: str) -> bool:
+        """File → Export Selected: the ticked rows' backups as ``zip`` / ``markdown`` / ``card`` (one file
+        dialog for one, a folder for several)."""
+        return self.export_rows(self._ticked_rows(), fmt)
+
+    def export_rows(self, rows: list[Any], fmt: str) -> bool:
+        if not rows:
+            self.statusBar().showMessage("Select (tick) the personalities to export first.", 5000)
             return False
-        if row.folder is None or not row.folder.exists():
-            self.statusBar().showMessage(f"{row.display_name} has no local backup yet.", 5000)
+        backed_up = [r for r in rows if r.folder is not None and r.folder.exists()]
+        missing = [r.display_name for r in rows if r not in backed_up]
+        if not backed_up:
+            names = " and ".join(missing[:2]) + (f" and {len(missing) - 2} more" if len(missing) > 2 else "")
+            have = "has" if len(missing) == 1 else "have"
+            self.statusBar().showMessage(f"{names} {have} no local backup yet.", 5000)
             return False
-        return self.files.export(row.folder, fmt, row.display_name)
+        if len(rows) == 1:
+            row = backed_up[0]
+            return self.files.export(row.folder, fmt, row.display_name)
+        return self.files.export_many([(r.folder, r.display_name) for r in backed_up], fmt, skipped=missing)
 
     def import_backup(self) -> bool:
         """File → Import Backup…: an exported zip, verified, merged into the data folder."""
@@ -1300,6 +1478,141 @@ class MainWindow(QMainWindow):
     def _open_current(self) -> None:
         self._open_row(self.table.currentIndex())
 
+    def _browse_current(self) -> None:
+        index = self.table.currentIndex()
+        if index.isValid():
+            self._browse_row(index)
+        else:
+            self.statusBar().showMessage("Highlight a personality first (the arrows move in the list).", 5000)
+
+    def _update_row_actions(self) -> None:
+        """The menu entries that act on the highlighted row name it; the export menu names the ticked rows."""
+        row = self._current_row()
+        name = f" of “{_menu_text(row.display_name)}”" if row is not None else ""
+        self.open_backup_action.setText(f"Open &Backup Folder{name}")
+        self.open_backup_action.setEnabled(row is not None)
+        self.browse_row_action.setText(
+            f"Bro&wse the Backup{name}" if row is not None else "Bro&wse This Backup"
+        )
+        self.browse_row_action.setEnabled(row is not None)
+        ticked = self._ticked_rows()
+        self.export_menu.setTitle(f"&Export Selected ({_who(ticked)})" if ticked else "&Export Selected")
+        self.export_menu.setEnabled(bool(ticked))
+        self.export_menu.setToolTip("" if ticked else "Tick the personalities to export first")
+        self.count_action.setText(
+            f"C&ount Memories on shapes.inc ({_who(ticked)})" if ticked else "C&ount Memories on shapes.inc"
+        )
+        self.count_action.setEnabled(bool(ticked) and self.ctx.credential is not None and not self.running)
+
+    # --- the table from the keyboard, and its row menu ---------------------------------------------------
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """The table: Space ticks the highlighted row, Return browses it, Menu / Shift+F10 open its menu; on
+        focus a row is highlighted so the focus shows. Its viewport's width re-fits the columns."""
+        table: QTableView | None = getattr(self, "table", None)
+        if table is not None and watched is table:
+            if event.type() == QEvent.Type.KeyPress and self._table_key(event):  # type: ignore[arg-type]
+                return True
+            focus_in = event.type() == QEvent.Type.FocusIn
+            if focus_in and not table.currentIndex().isValid() and self.proxy.rowCount() > 0:
+                table.setCurrentIndex(self.proxy.index(0, COL_NAME))
+        elif table is not None and watched is table.viewport() and event.type() == QEvent.Type.Resize:
+            QTimer.singleShot(0, self._fit_columns)
+        return super().eventFilter(watched, event)
+
+    def _table_key(self, event: QKeyEvent) -> bool:
+        key, mods = event.key(), event.modifiers()
+        plain = mods in (Qt.KeyboardModifier.NoModifier, Qt.KeyboardModifier.KeypadModifier)
+        index = self.table.currentIndex()
+        if key == Qt.Key.Key_Space and plain:
+            self.toggle_row(index)
+            return True
+        if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and plain and index.isValid():
+            self._browse_row(index)
+            return True
+        if key == Qt.Key.Key_Menu or (key == Qt.Key.Key_F10 and mods == Qt.KeyboardModifier.ShiftModifier):
+            self._row_menu_for_current()
+            return True
+        return False
+
+    def toggle_row(self, index: QModelIndex) -> None:
+        """Tick or untick the row of ``index`` (Space), whichever column the cursor is in."""
+        if not index.isValid():
+            return
+        source = self.proxy.mapToSource(self.proxy.index(index.row(), COL_NAME))
+        row = self.model.row_for(str(source.data(SlugRole) or ""))
+        if row is None:
+            return
+        if not row.on_account:
+            self.statusBar().showMessage(
+                f"{row.display_name} is no longer on your account, so it cannot be backed up.", 5000
+            )
+            return
+        state = Qt.CheckState.Unchecked if row.checked else Qt.CheckState.Checked
+        self.model.setData(source, state.value, Qt.ItemDataRole.CheckStateRole)
+
+    def _row_menu_at(self, pos: QPoint) -> None:
+        index = self.table.indexAt(pos)
+        if not index.isValid():
+            return
+        self.table.setCurrentIndex(index)
+        self.row_menu(index).popup(self.table.viewport().mapToGlobal(pos))
+
+    def _row_menu_for_current(self) -> None:
+        index = self.table.currentIndex()
+        if not index.isValid():
+            return
+        rect = self.table.visualRect(index)
+        self.table.scrollTo(index)
+        self.row_menu(index).popup(self.table.viewport().mapToGlobal(rect.bottomLeft()))
+
+    def row_menu(self, index: QModelIndex) -> QMenu:
+        """The right-click (or Menu key) menu of a row. It acts on that row, or on all the ticked rows when
+        the row is one of several ticked; every entry says which."""
+        row = self.model.row_for(str(index.data(SlugRole) or ""))
+        menu = QMenu(self)
+        menu.setObjectName("rowMenu")
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.last_row_menu = menu
+        if row is None:
+            return menu
+        ticked = self._ticked_rows()
+        rows = ticked if row.checked and len(ticked) > 1 else [row]
+        who = _who(rows)
+        ready = self._ready_to_back_up()
+        owned = [r.slug for r in rows if r.on_account]
+
+        def add(text: str, slot: Callable[[], object], name: str, enabled: bool = True) -> QAction:
+            action = menu.addAction(text)
+            action.setObjectName(name)
+            action.setEnabled(enabled)
+            action.triggered.connect(lambda _checked=False: slot())
+            return action
+
+        add(f"&Back Up {who}", lambda: self.start_backup(owned), "rowBackUpAction", ready and bool(owned))
+        single = len(rows) == 1
+        has_backup = row.folder is not None and row.folder.exists()
+        add(f"Bro&wse the Backup of {who}", lambda: self._browse_row(index), "rowBrowseAction",
+            single and has_backup)
+        add("Open Backup &Folder", lambda: self._open_row(index), "rowOpenFolderAction",
+            single and has_backup)
+        export = menu.addMenu(f"&Export {who}")
+        export.setObjectName("rowExportMenu")
+        for fmt, (text, _label, _filter) in EXPORT_FORMATS.items():
+            action = export.addAction(text)
+            action.setObjectName(f"rowExport_{fmt}Action")
+            action.triggered.connect(lambda _checked=False, f=fmt: self.export_rows(rows, f))
+        export.setEnabled(any(r.folder is not None and r.folder.exists() for r in rows))
+        menu.addSeparator()
+        add(f"C&ount Memories of {who}", lambda: self.count_memories(owned), "rowCountAction",
+            bool(owned) and self.ctx.credential is not None and not self.running)
+        if single and row.on_account:
+            add("Untick" if row.checked else "Tick for Back Up Selected", lambda: self.toggle_row(index),
+                "rowTickAction")
+        add("Copy &Username", lambda: QApplication.clipboard().setText(row.slug), "rowCopyUsernameAction",
+            single)
+        return menu
+
     def _open_data_dir(self) -> None:
         data_dir = self.ctx.config.data_dir
         problem = self.check_data_dir()
@@ -1312,6 +1625,73 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Cannot open {display_path(data_dir)}: {problem}.", 8000)
             return
         self.open_folder(data_dir)
+
+    def show_help(self, link: str = DOCS_HELP) -> None:
+        """Help → Documentation / Getting Your Cookie: the README in the app, at that section."""
+        self.help_viewer = show_help(self, link)
+
+    def copy_diagnostics(self) -> str:
+        """Help → Copy Diagnostics: versions, folders, settings and the last errors on the clipboard, for a
+        bug report. Never the cookie (nor anything else the app knows as secret: all of it is redacted)."""
+        text = diagnostics_text(self)
+        QApplication.clipboard().setText(text)
+        self.statusBar().showMessage(
+            "Diagnostics copied to the clipboard (no cookie in them). Paste them into your bug report.", 8000
+        )
+        return text
+
+    def count_selected_memories(self) -> None:
+        """Backup → Count Memories: for the ticked rows."""
+        slugs = [r.slug for r in self._ticked_rows() if r.on_account]
+        if not slugs:
+            self.statusBar().showMessage("Select (tick) the personalities to count first.", 5000)
+            return
+        self.count_memories(slugs)
+
+    def count_memories(self, slugs: list[str]) -> bool:
+        """Ask shapes.inc how many memories these personalities have: one small request each (a page of one
+        memory; its pagination says the total), paced like a backup. Only on demand: the account list has no
+        counts, and a request per personality at every start would cost a large account a minute of
+        requests. A service that does not say a total leaves "—"."""
+        if self.running or self.ctx.credential is None:
+            self.statusBar().showMessage(
+                "Wait for the backup to finish." if self.running else "Sign in first.", 5000
+            )
+            return False
+        if self._count_task is not None and not self._count_task.done():
+            self.statusBar().showMessage("Already counting…", 3000)
+            return False
+        self._count_task = asyncio.ensure_future(self._count(slugs))
+        return True
+
+    async def _count(self, slugs: list[str]) -> None:
+        told = unknown = 0
+        for i, slug in enumerate(slugs, 1):
+            row = self.model.row_for(slug)
+            if row is None or not row.shape_id:
+                continue
+            if self.running:  # a backup started meanwhile: it reports the totals itself
+                break
+            self.overall_label.setText(f"Counting memories on shapes.inc: {i} of {len(slugs)}…")
+            try:
+                total = await self.ctx.count_memories(row.shape_id)
+            except TzBackupError as err:
+                log.warning("Could not count the memories of %s: %s", slug, err.message)
+                self.overall_label.setText(f"Could not count the memories: {err.message}")
+                return
+            if total is None:
+                unknown += 1
+                continue
+            told += 1
+            self._counted[slug] = total
+            self.model.update_row(slug, server_total=total)
+        self.model.flush()
+        if not self.running:
+            parts = [f"Counted the memories of {plural(told, 'personality', 'personalities')}"]
+            if unknown:
+                parts.append(f"shapes.inc did not say for {unknown}")
+            self.overall_label.setText("; ".join(parts) + ".")
+        log.info("Counted memories on shapes.inc: %d told, %d not told", told, unknown)
 
     def _about(self) -> None:
         box = QMessageBox(
@@ -1353,6 +1733,8 @@ class MainWindow(QMainWindow):
                 self,
             )
             box.setObjectName("confirmQuitBox")
+            _name_button(box, QMessageBox.StandardButton.Yes, "&Stop Backup and Quit")
+            _name_button(box, QMessageBox.StandardButton.No, "&Keep Running")
             box.setDefaultButton(QMessageBox.StandardButton.No)
             box.finished.connect(self._confirm_quit)
             self.message_box = box
@@ -1479,3 +1861,84 @@ def _open_folder(path: Path) -> None:
 
 def _esc(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+#: the margin Qt's item views leave on each side of a cell's text (used to size columns for their widest text)
+_CELL_MARGIN = 4
+
+
+def _name_button(box: QMessageBox, which: QMessageBox.StandardButton, text: str) -> None:
+    """A message box's button says what it does ("Stop Backup and Quit"), not Yes/No."""
+    button = box.button(which)
+    if button is not None:
+        button.setText(text)
+
+
+def _menu_text(text: str) -> str:
+    """Text shown in a menu entry as it is ("&" is a mnemonic there)."""
+    return text.replace("&", "&&")
+
+
+def _who(rows: list[Any]) -> str:
+    """ "“Lilith”" for one row, "3 Selected" for several: what a menu entry acts on."""
+    if len(rows) == 1:
+        return f"“{_menu_text(rows[0].display_name)}”"
+    return f"{len(rows)} Selected"
+
+
+class ElidedLabel(QLabel):
+    """A one-line label that shrinks with the window, eliding its text ("…") instead of widening the window;
+    the full text stays its accessible text, and its tooltip when no other is set."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None, *, objectName: str = "",
+                 mode: Qt.TextElideMode = Qt.TextElideMode.ElideRight) -> None:
+        super().__init__(text, parent)
+        if objectName:
+            self.setObjectName(objectName)
+        self._mode = mode
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(0, super().minimumSizeHint().height())
+
+    def elided(self) -> bool:
+        return self.fontMetrics().horizontalAdvance(self.text()) > self.contentsRect().width()
+
+    def paintEvent(self, _event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        rect = self.contentsRect()
+        shown = self.fontMetrics().elidedText(self.text(), self._mode, rect.width())
+        align = int(self.alignment()) if self.alignment() else int(Qt.AlignmentFlag.AlignVCenter)
+        self.style().drawItemText(painter, rect, align, self.palette(), self.isEnabled(), shown,
+                                  self.foregroundRole())
+        painter.end()
+
+    def event(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.ToolTip and not self.toolTip() and self.elided():
+            QToolTip.showText(event.globalPos(), self.text(), self)  # type: ignore[attr-defined]
+            return True
+        return super().event(event)
+
+
+class LogSplitter(QSplitter):
+    """The table above the log: when the window gets shorter the log gives way first (to a third of the
+    height at most), so the table keeps its rows on a small screen."""
+
+    def __init__(self, *, objectName: str = "") -> None:
+        super().__init__(Qt.Orientation.Vertical)
+        self.setObjectName(objectName)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self.give_way()
+
+    def give_way(self) -> None:
+        log = self.widget(1) if self.count() > 1 else None
+        if log is None or not log.isVisible():
+            return
+        sizes = self.sizes()
+        total = sum(sizes)
+        cap = max(log.minimumSizeHint().height(), log.minimumHeight(), total // 3)
+        if total > 0 and sizes[1] > cap:
+            self.setSizes([total - cap, cap])

@@ -8,6 +8,7 @@ coalesced: :meth:`PersonalitiesModel.mark_dirty` collects rows and one timer emi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,8 +27,9 @@ from PySide6.QtGui import QColor, QIcon, QPalette
 from PySide6.QtWidgets import QApplication, QStyle
 
 from ..app import display_path
-from .progress import RowProgress, kept_text
+from .progress import DONE, RowProgress, done_text, kept_text
 from .sections import SECTION_LABELS, failed_sections_from_metadata, section_phrase
+from .theme import error_color, muted_text, readable_on, success_color, warning_color
 
 __all__ = [
     "COLUMNS",
@@ -43,7 +45,12 @@ __all__ = [
 ]
 
 COL_NAME, COL_USERNAME, COL_LAST, COL_MEMORIES, COL_STATUS = range(5)
-COLUMNS = ("Personality", "Username", "Last backup", "Memories (stored / on server)", "Status")
+COLUMNS = ("Personality", "Username", "Last backup", "Memories", "Status")
+#: what a header means, on hover
+_HEADER_TIPS = {
+    COL_LAST: "When the last complete backup finished (your local time)",
+    COL_MEMORIES: "Memories stored in your backup / memories shapes.inc reports (— when it has not said)",
+}
 
 SortRole = Qt.ItemDataRole.UserRole + 1
 ProgressRole = Qt.ItemDataRole.UserRole + 2  # float 0..1, -1.0 indeterminate, None when idle
@@ -108,12 +115,12 @@ def _last_status(last_run: object) -> str:
     if not isinstance(last_run, dict):
         return ""
     status = str(last_run.get("status", "") or "")
-    if status == "ok":
+    if status == "ok":  # the same words as a row that just finished: "backed up: 3 new"
         new = last_run.get("new")
-        return f"last run ok ({new:,} new)" if isinstance(new, int) else "last run ok"
+        return done_text(f"{new:,} new" if isinstance(new, int) else "")
     if status:
         error = str(last_run.get("error", "") or "")
-        return f"last run {status}" + (f": {error}" if error else "")
+        return f"last backup {status}" + (f": {error}" if error else "")
     return ""
 
 
@@ -170,11 +177,7 @@ def partial_text(base: str, failed: dict[str, str]) -> str:
     """A status with the failed sections said: "backed up (3 new) · knowledge failed"."""
     if not failed:
         return base
-    if base.startswith("last run ok"):
-        base = "backed up" + base[len("last run ok"):]
-    elif not base or base.startswith("done"):
-        base = base or "backed up"
-    return f"{base} · {section_phrase(sorted(failed, key=_section_order))} failed"
+    return f"{base or DONE} · {section_phrase(sorted(failed, key=_section_order))} failed"
 
 
 def _section_order(name: str) -> int:
@@ -233,6 +236,8 @@ class PersonalitiesModel(QAbstractTableModel):
         horizontal = orientation == Qt.Orientation.Horizontal
         if horizontal and role == Qt.ItemDataRole.DisplayRole and 0 <= section < len(COLUMNS):
             return COLUMNS[section]
+        if horizontal and role == Qt.ItemDataRole.ToolTipRole:
+            return _HEADER_TIPS.get(section)
         return None
 
     def flags(self, index: _AnyIndex) -> Qt.ItemFlag:
@@ -258,10 +263,10 @@ class PersonalitiesModel(QAbstractTableModel):
             return _warning_icon()
         if role == Qt.ItemDataRole.ToolTipRole:
             return self._tooltip(row, col)
-        if role == Qt.ItemDataRole.ForegroundRole and (row.local_only or col == COL_USERNAME):
-            return QApplication.palette().color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text)
         if role == Qt.ItemDataRole.ForegroundRole and col == COL_STATUS:
-            return self._status_color(row)
+            return self._status_color(row) or (_muted() if row.local_only else None)
+        if role == Qt.ItemDataRole.ForegroundRole and (row.local_only or col == COL_USERNAME):
+            return _muted()
         if role == Qt.ItemDataRole.TextAlignmentRole and col == COL_MEMORIES:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == SortRole:
@@ -354,6 +359,11 @@ class PersonalitiesModel(QAbstractTableModel):
             return
         self.repaints += 1
         self.dataChanged.emit(self.index(min(rows), 0), self.index(max(rows), len(COLUMNS) - 1))
+
+    def palette_changed(self) -> None:
+        """The palette changed (dark mode switched): repaint every row in the new colours."""
+        if self._rows:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self._rows) - 1, len(COLUMNS) - 1))
 
     def refresh_times(self) -> None:
         """Relative times age: repaint the last-backup column."""
@@ -463,19 +473,23 @@ class PersonalitiesModel(QAbstractTableModel):
         return None
 
     def _status_color(self, row: PersonalityRow) -> QColor | None:
+        """Green done, amber kept-but-unfinished, red failed: hues from ``theme``, made readable on the
+        table's rows (both the base and the alternate colour) in the current palette."""
         if self._partial(row):
-            return QColor("#9a6700")  # amber: saved, but not everything
+            return _row_color(warning_color)  # amber: saved, but not everything
         progress = self.progress.get(row.slug)
         if progress is None or progress.state == "idle":
-            return QColor("#9a6700") if row.pending_resume and not row.problem else None
+            if row.problem:
+                return _row_color(error_color)
+            return _row_color(warning_color) if row.pending_resume else None
         if progress.state == "failed":
-            return QColor("#b3261e")
+            return _row_color(error_color)
         if progress.state == "done":
-            return QColor("#1b7f3b")
+            return _row_color(success_color)
         if progress.state == "cancelled":
-            return QColor("#9a6700")  # amber: kept, not finished
+            return _row_color(warning_color)  # amber: kept, not finished
         if progress.state == "not_started":
-            return QApplication.palette().color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text)
+            return _muted()
         return None
 
     def _sort_key(self, row: PersonalityRow, col: int) -> Any:
@@ -495,6 +509,24 @@ class PersonalitiesModel(QAbstractTableModel):
             return None  # a finished row shows its outcome as (coloured) text, not a full bar
         fraction = progress.fraction()
         return -1.0 if fraction is None else fraction
+
+
+def _row_backgrounds() -> tuple[QColor, QColor]:
+    palette = QApplication.palette()
+    return palette.color(QPalette.ColorRole.Base), palette.color(QPalette.ColorRole.AlternateBase)
+
+
+def _row_color(semantic: Callable[[QPalette, QColor | None], QColor]) -> QColor:
+    """A semantic colour (``theme.success_color``...) readable on both row colours of the table."""
+    base, alternate = _row_backgrounds()
+    return readable_on(semantic(QApplication.palette(), base), base, alternate)
+
+
+def _muted() -> QColor:
+    """Secondary text (usernames, rows no longer on the account): quieter than the text, still readable
+    (the palette's disabled text is not meant to be read, and is grey on grey in dark themes)."""
+    base, alternate = _row_backgrounds()
+    return readable_on(muted_text(QApplication.palette(), base), base, alternate)
 
 
 _WARNING: QIcon | None = None

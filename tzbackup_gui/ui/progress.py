@@ -29,12 +29,15 @@ from ..events import (
 
 __all__ = [
     "AUTH_KINDS",
+    "DONE",
     "PAGE_SIZE",
     "RowProgress",
     "RunTracker",
+    "done_text",
     "failure_reason",
     "format_duration",
     "kept_text",
+    "plural",
     "stop_message",
     "stop_reason",
 ]
@@ -113,7 +116,12 @@ _PHASE_TEXT = {
     "personalization": "fetching personalization",
     "chat": "fetching chat history",
     "avatar": "fetching avatar",
+    # the small sections after the memories (knowledge, training, personalization): never the raw name
+    "sections": "fetching knowledge and settings",
+    "images": "fetching pictures",
 }
+#: what a row says during a phase this window has no words for (a newer engine): never an internal name
+_UNKNOWN_PHASE = "working"
 
 
 @dataclass
@@ -144,6 +152,20 @@ class RowProgress:
         if not self.expected:
             return None
         return min(1.0, self.done / self.expected)
+
+
+DONE = "backed up"
+
+
+def plural(n: int, noun: str, nouns: str = "") -> str:
+    """ "1 message", "1,200 messages" (``nouns`` for an irregular plural: "personalities")."""
+    return f"{n:,} {noun if n == 1 else nouns or noun + 's'}"
+
+
+def done_text(counts: str = "") -> str:
+    """A finished row, in this run or read back from the archive after a restart (the same words):
+    "backed up: 3 new, 1 edited"."""
+    return f"{DONE}: {counts}" if counts else DONE
 
 
 def kept_text(done: int, expected: int | None) -> str:
@@ -445,9 +467,10 @@ def _on_phase(t: RunTracker, e: BackupEvent) -> set[str]:
         row.resuming = row.resuming or "resum" in e.detail
         row.text = ("resuming: " if row.resuming else "") + _memories_text(row)
     else:
-        row.text = _PHASE_TEXT.get(e.phase, e.phase.replace("_", " ") or "working")
-        if e.detail and e.phase not in _PHASE_TEXT:
-            row.text += f" ({e.detail})"
+        row.text = _PHASE_TEXT.get(e.phase, _UNKNOWN_PHASE)
+        count = re.fullmatch(r"(\d+) messages?", e.detail) if e.phase == "chat" else None
+        if count:  # "fetching chat history (1,200 messages)"
+            row.text += f" ({plural(int(count.group(1)), 'message')})"
         if row.resuming and e.phase == "profile":
             row.text = "resuming: " + row.text
     return {e.slug}
@@ -536,7 +559,7 @@ def _on_finished(t: RunTracker, e: BackupEvent) -> set[str]:
         parts.append(f"{e.edited:,} edited")
     if e.deleted_upstream:
         parts.append(f"{e.deleted_upstream:,} deleted upstream")
-    row.text = "done: " + ", ".join(parts)
+    row.text = done_text(", ".join(parts))
     row.resuming = False
     t._work[e.slug].finished = True
     t.done_count += 1

@@ -8,12 +8,14 @@ applies only after a confirmation, then the list reloads from it. Command-line o
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QSettings, Qt, QTime
+from PySide6.QtCore import QEvent, QSettings, Qt, QTime
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -47,7 +49,9 @@ from ..app import (
 from ..archive.store import make_private_dirs
 from ..backup.report import ALL_SECTIONS
 from ..schedule import Schedule
+from .help_viewer import HEADLESS_HELP
 from .sections import SECTION_LABELS, chosen_sections, save_sections
+from .theme import css, error_color, muted_text, readable
 
 if TYPE_CHECKING:
     from .main_window import MainWindow
@@ -130,12 +134,61 @@ class SettingsDialog(QDialog):
         layout.addWidget(self.buttons)
         self._load()
         self._validate()
+        self._set_tab_order()
+        self._apply_theme()
         problem = getattr(window, "data_dir_problem", "")
         if problem:  # the current folder cannot be used (the window's banner says so too)
             self._refuse(f"{display_path(window.ctx.config.data_dir)} cannot be used: {problem}.")
         # Wrapped hints make the layout height-for-width; without this the first show squeezes every group
         # to its minimum (checkboxes overlapping) instead of giving the dialog the height it asks for.
         self.setMinimumHeight(self.layout().totalHeightForWidth(self.minimumWidth()))
+
+    def _set_tab_order(self) -> None:
+        """Top to bottom, as the eye reads the dialog (the default follows creation order)."""
+        order: list[QWidget] = [
+            self.data_dir_edit, self.browse_button, self.reconcile_spin,
+            *[check for name, check in self.section_checks.items() if name != "profile"],
+            self.delay_spin, self.allow_fast_check, self.kind_combo, self.hours_spin, self.time_edit,
+            self.schedule_note, self.sign_out_button,
+            *[b for b in (self.buttons.button(s) for s in (QDialogButtonBox.StandardButton.Ok,
+                                                        QDialogButtonBox.StandardButton.Cancel)) if b],
+        ]
+        for first, second in itertools.pairwise(order):
+            self.setTabOrder(first, second)
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
+            self._apply_theme()
+
+    def _apply_theme(self) -> None:
+        """The notes in a quieter colour and the problems in red, both readable in this palette."""
+        if getattr(self, "_theming", False):
+            return
+        self._theming = True  # a style sheet sends the widget a palette change of its own
+        try:
+            palette = self.palette()
+            window = palette.color(QPalette.ColorRole.Window)
+            muted = css(muted_text(palette, window))
+            for note in (self.reconcile_note, self.sections_note, self.delay_note, self.schedule_note):
+                note.setStyleSheet(f"QLabel {{ color: {muted}; }}")
+            error = css(error_color(palette, window))
+            for label in (self.data_dir_problem, self.delay_problem):
+                label.setStyleSheet(f"QLabel {{ color: {error}; }}")
+            link = css(readable(palette.color(QPalette.ColorRole.Link), window))
+            self.schedule_note.setText(
+                "Runs while tzbackup is open or in the tray; a run missed while the computer slept runs "
+                "once when it wakes. To back up when tzbackup is not running (a systemd timer or cron): "
+                f'<a href="{HEADLESS_HELP}" style="color: {link}">how to set it up</a>.'
+            )
+        finally:
+            self._theming = False
+
+    def _open_help(self, link: str) -> None:
+        """The schedule note's link: the README's section on timers, in the app's help viewer."""
+        from .help_viewer import show_help
+
+        show_help(self, link)
 
     @property
     def window_(self) -> MainWindow:
@@ -156,7 +209,6 @@ class SettingsDialog(QDialog):
         form.addRow("&Data folder:", _wrap(row))
         self.data_dir_problem = QLabel(objectName="dataDirProblemLabel")
         self.data_dir_problem.setWordWrap(True)
-        self.data_dir_problem.setStyleSheet("QLabel { color: #b3261e; }")
         self.data_dir_problem.setVisible(False)
         form.addRow("", self.data_dir_problem)
         if self.window_.running:
@@ -171,7 +223,15 @@ class SettingsDialog(QDialog):
             "page, to notice edits and deletions of older memories."
         )
         self.reconcile_spin.setMaximumWidth(SPIN_WIDTH)
-        form.addRow("Full &check every:", self.reconcile_spin)
+        self.reconcile_spin.setAccessibleName("Re-read every memory every N days")
+        form.addRow("Re-read &every memory every:", self.reconcile_spin)
+        self.reconcile_note = _note(
+            "A backup normally fetches only the memories added since the last one. This often it reads "
+            "them all instead, to catch memories edited or deleted on shapes.inc (slower: one request "
+            "per 20 memories).",
+            "reconcileNote",
+        )
+        form.addRow("", self.reconcile_note)
         return box
 
     def _sections_box(self) -> QGroupBox:
@@ -194,11 +254,9 @@ class SettingsDialog(QDialog):
         grid.setColumnStretch(0, 1)
         grid.setColumnStretch(1, 1)
         outer.addLayout(grid)
-        note = QLabel(
-            "Sections left out are not fetched; their earlier files stay on disk.",
-            objectName="sectionsNote",
-        )
-        note.setStyleSheet("QLabel { color: palette(placeholder-text); }")
+        note = _note("Sections left out are not fetched; their earlier files stay on disk.", "sectionsNote",
+                     wrap=False)
+        self.sections_note = note
         outer.addWidget(note)  # one line, not wrapped: a wrapped label's height-for-width squeezed the grid
         return box
 
@@ -218,8 +276,15 @@ class SettingsDialog(QDialog):
             "Time between the starts of two requests (twice that between personalities)"
         )
         self.delay_spin.setMaximumWidth(SPIN_WIDTH)
+        self.delay_spin.setAccessibleName("Wait between requests, in seconds")
         self.delay_spin.valueChanged.connect(self._validate)
-        form.addRow("&Spacing between requests:", self.delay_spin)
+        form.addRow("&Wait between requests:", self.delay_spin)
+        self.delay_note = _note(
+            "tzbackup waits this long between two requests to shapes.inc (twice as long between "
+            "personalities), to stay gentle on the service. Shorter is faster; 1 s is the default.",
+            "delayNote",
+        )
+        form.addRow("", self.delay_note)
         self.allow_fast_check = QCheckBox(
             f"I know what I'm doing: allow less than {MIN_REMOTE_DELAY:g} s", objectName="allowFastCheck"
         )
@@ -227,7 +292,6 @@ class SettingsDialog(QDialog):
         form.addRow("", self.allow_fast_check)
         self.delay_problem = QLabel(objectName="delayProblemLabel")
         self.delay_problem.setWordWrap(True)
-        self.delay_problem.setStyleSheet("QLabel { color: #b3261e; }")
         form.addRow("", self.delay_problem)
         return box
 
@@ -248,15 +312,18 @@ class SettingsDialog(QDialog):
         row.addWidget(self.hours_spin)
         row.addWidget(self.time_edit)
         row.addStretch(1)
+        self.kind_combo.setAccessibleName("Run Back Up All")
+        self.hours_spin.setAccessibleName("Hours between scheduled backups")
+        self.time_edit.setAccessibleName("Time of the daily backup")
         form.addRow("&Run Back Up All:", _wrap(row))
-        self.schedule_note = QLabel(
-            "Runs while tzbackup is open or in the tray; a run missed while the computer slept runs "
-            "once when it wakes. For computers where tzbackup is not running, see the systemd timer "
-            "and cron examples in packaging/.",
-            objectName="scheduleNote",
+        self.schedule_note = _note("", "scheduleNote")
+        self.schedule_note.setTextFormat(Qt.TextFormat.RichText)
+        self.schedule_note.setTextInteractionFlags(
+            Qt.TextInteractionFlag.LinksAccessibleByMouse | Qt.TextInteractionFlag.LinksAccessibleByKeyboard
         )
-        self.schedule_note.setWordWrap(True)
-        self.schedule_note.setStyleSheet("QLabel { color: palette(placeholder-text); }")
+        self.schedule_note.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.schedule_note.setAccessibleName("How to back up when tzbackup is not running")
+        self.schedule_note.linkActivated.connect(self._open_help)
         form.addRow(self.schedule_note)
         self.kind_combo.currentIndexChanged.connect(self._kind_changed)
         return box
@@ -388,6 +455,8 @@ class SettingsDialog(QDialog):
                 self,
             )
             box.setObjectName("confirmDataDirBox")
+            _name_button(box, QMessageBox.StandardButton.Yes, "&Use the New Folder")
+            _name_button(box, QMessageBox.StandardButton.No, "&Keep the Current Folder")
             box.setDefaultButton(QMessageBox.StandardButton.No)
             box.finished.connect(lambda code: self._confirmed(code, new_dir))
             self.confirm_box = box
@@ -441,6 +510,20 @@ class SettingsDialog(QDialog):
             "all" if chosen is None else ", ".join(n for n in ALL_SECTIONS if n in chosen),
         )
         return ""
+
+
+def _note(text: str, name: str, *, wrap: bool = True) -> QLabel:
+    """A quiet explanation under a setting (coloured by ``_apply_theme``)."""
+    label = QLabel(text, objectName=name)
+    label.setWordWrap(wrap)
+    return label
+
+
+def _name_button(box: QMessageBox, which: QMessageBox.StandardButton, text: str) -> None:
+    """A message box's button says what it does ("Keep the Current Folder"), not Yes/No."""
+    button = box.button(which)
+    if button is not None:
+        button.setText(text)
 
 
 def _wrap(layout: QHBoxLayout) -> QWidget:

@@ -17,8 +17,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QShowEvent
+from PySide6.QtCore import QEvent, Qt
+from PySide6.QtGui import QPalette, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -49,6 +49,7 @@ from ..browser_cookies import (
 )
 from ..errors import MalformedCookieError, TzBackupError
 from ..service.auth import DEFAULT_COOKIE_NAME, SessionCredential, parse_cookie_input
+from .theme import banner_colors, css, error_color, muted_text, success_color, warning_color
 
 if TYPE_CHECKING:
     from ..app import SignInResult
@@ -79,8 +80,6 @@ To find it:</p>
 <p>A cookie from <b>talk.shapes.inc</b> will not work: it belongs to a different app.</p>
 """
 
-_OK_COLOR = QColor("#1b7f3b")
-_OFF_COLOR = QColor("#6b6b6b")
 _STATUS_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
@@ -126,10 +125,8 @@ class SignInDialog(QDialog):
         if resume_prompt:
             banner = QLabel(resume_prompt, objectName="resumePrompt")
             banner.setWordWrap(True)
-            banner.setStyleSheet(
-                "QLabel { background: #fff4ce; color: #5c4400; padding: 8px; border-radius: 4px; }"
-            )
             layout.addWidget(banner)
+        self.resume_banner = banner if resume_prompt else None
 
         layout.addWidget(self._build_browser_box())
         layout.addWidget(self._build_paste_box())
@@ -147,7 +144,7 @@ class SignInDialog(QDialog):
                 "writes it to a plain file: it can keep it for this session only, and you will paste it "
                 "again next time. (Install and unlock GNOME Keyring or KWallet to have it remembered.)"
             )
-            self.keyring_warning.setStyleSheet("QLabel { color: #8a5300; }")
+            self.keyring_warning.setProperty("warning", True)
             self.session_only.setChecked(True)
             self.session_only.setEnabled(False)
         layout.addWidget(self.keyring_warning)
@@ -180,6 +177,43 @@ class SignInDialog(QDialog):
         self.setTabOrder(self.cookie_edit, self.show_check)
         self.setTabOrder(self.show_check, self.check_button)
         self.setTabOrder(self.check_button, self.session_only)
+        self.setTabOrder(self.session_only, self.done_button)
+        self.setTabOrder(self.done_button, self.cancel_button)
+        self.browser_list.setAccessibleName("Browser profiles")
+        self.cookie_edit.setAccessibleName("Session cookie")
+        self._apply_theme()
+
+    # --- colours ------------------------------------------------------------------------------------
+
+    def _color(self, kind: str) -> str:
+        """``#rrggbb`` of "ok" / "warning" / "error" text, readable on this dialog's background."""
+        palette = self.palette()
+        window = palette.color(QPalette.ColorRole.Window)
+        pick = {"ok": success_color, "warning": warning_color, "error": error_color}[kind]
+        return css(pick(palette, window))
+
+    def _apply_theme(self) -> None:
+        """Banner and warning colours from the palette (readable in dark and high-contrast themes too)."""
+        if getattr(self, "_theming", False):
+            return
+        self._theming = True  # a style sheet sends a palette change of its own
+        try:
+            palette = self.palette()
+            if self.resume_banner is not None:
+                background, text = banner_colors(palette, "warning")
+                self.resume_banner.setStyleSheet(
+                    f"QLabel {{ background: {css(background)}; color: {css(text)}; padding: 8px;"
+                    " border-radius: 4px; }"
+                )
+            if self.keyring_warning.property("warning"):
+                self.keyring_warning.setStyleSheet(f"QLabel {{ color: {self._color('warning')}; }}")
+        finally:
+            self._theming = False
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
+            self._apply_theme()
 
     # --- layout -------------------------------------------------------------------------------------
 
@@ -317,7 +351,9 @@ class SignInDialog(QDialog):
             mark = "✓" if status.usable else "✗"
             item = QListWidgetItem(f"{status.profile.label}\n    {mark} {status.message}")
             item.setData(_STATUS_ROLE, index)
-            item.setForeground(_OK_COLOR if status.usable else _OFF_COLOR)
+            base = self.browser_list.palette().color(QPalette.ColorRole.Base)
+            palette = self.browser_list.palette()
+            item.setForeground(success_color(palette, base) if status.usable else muted_text(palette, base))
             item.setToolTip(status.hint or status.message)
             self.browser_list.addItem(item)
         self.browser_list.blockSignals(False)
@@ -353,7 +389,8 @@ class SignInDialog(QDialog):
             text = (f"{last_time}Reads one cookie for shapes.inc from <b>{_html(status.profile.label)}</b> "
                     f"(<code>{where}</code>); nothing else.")
         else:
-            text = f"{last_time}<span style='color:#8a5300'>{_html(status.hint or status.message)}</span>"
+            color = self._color("warning")
+            text = f"{last_time}<span style='color:{color}'>{_html(status.hint or status.message)}</span>"
         self.browser_detail.setText(text)
 
     @asyncSlot()
@@ -401,11 +438,14 @@ class SignInDialog(QDialog):
             self._credential = parse_cookie_input(text)
         except MalformedCookieError as err:
             self._credential = None
-            self.validation_label.setText(f"<span style='color:#b3261e'>✗ {_html(err.message)}</span>")
+            self.validation_label.setText(
+                f"<span style='color:{self._color('error')}'>✗ {_html(err.message)}</span>"
+            )
             self.check_button.setEnabled(False)
             return
         kind = "legacy appSession cookie" if self._credential.is_legacy else "session cookie"
-        self.validation_label.setText(f"<span style='color:#1b7f3b'>✓ Looks like a {kind}.</span>")
+        ok = self._color("ok")
+        self.validation_label.setText(f"<span style='color:{ok}'>✓ Looks like a {kind}.</span>")
         self.check_button.setEnabled(True)
         self.check_button.setDefault(True)
 
@@ -449,7 +489,7 @@ class SignInDialog(QDialog):
         """Signed in: say as whom and where the cookie went; Done becomes the default."""
         self.result_info = result
         self.result_label.setText(
-            f"<span style='color:#1b7f3b'>✓ Signed in as <b>{_html(result.display_name)}</b>; "
+            f"<span style='color:{self._color('ok')}'>✓ Signed in as <b>{_html(result.display_name)}</b>; "
             f"{_html(result.where)}.</span>"
         )
         self._set_busy(False)
@@ -467,11 +507,13 @@ class SignInDialog(QDialog):
 
     def _show_error(self, err: TzBackupError) -> None:
         hint = f"<br>{_html(err.hint)}" if err.hint else ""
-        self.result_label.setText(f"<span style='color:#b3261e'>✗ {_html(err.message)}</span>{hint}")
+        error = self._color("error")
+        self.result_label.setText(f"<span style='color:{error}'>✗ {_html(err.message)}</span>{hint}")
 
     def _show_unexpected(self, err: Exception) -> None:
         self.result_label.setText(
-            f"<span style='color:#b3261e'>✗ Could not check: {_html(type(err).__name__)}</span>"
+            f"<span style='color:{self._color('error')}'>✗ Could not check: "
+            f"{_html(type(err).__name__)}</span>"
         )
 
     def done(self, result: int) -> None:

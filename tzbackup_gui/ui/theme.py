@@ -13,13 +13,16 @@ __all__ = [
     "MIN_CONTRAST",
     "banner_colors",
     "contrast_ratio",
+    "css",
     "error_color",
     "hit_colors",
     "is_dark",
     "muted_text",
     "readable",
+    "readable_on",
     "success_color",
     "warning_color",
+    "warning_fill",
 ]
 
 #: WCAG AA for normal text
@@ -110,3 +113,23 @@ def banner_colors(palette: QPalette, kind: str = "info") -> tuple[QColor, QColor
     background = QColor.fromHslF(hue, 0.45, 0.22) if is_dark(palette) else QColor.fromHslF(hue, 0.7, 0.94)
     text = readable(palette.color(QPalette.ColorRole.WindowText), background)
     return background, text
+
+
+def readable_on(color: QColor, *backgrounds: QColor, minimum: float = MIN_CONTRAST) -> QColor:
+    """``color`` made readable on every one of ``backgrounds`` (a table's base and alternate base), pushed
+    away from them in turn. The backgrounds are assumed on one side (all light or all dark), as in a table."""
+    result = QColor(color)
+    for background in backgrounds:
+        result = readable(result, background, minimum)
+    return result
+
+
+def warning_fill(palette: QPalette) -> QColor:
+    """The amber fill of a progress bar that stopped: the bar's text over it (the palette's highlighted text)
+    stays readable."""
+    return readable(_WARNING, palette.color(QPalette.ColorRole.HighlightedText))
+
+
+def css(color: QColor) -> str:
+    """``#rrggbb`` for a style sheet or a rich-text ``<span style="color: ...">``."""
+    return color.name(QColor.NameFormat.HexRgb)
