@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from tzbackup_gui.archive.timeline import build_timeline
 from tzbackup_gui.sandbox import SandboxServer
 from tzbackup_gui.sandbox.state import RequestRecord
 
+from ..clock_support import shifted_clock
 from .cli_support import run_inprocess, server_args
 from .engine_support import Runner, sandbox
 
@@ -57,24 +57,25 @@ def evolved(sandbox: SandboxServer, tmp_path: Path) -> tuple[Runner, Path, list[
     _counters_tick(sandbox)
     runner = Runner(sandbox, tmp_path)
     served: list[dict[str, Any]] = []
-    for step in range(4):
-        if step in (2, 3):
-            # run records have whole seconds: keep the run that changed the profile in a second of its own,
-            # so the timeline can tell which run made the change
-            time.sleep(1.05)
-        if step == 2:
-            profile = sandbox.state.personalities[SLUG].profile
-            assert OLD_PHRASE in profile["jailbreak"] and len(profile["jailbreak"]) > 500
-            sandbox.state.edit_profile(
-                SLUG,
-                {"jailbreak": profile["jailbreak"].replace(OLD_PHRASE, NEW_PHRASE, 1),
-                 "voice_accent": "soft Scottish"},
-                remove=["tagline"],
-            )
-            sandbox.state.add_memories(SLUG, 3)
-        report = runner.run([SLUG])
-        assert report.exit_code == 0, report.results
-        served.append(json.loads(json.dumps(sandbox.state.personalities[SLUG].profile)))
+    with shifted_clock() as clock:
+        for step in range(4):
+            if step in (2, 3):
+                # run records have whole seconds: keep the run that changed the profile in a second of its
+                # own, so the timeline can tell which run made the change (the clock moves; nothing sleeps)
+                clock.advance()
+            if step == 2:
+                profile = sandbox.state.personalities[SLUG].profile
+                assert OLD_PHRASE in profile["jailbreak"] and len(profile["jailbreak"]) > 500
+                sandbox.state.edit_profile(
+                    SLUG,
+                    {"jailbreak": profile["jailbreak"].replace(OLD_PHRASE, NEW_PHRASE, 1),
+                     "voice_accent": "soft Scottish"},
+                    remove=["tagline"],
+                )
+                sandbox.state.add_memories(SLUG, 3)
+            report = runner.run([SLUG])
+            assert report.exit_code == 0, report.results
+            served.append(json.loads(json.dumps(sandbox.state.personalities[SLUG].profile)))
     return runner, runner.folder(SLUG), served
 
 

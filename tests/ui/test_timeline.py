@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +26,12 @@ NEW = "Stay gently in character, and answer in rhyme."
 @pytest.fixture(scope="module")
 def history_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, Any]]]:
     """Three real backups: first; prompt edited + field added + field removed; counters only."""
+    from tests.clock_support import shifted_clock
     from tests.integration.engine_support import Runner
 
     data_dir = tmp_path_factory.mktemp("timeline") / "data"
     served: list[dict[str, Any]] = []
-    with SandboxServer(port=0, seed=1) as sb:
+    with SandboxServer(port=0, seed=1) as sb, shifted_clock() as clock:
         sb.state.add_personality(SLUG, "Timeline Demo", memories=25, story=2)
 
         def tick(record: RequestRecord) -> None:
@@ -42,7 +42,7 @@ def history_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, li
         runner = Runner(sb, data_dir)
         for step in range(3):
             if step:
-                time.sleep(1.05)  # run records have whole seconds: one run per second
+                clock.advance()  # run records have whole seconds: one run per second (no sleep needed)
             if step == 1:
                 profile = sb.state.personalities[SLUG].profile
                 sb.state.edit_profile(SLUG, {"jailbreak": profile["jailbreak"].replace(OLD, NEW, 1),
