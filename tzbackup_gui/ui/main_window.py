@@ -99,7 +99,7 @@ from .progress_delegate import ProgressDelegate
 from .scheduler import BackupScheduler
 from .sections import chosen_sections
 from .sign_in_dialog import SignInDialog
-from .theme import banner_colors, css, error_color, warning_fill
+from .theme import TEXT_AIM, banner_colors, css, error_color, flatten, readable, warning_fill
 
 __all__ = ["MainWindow"]
 
@@ -426,11 +426,13 @@ class MainWindow(QMainWindow):
             palette = self.palette()
             if self.demo_banner is not None:
                 background, text = banner_colors(palette, "info")
+                text = readable(text, background, TEXT_AIM)
                 self.demo_banner.setStyleSheet(
                     f"QLabel {{ background: {css(background)}; color: {css(text)}; padding: 6px 8px;"
                     " border-radius: 4px; }"
                 )
             background, text = banner_colors(palette, "error")
+            text = readable(text, background, TEXT_AIM)
             self.data_dir_banner.setStyleSheet(
                 f"QFrame#dataDirBanner {{ background: {css(background)}; border-radius: 4px; }}"
                 f" QLabel#dataDirBannerLabel {{ color: {css(text)}; }}"
@@ -438,8 +440,16 @@ class MainWindow(QMainWindow):
             paused = getattr(self, "_schedule_paused", False)
             window = palette.color(QPalette.ColorRole.Window)
             self.schedule_label.setStyleSheet(
-                f"QLabel {{ color: {css(error_color(palette, window))}; }}" if paused else ""
+                f"QLabel {{ color: {css(readable(error_color(palette, window), window, TEXT_AIM))}; }}"
+                if paused else ""
             )
+            # Qt's placeholder is the text colour at half alpha: about 4:1, under WCAG's 4.5:1
+            base = palette.color(QPalette.ColorRole.Base)
+            placeholder = flatten(palette.color(QPalette.ColorRole.PlaceholderText), base)
+            placeholder = readable(placeholder, base, TEXT_AIM)
+            edit_palette = self.filter_edit.palette()
+            edit_palette.setColor(QPalette.ColorRole.PlaceholderText, placeholder)
+            self.filter_edit.setPalette(edit_palette)
             self._set_bar_state(str(self.overall_bar.property("stoppedText") or ""))
             self.model.palette_changed()
         finally:

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import QApplication, QStyle
 from ..app import display_path
 from .progress import DONE, RowProgress, done_text, kept_text
 from .sections import SECTION_LABELS, failed_sections_from_metadata, section_phrase
-from .theme import error_color, muted_text, readable_on, success_color, warning_color
+from .theme import TEXT_AIM, error_color, flatten, muted_text, readable_on, success_color, warning_color
 
 __all__ = [
     "COLUMNS",
@@ -519,14 +519,15 @@ def _row_backgrounds() -> tuple[QColor, QColor]:
 def _row_color(semantic: Callable[[QPalette, QColor | None], QColor]) -> QColor:
     """A semantic colour (``theme.success_color``...) readable on both row colours of the table."""
     base, alternate = _row_backgrounds()
-    return readable_on(semantic(QApplication.palette(), base), base, alternate)
+    return readable_on(semantic(QApplication.palette(), base), base, alternate, minimum=TEXT_AIM)
 
 
 def _muted() -> QColor:
     """Secondary text (usernames, rows no longer on the account): quieter than the text, still readable
     (the palette's disabled text is not meant to be read, and is grey on grey in dark themes)."""
     base, alternate = _row_backgrounds()
-    return readable_on(muted_text(QApplication.palette(), base), base, alternate)
+    muted = flatten(muted_text(QApplication.palette(), base), base)
+    return readable_on(muted, base, alternate, minimum=TEXT_AIM)
 
 
 _WARNING: QIcon | None = None

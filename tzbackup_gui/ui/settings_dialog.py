@@ -51,7 +51,7 @@ from ..backup.report import ALL_SECTIONS
 from ..schedule import Schedule
 from .help_viewer import HEADLESS_HELP
 from .sections import SECTION_LABELS, chosen_sections, save_sections
-from .theme import css, error_color, muted_text, readable
+from .theme import TEXT_AIM, css, error_color, flatten, muted_text, readable
 
 if TYPE_CHECKING:
     from .main_window import MainWindow
@@ -169,13 +169,13 @@ class SettingsDialog(QDialog):
         try:
             palette = self.palette()
             window = palette.color(QPalette.ColorRole.Window)
-            muted = css(muted_text(palette, window))
+            muted = css(readable(flatten(muted_text(palette, window), window), window, TEXT_AIM))
             for note in (self.reconcile_note, self.sections_note, self.delay_note, self.schedule_note):
                 note.setStyleSheet(f"QLabel {{ color: {muted}; }}")
-            error = css(error_color(palette, window))
+            error = css(readable(error_color(palette, window), window, TEXT_AIM))
             for label in (self.data_dir_problem, self.delay_problem):
                 label.setStyleSheet(f"QLabel {{ color: {error}; }}")
-            link = css(readable(palette.color(QPalette.ColorRole.Link), window))
+            link = css(readable(palette.color(QPalette.ColorRole.Link), window, TEXT_AIM))
             self.schedule_note.setText(
                 "Runs while tzbackup is open or in the tray; a run missed while the computer slept runs "
                 "once when it wakes. To back up when tzbackup is not running (a systemd timer or cron): "

@@ -49,7 +49,17 @@ from ..browser_cookies import (
 )
 from ..errors import MalformedCookieError, TzBackupError
 from ..service.auth import DEFAULT_COOKIE_NAME, SessionCredential, parse_cookie_input
-from .theme import banner_colors, css, error_color, muted_text, success_color, warning_color
+from .theme import (
+    TEXT_AIM,
+    banner_colors,
+    css,
+    error_color,
+    flatten,
+    muted_text,
+    readable,
+    success_color,
+    warning_color,
+)
 
 if TYPE_CHECKING:
     from ..app import SignInResult
@@ -190,7 +200,7 @@ class SignInDialog(QDialog):
         palette = self.palette()
         window = palette.color(QPalette.ColorRole.Window)
         pick = {"ok": success_color, "warning": warning_color, "error": error_color}[kind]
-        return css(pick(palette, window))
+        return css(readable(pick(palette, window), window, TEXT_AIM))
 
     def _apply_theme(self) -> None:
         """Banner and warning colours from the palette (readable in dark and high-contrast themes too)."""
@@ -201,6 +211,7 @@ class SignInDialog(QDialog):
             palette = self.palette()
             if self.resume_banner is not None:
                 background, text = banner_colors(palette, "warning")
+                text = readable(text, background, TEXT_AIM)
                 self.resume_banner.setStyleSheet(
                     f"QLabel {{ background: {css(background)}; color: {css(text)}; padding: 8px;"
                     " border-radius: 4px; }"
@@ -353,7 +364,9 @@ class SignInDialog(QDialog):
             item.setData(_STATUS_ROLE, index)
             base = self.browser_list.palette().color(QPalette.ColorRole.Base)
             palette = self.browser_list.palette()
-            item.setForeground(success_color(palette, base) if status.usable else muted_text(palette, base))
+            muted = readable(flatten(muted_text(palette, base), base), base, TEXT_AIM)
+            ok = readable(success_color(palette, base), base, TEXT_AIM)
+            item.setForeground(ok if status.usable else muted)
             item.setToolTip(status.hint or status.message)
             self.browser_list.addItem(item)
         self.browser_list.blockSignals(False)

@@ -11,10 +11,12 @@ from PySide6.QtGui import QColor, QPalette
 
 __all__ = [
     "MIN_CONTRAST",
+    "TEXT_AIM",
     "banner_colors",
     "contrast_ratio",
     "css",
     "error_color",
+    "flatten",
     "hit_colors",
     "is_dark",
     "muted_text",
@@ -27,6 +29,9 @@ __all__ = [
 
 #: WCAG AA for normal text
 MIN_CONTRAST = 4.5
+#: what to aim for when a colour is computed: a little above the minimum, so that anti-aliased thin glyphs and
+#: 8-bit rounding still paint at 4.5:1 or more
+TEXT_AIM = MIN_CONTRAST + 0.25
 
 _SUCCESS = QColor(40, 150, 60)
 _WARNING = QColor(190, 120, 0)
@@ -133,3 +138,17 @@ def warning_fill(palette: QPalette) -> QColor:
 def css(color: QColor) -> str:
     """``#rrggbb`` for a style sheet or a rich-text ``<span style="color: ...">``."""
     return color.name(QColor.NameFormat.HexRgb)
+
+
+def flatten(color: QColor, background: QColor) -> QColor:
+    """``color`` as painted over ``background``: its alpha blended in, opaque. Palette colours may be
+    translucent (Qt 6's placeholder text is the text colour at half alpha) and :func:`contrast_ratio` reads
+    only the RGB, so blend first, then check."""
+    alpha = color.alphaF()
+    if alpha >= 1.0:
+        return QColor(color)
+    return QColor.fromRgbF(
+        color.redF() * alpha + background.redF() * (1 - alpha),
+        color.greenF() * alpha + background.greenF() * (1 - alpha),
+        color.blueF() * alpha + background.blueF() * (1 - alpha),
+    )
