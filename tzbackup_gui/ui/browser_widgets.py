@@ -12,8 +12,8 @@ import datetime as dt
 import re
 from html import escape
 
-from PySide6.QtCore import QDate, QPoint, QRect, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QPalette, QValidator
+from PySide6.QtCore import QDate, QEvent, QObject, QPoint, QRect, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QKeyEvent, QPalette, QValidator
 from PySide6.QtWidgets import (
     QCalendarWidget,
     QHBoxLayout,
@@ -134,8 +134,7 @@ class DateField(QWidget):
         self._timer.timeout.connect(self.apply)
         self.edit.textEdited.connect(lambda _t: self._timer.start())
         self.edit.textChanged.connect(self._on_text)  # the clear button and setText too
-        self.edit.returnPressed.connect(self.apply)
-        self.edit.editingFinished.connect(self.apply)
+        self.edit.installEventFilter(self)  # Enter and leaving the field apply even a text that is no date
         self._applied: tuple[dt.date, dt.date] | None = None
         self._hint: dt.date | None = None
         layout = QHBoxLayout(self)
@@ -143,6 +142,13 @@ class DateField(QWidget):
         layout.setSpacing(1)
         layout.addWidget(self.edit)
         layout.addWidget(self.button)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        enter = isinstance(event, QKeyEvent) and event.type() == QEvent.Type.KeyPress and event.key() in (
+            Qt.Key.Key_Return, Qt.Key.Key_Enter)
+        if watched is self.edit and (enter or event.type() == QEvent.Type.FocusOut):
+            self.apply()
+        return super().eventFilter(watched, event)
 
     @property
     def period(self) -> tuple[dt.date, dt.date] | None:

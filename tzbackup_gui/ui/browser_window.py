@@ -18,6 +18,7 @@ from __future__ import annotations
 import bisect
 import gc
 import hashlib
+import itertools
 import json
 from html import escape
 from pathlib import Path
@@ -118,6 +119,8 @@ class BrowserWindow(QMainWindow):
         self._banner_problems: list[str] = []
         self._restyle_timer = QTimer(self, singleShot=True, interval=0)
         self._restyle_timer.timeout.connect(self.restyle)
+        self._shown_once = False
+        self._centre_on_show = False
         self._build_ui()
         self._build_menu()
         self._restore_geometry()
@@ -196,24 +199,35 @@ class BrowserWindow(QMainWindow):
         sort_label.setBuddy(self.memory_sort)
         self.memory_dates = DateRangeFilter("memoryDates")
         self.memory_dates.changed.connect(self._on_memory_dates)
-        self.show_deleted = QCheckBox("Show deleted")
+        self.show_deleted = QCheckBox("Deleted")
         self.show_deleted.setObjectName("showDeleted")
         self.show_deleted.setChecked(True)
         self.show_deleted.toggled.connect(lambda on: self._set_options(deleted=on))
-        self.show_upstream = QCheckBox("Show deleted upstream")
+        self.show_upstream = QCheckBox("Deleted upstream")
         self.show_upstream.setObjectName("showUpstream")
         self.show_upstream.setChecked(True)
         self.show_upstream.toggled.connect(lambda on: self._set_options(upstream=on))
+        self.show_deleted.setToolTip("Show memories marked deleted: true")
+        self.show_upstream.setToolTip("Show memories deleted on the service (kept in this backup)")
         self.memory_shown = QLabel()
         self.memory_shown.setObjectName("memoryShown")
-        sort = QWidget()
+        sort = QWidget()  # "Sort: [Newest first]  Show: [x] Deleted [x] Deleted upstream" wraps as one piece
         sort_row = QHBoxLayout(sort)
         sort_row.setContentsMargins(0, 0, 0, 0)
         sort_row.addWidget(sort_label)
         sort_row.addWidget(self.memory_sort)
+        sort_row.addSpacing(8)
+        sort_row.addWidget(QLabel("Show:"))
+        sort_row.addWidget(self.show_deleted)
+        sort_row.addWidget(self.show_upstream)
         tools = FlowLayout()
-        for w in (sort, self.memory_dates, self.show_deleted, self.show_upstream, self.memory_shown):
+        for w in (sort, self.memory_dates, self.memory_shown):
             tools.addWidget(w)
+        chain = [self.memory_sort, self.show_deleted, self.show_upstream, self.memory_dates.since.edit,
+                 self.memory_dates.since.button, self.memory_dates.until.edit, self.memory_dates.until.button,
+                 self.table]
+        for before, after in itertools.pairwise(chain):  # Tab follows the order on screen
+            QWidget.setTabOrder(before, after)
         pane = DetailPane("memory", self.copy_text, self.copy_json, name="Memory")
         self.detail_text, self.json_model, self.json_view = pane.text, pane.json_model, pane.json_view
         self.memory_empty = EmptyState("memoriesEmpty")
@@ -307,22 +321,45 @@ class BrowserWindow(QMainWindow):
         saved = self.settings.value(GEOMETRY_KEY) if self.settings is not None else None
         restored = isinstance(saved, QByteArray) and not saved.isEmpty() and self.restoreGeometry(saved)
         splitter = self.settings.value(SPLITTER_KEY) if self.settings is not None else None
+        self._centre_on_show = not restored
+        if not restored:
+            area = self._screen_area()
+            if area is not None:  # a little room around it on a small screen, as a first window should
+                self.resize(min(DEFAULT_SIZE[0], area.width() * 92 // 100),
+                            min(DEFAULT_SIZE[1], area.height() * 90 // 100))
+            else:
+                self.resize(*DEFAULT_SIZE)
+        self.fit_to_screen(center=not restored)
         if isinstance(splitter, QByteArray) and not splitter.isEmpty():
             self.split.restoreState(splitter)
-        if not restored:
-            self.resize(*DEFAULT_SIZE)
-        self.fit_to_screen(center=not restored)
+        else:  # the list takes a fifth of a small window, 220 pixels of a large one
+            side = max(self.list.minimumWidth(), min(220, self.width() // 5))
+            self.split.setSizes([side, max(1, self.width() - side)])
+
+    def _screen_area(self) -> Any:
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        return screen.availableGeometry() if screen is not None else None
+
+    def showEvent(self, event: Any) -> None:
+        """The first show knows the window frame's size: fit once more with it counted."""
+        super().showEvent(event)
+        if not self._shown_once:
+            self._shown_once = True
+            self.fit_to_screen(center=self._centre_on_show)
 
     def fit_to_screen(self, *, center: bool = False) -> None:
-        """Shrink the window to the available area of its screen (a laptop's 768 pixels, a 1.5× scale) and
-        move it back onto it; ``center`` places it in the middle."""
-        screen = self.screen() or QGuiApplication.primaryScreen()
-        if screen is None:
+        """Shrink the window (its frame included, once known) to the available area of its screen (a
+        laptop's 768 pixels, a 1.5× scale) and move it back onto it; ``center`` places it in the middle."""
+        area = self._screen_area()
+        if area is None:
             return
-        area = screen.availableGeometry()
-        width = min(self.width(), area.width())
-        height = min(self.height(), max(area.height() - FRAME_ALLOWANCE, area.height() * 9 // 10))
+        frame = self.frameGeometry()
+        extra_w = max(0, frame.width() - self.width())
+        extra_h = max(0, frame.height() - self.height())
+        width = min(self.width(), area.width() - extra_w)
+        height = min(self.height(), area.height() - max(extra_h, min(FRAME_ALLOWANCE, area.height() // 10)))
         self.resize(width, height)
+        width, height = width + extra_w, height + extra_h
         if center:
             self.move(area.center().x() - width // 2, area.center().y() - height // 2)
             return

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QAbstractItemModel, Qt
+from PySide6.QtCore import QAbstractItemModel, QEvent, QObject, Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -94,7 +94,48 @@ def record_table(
     header.setStretchLastSection(True)
     for col, width in enumerate(widths):
         header.resizeSection(col, width)
+    table.viewport().installEventFilter(_FitColumns(table, widths))
     return table
+
+
+class _FitColumns(QObject):
+    """Narrows the fixed columns of a table when its viewport gets too narrow for them and a readable last
+    column (a small window), and gives them their widths back when there is room: never a sideways scrollbar
+    for the sake of a date column."""
+
+    LAST_MIN = 160  # pixels kept for the stretching text column
+
+    def __init__(self, table: QTableView, widths: tuple[int, ...]) -> None:
+        super().__init__(table)
+        self.table = table
+        self.widths = widths
+        self.narrowed = False
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Resize:
+            self.fit(self.table.viewport().width())
+        return False
+
+    def fit(self, available: int) -> None:
+        header = self.table.horizontalHeader()
+        total = sum(self.widths)
+        if total + self.LAST_MIN <= available:
+            if self.narrowed:
+                for col, width in enumerate(self.widths):
+                    header.resizeSection(col, width)
+                self.narrowed = False
+            return
+        # the first column (a time) keeps its width while the others can give way
+        first, rest = self.widths[0], sum(self.widths[1:])
+        keep_first = rest > 0 and available - self.LAST_MIN - first >= 0.4 * rest
+        if keep_first:
+            scale = (available - self.LAST_MIN - first) / rest
+        else:
+            scale = max(0.4, (available - self.LAST_MIN) / total)
+        for col, width in enumerate(self.widths):
+            keep = col == 0 and keep_first
+            header.resizeSection(col, width if keep else max(header.minimumSectionSize(), int(width * scale)))
+        self.narrowed = True
 
 
 def table_over_detail(table: QWidget, detail: QWidget) -> QSplitter:

@@ -11,8 +11,10 @@ from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QBrush, QGuiApplication, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QFrame,
     QHBoxLayout,
     QLabel,
+    QScrollArea,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -313,13 +315,19 @@ class ProfileView(QWidget):
         bl.addWidget(self.facts)
         bl.addWidget(self.sections)
         bl.addLayout(pictures)
+        self.runs.setMinimumHeight(120)
         bl.addWidget(self.runs, 1)
+        backup_scroll = QScrollArea()  # a small window scrolls the facts rather than growing past the screen
+        backup_scroll.setObjectName("backupScroll")
+        backup_scroll.setWidgetResizable(True)
+        backup_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        backup_scroll.setWidget(backup)
         self.tabs = QTabWidget()
         self.tabs.setObjectName("profileTabs")
         self.tabs.addTab(self.form, "Profile")
         self.tabs.addTab(self.knowledge_view, "Knowledge")
         self.tabs.addTab(self.json_view, "Raw JSON")
-        self.tabs.addTab(backup, "Backup")
+        self.tabs.addTab(backup_scroll, "Backup")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(head)

@@ -19,7 +19,6 @@ from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
-    QHBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
@@ -36,7 +35,7 @@ from ..archive.export import ExportResult, export_card, export_markdown, export_
 from ..archive.profile_history import ProfileVersion, field_diffs, word_diff
 from ..archive.timeline import Timeline, TimelineEntry, build_timeline
 from ..errors import TzBackupError
-from .browser_widgets import secondary_text
+from .browser_widgets import FlowLayout, secondary_text
 from .theme import banner_colors, error_color, is_dark, success_color, warning_color
 
 __all__ = ["DiffStyles", "TimelineView", "diff_html", "diff_styles", "version_label"]
@@ -160,7 +159,7 @@ class TimelineView(QWidget):
         self.diff.setAccessibleName("What changed")
         self.diff.setTabChangesFocus(True)
         self.buttons: dict[str, QPushButton] = {}
-        row = QHBoxLayout()
+        row = FlowLayout()
         row.addWidget(QLabel("Export this version:"))
         for fmt, label in (("json", "JSON…"), ("markdown", "Markdown…"), ("card", "Card…")):
             button = QPushButton(label)
@@ -169,7 +168,6 @@ class TimelineView(QWidget):
             button.clicked.connect(lambda _checked=False, f=fmt: self._choose_export(f))
             self.buttons[fmt] = button
             row.addWidget(button)
-        row.addStretch(1)
         right = QWidget()
         rl = QVBoxLayout(right)
         rl.setContentsMargins(0, 0, 0, 0)
