@@ -144,5 +144,5 @@ def show_help(parent: QWidget, link: str = DOCS_HELP) -> HelpViewer:
     viewer.raise_()
     viewer.activateWindow()
     viewer.show_section(anchor)
-    QTimer.singleShot(0, lambda: viewer.show_section(anchor))  # again once the text is laid out at its width
+    QTimer.singleShot(0, viewer, lambda: viewer.show_section(anchor))  # again, laid out at its width
     return viewer

@@ -307,7 +307,11 @@ class MainWindow(QMainWindow):
         self.model.dataChanged.connect(self._on_model_changed)
         self.model.modelReset.connect(self._update_buttons)
         # after the reset's avatars are in (they widen the name column's hint)
-        self.model.modelReset.connect(lambda: QTimer.singleShot(0, self._fit_columns))
+        self._fit_timer = QTimer(self)  # one re-fit after a burst of resizes (dies with the window)
+        self._fit_timer.setSingleShot(True)
+        self._fit_timer.setInterval(0)
+        self._fit_timer.timeout.connect(self._fit_columns)
+        self.model.modelReset.connect(self._fit_timer.start)
 
         self.log_pane = LogPane()
         self.splitter = LogSplitter(objectName="mainSplitter")
@@ -1527,7 +1531,8 @@ class MainWindow(QMainWindow):
             if focus_in and not table.currentIndex().isValid() and self.proxy.rowCount() > 0:
                 table.setCurrentIndex(self.proxy.index(0, COL_NAME))
         elif table is not None and watched is table.viewport() and event.type() == QEvent.Type.Resize:
-            QTimer.singleShot(0, self._fit_columns)
+            if hasattr(self, "_fit_timer"):
+                self._fit_timer.start()
         return super().eventFilter(watched, event)
 
     def _table_key(self, event: QKeyEvent) -> bool:

@@ -201,6 +201,7 @@ class SettingsDialog(QDialog):
         box = QGroupBox("Backups")
         form = QFormLayout(box)
         self.data_dir_edit = QLineEdit(objectName="dataDirEdit")
+        self.data_dir_edit.setAccessibleName("Data folder")
         self.browse_button = QPushButton("&Browse…", objectName="browseDataDirButton")
         self.browse_button.clicked.connect(self._browse)
         row = QHBoxLayout()
@@ -223,8 +224,8 @@ class SettingsDialog(QDialog):
             "page, to notice edits and deletions of older memories."
         )
         self.reconcile_spin.setMaximumWidth(SPIN_WIDTH)
-        self.reconcile_spin.setAccessibleName("Re-read every memory every N days")
-        form.addRow("Re-read &every memory every:", self.reconcile_spin)
+        self.reconcile_spin.setAccessibleName("Re-read all memories every N days")
+        form.addRow("Re-read &all memories every:", self.reconcile_spin)
         self.reconcile_note = _note(
             "A backup normally fetches only the memories added since the last one. This often it reads "
             "them all instead, to catch memories edited or deleted on shapes.inc (slower: one request "
@@ -505,7 +506,8 @@ class SettingsDialog(QDialog):
         s.sync()
         chosen = chosen_sections(s)
         log.info(
-            "Settings saved: spacing %.2f s, full check every %d days, schedule %s, sections %s",
+            "Settings saved: %.2f s between requests, all memories re-read every %d days, schedule %s, "
+            "sections %s",
             delay, self.reconcile_spin.value(), window.scheduler.schedule.describe(),
             "all" if chosen is None else ", ".join(n for n in ALL_SECTIONS if n in chosen),
         )
