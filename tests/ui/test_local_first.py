@@ -1,7 +1,13 @@
 """Local-first start-up: the table lists the local backups before the (slow) service answers.
 
-The sandbox delays every response by ``SLOW`` seconds; an httpx response hook records when the first
-answer reaches the client. The rows must be in the model while no answer has arrived yet.
+The sandbox delays every response by ``SLOW`` seconds; an httpx response hook records when each answer
+reaches the client, and for which path. The rows must be in the model while no answer has arrived yet.
+
+Avatar downloads go on in the background all along (one slow answer each), so the refresh part counts the
+account list's answers only, waits for the refresh task itself, and lets the avatars finish before the HTTP
+client is closed. It used to wait for "any new answer", which an avatar could satisfy while the refresh's own
+request was still in flight; closing the client under it then failed the test with "Cannot send a request, as
+the client has been closed" (issue 16).
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import httpx
 from PySide6.QtWidgets import QDialog
 
 from tzbackup_gui.paths import personalities_dir
@@ -18,6 +25,22 @@ from tzbackup_gui.paths import personalities_dir
 from .window_support import ResponseClock, back_up_everything, close_window, make_context, make_window
 
 SLOW = 2.0
+ACCOUNT_LIST = "/api/shapes"  # GET /api/shapes?category=self: the account's personalities
+
+
+class PathClock(ResponseClock):
+    """A ResponseClock that also keeps the path of each answer (avatars and the account list apart)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.paths: list[str] = []
+
+    async def __call__(self, response: httpx.Response) -> None:
+        await super().__call__(response)
+        self.paths.append(response.request.url.path)
+
+    def count(self, path: str = ACCOUNT_LIST) -> int:
+        return self.paths.count(path)
 
 
 def _slugs(window: Any) -> set[str]:
@@ -31,7 +54,7 @@ def test_signed_in_start_shows_local_rows_before_the_first_response(
     backed_up = back_up_everything(qloop, qtbot, sandbox, data_dir)
     owned = {s for s, p in sandbox.state.personalities.items() if p.owned}
     sandbox.state.set_fault("slow", count=None, seconds=SLOW)
-    responses = ResponseClock()
+    responses = PathClock()
     window = make_window(qtbot, make_context(sandbox, data_dir, responses=responses), qsettings)
     try:
         start = asyncio.ensure_future(window.start(), loop=qloop)
@@ -52,16 +75,21 @@ def test_signed_in_start_shows_local_rows_before_the_first_response(
         gone = next(r for r in window.model.rows() if r.slug == "lilith")
         assert gone.folder is not None
         shutil.rmtree(gone.folder)
-        answered = len(responses.times)
-        window.refresh()
+        answered = responses.count()
+        refreshing = window.refresh()  # an @asyncSlot called directly returns its task
         qtbot.waitUntil(lambda: (r := window.model.row_for("lilith")) is not None and r.last_backup is None,
                         timeout=int(SLOW * 1000) - 500)
-        assert len(responses.times) == answered
-        qtbot.waitUntil(lambda: len(responses.times) > answered and window.back_up_all_button.isEnabled(),
-                        timeout=30_000)
+        assert responses.count() == answered  # the account list has not answered yet
+        qtbot.waitUntil(refreshing.done, timeout=30_000)
+        refreshing.result()  # the refresh itself ended cleanly
+        assert responses.count() == answered + 1
+        assert window.back_up_all_button.isEnabled()
         assert _slugs(window) == owned
     finally:
         sandbox.state.clear_faults()
+        avatars = window._avatar_task  # background downloads: let them end before the client closes
+        if avatars is not None:
+            qtbot.waitUntil(avatars.done, timeout=15_000)
         close_window(qloop, qtbot, window)
 
 
