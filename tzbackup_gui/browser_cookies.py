@@ -64,6 +64,7 @@ __all__ = [
     "forget_source",
     "inspect_profile",
     "load_remembered_source",
+    "reader_unavailable",
     "remember_source",
     "scan_profiles",
     "take_session_cookie",
@@ -534,16 +535,42 @@ def _unreadable(profile: BrowserProfile, reason: str) -> _ReadFailure:
     )
 
 
+#: Pythons for which rookiepy 0.5.6 ships wheels (pyproject.toml installs it only there)
+ROOKIEPY_PYTHONS = ((3, 11), (3, 12))
+
+
+def reader_unavailable(python: tuple[int, int] | None = None) -> tuple[str, str] | None:
+    """Why sign-in from the browser cannot work in this installation, as (message, hint); None when it can.
+
+    The cookie reader (rookiepy) is installed only on the Pythons it has wheels for: on another one this says
+    so plainly, before any profile is looked at, instead of a failure per profile. ``python``: the version
+    to speak of (tests); this interpreter's by default."""
+    import importlib.util
+
+    if importlib.util.find_spec("rookiepy") is not None:
+        return None
+    python = python or (sys.version_info[0], sys.version_info[1])
+    version = f"{python[0]}.{python[1]}"
+    if python not in ROOKIEPY_PYTHONS:
+        return (
+            f"Sign-in from the browser is unavailable on Python {version}: its cookie reader (rookiepy) "
+            "is only built for Python 3.11 and 3.12.",
+            "Paste the cookie by hand (tzbackup login), or install tzbackup with Python 3.12 or 3.11 "
+            "(bash scripts/setup picks one when the machine has it).",
+        )
+    return (
+        "Sign-in from the browser is unavailable: its cookie reader (rookiepy) is not installed.",
+        "Reinstall tzbackup with its dependencies (bash scripts/setup), or paste the cookie by hand.",
+    )
+
+
 def _library_read(profile: BrowserProfile, db: Path) -> list[dict[str, Any]]:
     """rookiepy on the copy, restricted to the shapes.inc domain (its filter is a substring match)."""
     try:
         import rookiepy as _rookiepy
     except ImportError as exc:
-        raise _ReadFailure(
-            CookieState.UNREADABLE,
-            "the browser-cookie reader (rookiepy) is not installed.",
-            "Install tzbackup with its dependencies (pip install rookiepy), or paste the cookie by hand.",
-        ) from exc
+        message, hint = reader_unavailable() or (f"the cookie reader (rookiepy) cannot be loaded: {exc}.", "")
+        raise _ReadFailure(CookieState.UNREADABLE, message, hint or "Paste the cookie by hand.") from exc
     rookiepy: Any = _rookiepy  # its stub's firefox_based signature is wrong (no key_path in 0.5.6)
     try:
         if profile.family == "firefox":

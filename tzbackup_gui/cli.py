@@ -592,10 +592,14 @@ async def _credential_from_browser(ctx: Context) -> tuple[SessionCredential, Any
         BrowserCookieError,
         browser_kind,
         discover_profiles,
+        reader_unavailable,
         scan_profiles,
         take_session_cookie,
     )
 
+    unavailable = reader_unavailable()
+    if unavailable is not None:  # say it once, plainly, instead of "unreadable" for every profile
+        raise CredentialError(unavailable[0], hint=unavailable[1])
     args = ctx.settings.args
     name = (args.from_browser or "").strip().lower()
     kind = browser_kind(name) if name else None
