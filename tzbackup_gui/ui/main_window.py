@@ -1530,9 +1530,9 @@ class MainWindow(QMainWindow):
             focus_in = event.type() == QEvent.Type.FocusIn
             if focus_in and not table.currentIndex().isValid() and self.proxy.rowCount() > 0:
                 table.setCurrentIndex(self.proxy.index(0, COL_NAME))
-        elif table is not None and watched is table.viewport() and event.type() == QEvent.Type.Resize:
-            if hasattr(self, "_fit_timer"):
-                self._fit_timer.start()
+        elif (table is not None and watched is table.viewport() and event.type() == QEvent.Type.Resize
+              and hasattr(self, "_fit_timer")):
+            self._fit_timer.start()
         return super().eventFilter(watched, event)
 
     def _table_key(self, event: QKeyEvent) -> bool:

@@ -39,6 +39,7 @@ __all__ = [
     "ProgressRole",
     "SlugRole",
     "SortRole",
+    "local_and_utc",
     "merge_rows",
     "partial_text",
     "relative_time",
@@ -183,6 +184,17 @@ def partial_text(base: str, failed: dict[str, str]) -> str:
 def _section_order(name: str) -> int:
     order = list(SECTION_LABELS)
     return order.index(name) if name in order else len(order)
+
+
+def local_and_utc(when: datetime, prefix: str = "") -> str:
+    """ "2026-12-06 04:49 (CET; 03:49 UTC)": the local time a person reads, the UTC one for a bug report."""
+    local = when.astimezone()
+    utc = when.astimezone(UTC)
+    if local.utcoffset() == utc.utcoffset():  # the computer keeps UTC: once is enough
+        return f"{prefix}{utc:%Y-%m-%d %H:%M} UTC"
+    same_day = local.date() == utc.date()
+    return (f"{prefix}{local:%Y-%m-%d %H:%M} ({local.tzname() or 'local time'}; "
+            f"{utc:%H:%M} UTC" + ("" if same_day else f" on {utc:%Y-%m-%d}") + ")")
 
 
 def relative_time(when: datetime | None, now: datetime | None = None) -> str:
@@ -440,7 +452,7 @@ class PersonalitiesModel(QAbstractTableModel):
                 return f"The first backup has not finished yet. {kept}; the next backup resumes it."
             if row.last_backup is None:
                 return "Never backed up"
-            when = row.last_backup.astimezone().strftime("Last complete backup: %Y-%m-%d %H:%M:%S %Z")
+            when = local_and_utc(row.last_backup, "Last complete backup: ")
             if row.pending_resume:
                 when += f"\nA later backup did not finish. {kept}; the next backup resumes it."
             return when
