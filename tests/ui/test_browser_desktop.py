@@ -126,8 +126,7 @@ def result_rows(win: BrowserWindow) -> list[tuple[float, str]]:
                 option.state |= QStyle.StateFlag.State_Selected
             if row % 2:
                 option.features |= QStyleOptionViewItem.ViewItemFeature.Alternate
-            background, text, _head = delegate.colors(option, index)
-            found += document_contrasts(delegate.document(option, index), text, background)
+            found += [(contrast_ratio(fore, back), text) for text, fore, back in delegate.runs(option, index)]
     return found
 
 
@@ -203,25 +202,27 @@ def test_a_theme_switch_recolours_what_is_shown(qtbot: Any, data_dir: Path, pale
 def test_search_hits_are_highlighted_in_the_themes_colours(
     qtbot: Any, data_dir: Path, palette_of: Any
 ) -> None:
+    """What the list really paints (its pixels): the matched word on the theme's highlight, not the light
+    theme's pale yellow, and each painted piece readable."""
     palette_of(dark_palette())
     win = open_window(qtbot, data_dir)
     search(win, "umbrella")
+    index = win.results_model.index(0)
     option = QStyleOptionViewItem()
     option.palette = win.results.palette()
-    option.rect = win.results.visualRect(win.results_model.index(0))
+    option.rect = win.results.visualRect(index)
     option.state = QStyle.StateFlag.State_Enabled | QStyle.StateFlag.State_Active
-    html = win.search.delegate.document(option, win.results_model.index(0)).toHtml()
-    assert "#ffe066" not in html and "#ffe15a" not in html.lower()  # not the light theme's pale yellow
-    marked = [
-        (r, t)
-        for r, t in document_contrasts(
-            win.search.delegate.document(option, win.results_model.index(0)),
-            QApplication.palette().color(Role.Text),
-            QApplication.palette().color(Role.Base),
-        )
-        if "umbrella" in t.lower()
-    ]
-    assert marked and all(r >= 4.5 for r, _t in marked)
+    runs = win.search.delegate.runs(option, index)
+    marked = [(text, fore, back) for text, fore, back in runs if text.lower().startswith("umbrella")]
+    assert marked and all(contrast_ratio(fore, back) >= 4.5 for _t, fore, back in marked)
+    hit_back = marked[0][2]
+    assert hit_back.lightness() < 128  # a dark theme's highlight
+    win.results.viewport().repaint()
+    image = win.results.viewport().grab().toImage()
+    rect = win.results.visualRect(index)
+    painted = {image.pixelColor(x, y).name() for x in range(rect.left(), rect.right(), 2)
+               for y in range(rect.top(), rect.bottom(), 2)}
+    assert hit_back.name() in painted and "#ffe066" not in painted
     muted, _error = row_text_colors(QApplication.palette())
     assert contrast_ratio(muted.color(), QApplication.palette().color(Role.Base)) >= 4.5
 

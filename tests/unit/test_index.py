@@ -316,6 +316,9 @@ def test_chat_and_knowledge_are_searched_by_kind(archive: Path) -> None:
         assert {h.kind for h in index.search("umbrella", kinds=["chat"])} == {"chat"}
         assert index.search("umbrella", kinds=[]) == []
         assert index.count_hits("umbrella") == {"memory": 2, "chat": 2, "knowledge": 2}
+        # counted by rowid ranges (no filter) and by looking records up (a filter): the same figures
+        assert index.count_hits("umbrella", since=0.0) == index.count_hits("umbrella")
+        assert index.count_hits("tea", since=0.0) == index.count_hits("tea") == {"profile": 2}
         assert index.count_hits("umbrella", folder="ada") == {"knowledge": 1}
         assert index.count_hits("tea") == {"profile": 2}
         assert index.count_hits("tea", since=T0) == {}  # the profile has no date

@@ -179,6 +179,11 @@ class BrowserWindow(QMainWindow):
         self.count_label.setObjectName("memoryCount")
         self.statusBar().addPermanentWidget(self.count_label)
         self.setTabOrder(self.list, self.tabs.tabBar())
+        chain = [self.memory_sort, self.show_deleted, self.show_upstream, self.memory_dates.since.edit,
+                 self.memory_dates.since.button, self.memory_dates.until.edit, self.memory_dates.until.button,
+                 self.table]
+        for before, after in itertools.pairwise(chain):  # Tab follows the order on screen
+            QWidget.setTabOrder(before, after)
         self._style_banner()
 
     def _build_memories(self) -> QWidget:
@@ -223,11 +228,6 @@ class BrowserWindow(QMainWindow):
         tools = FlowLayout()
         for w in (sort, self.memory_dates, self.memory_shown):
             tools.addWidget(w)
-        chain = [self.memory_sort, self.show_deleted, self.show_upstream, self.memory_dates.since.edit,
-                 self.memory_dates.since.button, self.memory_dates.until.edit, self.memory_dates.until.button,
-                 self.table]
-        for before, after in itertools.pairwise(chain):  # Tab follows the order on screen
-            QWidget.setTabOrder(before, after)
         pane = DetailPane("memory", self.copy_text, self.copy_json, name="Memory")
         self.detail_text, self.json_model, self.json_view = pane.text, pane.json_model, pane.json_view
         self.memory_empty = EmptyState("memoriesEmpty")

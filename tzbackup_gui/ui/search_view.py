@@ -11,6 +11,7 @@ theme, and every piece of text is readable (WCAG 4.5:1) on the row it is painted
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 from typing import Any
@@ -20,12 +21,12 @@ from PySide6.QtCore import (
     QModelIndex,
     QObject,
     QPersistentModelIndex,
-    QRectF,
+    QPointF,
     QSize,
     Qt,
     Signal,
 )
-from PySide6.QtGui import QAbstractTextDocumentLayout, QColor, QPainter, QPalette, QTextDocument
+from PySide6.QtGui import QColor, QFont, QPainter, QPalette, QTextCharFormat, QTextLayout, QTextOption
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -55,8 +56,9 @@ __all__ = [
     "SearchParams",
     "SearchResultsModel",
     "SearchView",
+    "head_text",
     "highlight_html",
-    "result_html",
+    "snippet_parts",
 ]
 
 _Index = QModelIndex | QPersistentModelIndex
@@ -69,9 +71,22 @@ _ORDER_LABELS = {"relevance": "Best match first", "newest": "Newest first", "old
 LIMIT = 200
 
 
+_HIT_STYLES: dict[int, tuple[QColor, QColor]] = {}
+
+
+def _hit_style(palette: QPalette) -> tuple[QColor, QColor]:
+    """(background, text) of a matched word under ``palette`` (worked out once per palette)."""
+    key = palette.cacheKey()
+    if key not in _HIT_STYLES:
+        if len(_HIT_STYLES) > 16:
+            _HIT_STYLES.clear()
+        _HIT_STYLES[key] = hit_colors(palette)
+    return _HIT_STYLES[key]
+
+
 def highlight_html(snippet: str, palette: QPalette) -> str:
     """A snippet with FTS markers as escaped HTML, the matched words highlighted in the palette's colours."""
-    background, text = hit_colors(palette)
+    background, text = _hit_style(palette)
     style = f"background:{background.name()};color:{text.name()};font-weight:600"
     return (
         escape(snippet)
@@ -86,16 +101,22 @@ def _marks(flags: int) -> str:
     return marks + (" · deleted" if flags & FLAG_DELETED else "")
 
 
-def result_html(hit: SearchHit, where: str, palette: QPalette, head_color: QColor) -> str:
-    """One result: "Memory · Lilith · date" in ``head_color`` (muted, readable on the row), then the snippet
-    with the matched words highlighted."""
+def head_text(hit: SearchHit, where: str) -> str:
+    """"Memory · Lilith · 2025-04-27 12:31 · deleted": what a result is, whose, and when (local time)."""
     when = format_ts(hit.ts)
-    head = f"<b>{escape(KIND_LABELS.get(hit.kind, hit.kind))}</b> · {escape(where)}"
-    head += f" · {escape(when)}" if when else ""
-    return (
-        f"<span style='color:{head_color.name()}'>{head}{escape(_marks(hit.flags))}</span><br>"
-        f"{highlight_html(hit.snippet, palette)}"
-    )
+    return " · ".join(p for p in (KIND_LABELS.get(hit.kind, hit.kind), where, when) if p) + _marks(hit.flags)
+
+
+def snippet_parts(snippet: str) -> tuple[str, list[tuple[int, int]]]:
+    """The snippet as one line of plain text and the (start, length) of each matched stretch in it."""
+    plain, spans, at = [], [], 0
+    for n, piece in enumerate(" ".join(snippet.split()).split(HIT_START)):
+        matched, _, rest = piece.partition(HIT_END) if n else ("", "", piece)
+        if matched:
+            spans.append((at, len(matched)))
+        plain.append(matched + rest)
+        at += len(matched) + len(rest)
+    return "".join(plain), spans
 
 
 class SearchResultsModel(QAbstractListModel):
@@ -125,10 +146,7 @@ class SearchResultsModel(QAbstractListModel):
         if role == HIT_ROLE:
             return hit
         if role == Qt.ItemDataRole.DisplayRole:
-            plain = hit.snippet.replace(HIT_START, "").replace(HIT_END, "")
-            when = format_ts(hit.ts)
-            head = " · ".join(p for p in (KIND_LABELS.get(hit.kind, hit.kind), self.where(hit), when) if p)
-            return f"{head}{_marks(hit.flags)}: {' '.join(plain.split())}"
+            return f"{head_text(hit, self.where(hit))}: {snippet_parts(hit.snippet)[0]}"
         if role == Qt.ItemDataRole.ToolTipRole and hit.ts:
             return f"{format_ts(hit.ts, seconds=True)} local time ({format_utc(hit.ts)})"
         if role == Qt.ItemDataRole.AccessibleTextRole:
@@ -137,14 +155,22 @@ class SearchResultsModel(QAbstractListModel):
 
 
 class ResultDelegate(QStyledItemDelegate):
-    """Paints a result as rich text inside the usual item background, in colours taken from the row."""
+    """Paints a result as rich text inside the usual item background, in colours taken from the row.
+
+    Every row has the same height (a head line and two lines of snippet), so the list lays out 200 results
+    without building 200 rich-text documents: only the rows on screen are ever rendered."""
+
+    LINES = 3
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._colors: dict[tuple[int, int, bool, bool], tuple[QColor, QColor, QColor]] = {}
 
     def colors(self, option: QStyleOptionViewItem, index: _Index) -> tuple[QColor, QColor, QColor]:
-        """(background, text, muted text) of the row as the style paints it: selected, alternate or plain."""
-        opt = QStyleOptionViewItem(option)
-        self.initStyleOption(opt, index)
-        palette: QPalette = opt.palette
-        state = opt.state
+        """(background, text, muted text) of the row as the style paints it: selected, alternate or plain.
+        Worked out once per palette and kind of row (a repaint asks for every row on screen)."""
+        palette: QPalette = option.palette
+        state = option.state
         group = (
             QPalette.ColorGroup.Disabled
             if not state & QStyle.StateFlag.State_Enabled
@@ -152,30 +178,45 @@ class ResultDelegate(QStyledItemDelegate):
             if state & QStyle.StateFlag.State_Active
             else QPalette.ColorGroup.Inactive
         )
-        if state & QStyle.StateFlag.State_Selected:  # the row's own text colour throughout: muted would fade
+        selected = bool(state & QStyle.StateFlag.State_Selected)
+        alternate = bool(option.features & QStyleOptionViewItem.ViewItemFeature.Alternate)
+        key = (palette.cacheKey(), group.value, selected, alternate)
+        found = self._colors.get(key)
+        if found is not None:
+            return found
+        if len(self._colors) > 64:
+            self._colors.clear()
+        if selected:  # the row's own text colour throughout: muted text would fade into the highlight
             background = palette.color(group, QPalette.ColorRole.Highlight)
             text = readable(palette.color(group, QPalette.ColorRole.HighlightedText), background)
-            return background, text, text
-        alternate = opt.features & QStyleOptionViewItem.ViewItemFeature.Alternate
-        background = palette.color(
-            group, QPalette.ColorRole.AlternateBase if alternate else QPalette.ColorRole.Base
-        )
-        text = readable(palette.color(group, QPalette.ColorRole.Text), background)
-        return background, text, secondary_text(palette, background)
+            found = (background, text, text)
+        else:
+            background = palette.color(
+                group, QPalette.ColorRole.AlternateBase if alternate else QPalette.ColorRole.Base
+            )
+            text = readable(palette.color(group, QPalette.ColorRole.Text), background)
+            found = (background, text, secondary_text(palette, background))
+        self._colors[key] = found
+        return found
 
-    def document(self, option: QStyleOptionViewItem, index: _Index) -> QTextDocument:
-        """The rich text painted for ``index`` (the tests read its colours)."""
-        _background, _text, head = self.colors(option, index)
+    def runs(self, option: QStyleOptionViewItem, index: _Index) -> list[tuple[str, QColor, QColor]]:
+        """What is painted for ``index``, piece by piece: (text, text colour, the colour behind it). The tests
+        check the contrast of each."""
+        background, text, head = self.colors(option, index)
         hit = index.data(HIT_ROLE)
+        if not isinstance(hit, SearchHit):
+            return []
         model = index.model()
-        where = model.where(hit) if isinstance(model, SearchResultsModel) and hit else ""
-        doc = QTextDocument()
-        doc.setDefaultFont(option.font)
-        palette: QPalette = option.palette
-        html = result_html(hit, where, palette, head) if isinstance(hit, SearchHit) else ""
-        doc.setHtml(html)
-        doc.setTextWidth(max(100, option.rect.width() - 8))
-        return doc
+        where = model.where(hit) if isinstance(model, SearchResultsModel) else hit.folder
+        hit_back, hit_text = _hit_style(option.palette)
+        plain, spans = snippet_parts(hit.snippet)
+        pieces = [(head_text(hit, where), head, background)]
+        at = 0
+        for start, length in spans:
+            pieces += [(plain[at:start], text, background), (plain[start:start + length], hit_text, hit_back)]
+            at = start + length
+        pieces.append((plain[at:], text, background))
+        return [piece for piece in pieces if piece[0].strip()]
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: _Index) -> None:
         opt = QStyleOptionViewItem(option)
@@ -184,21 +225,78 @@ class ResultDelegate(QStyledItemDelegate):
         widget = opt.widget
         style = widget.style() if widget else QApplication.style()
         style.drawControl(QStyle.ControlElement.CE_ItemViewItem, opt, painter, widget)
-        _background, foreground, _head = self.colors(option, index)
-        doc = self.document(option, index)
-        context = QAbstractTextDocumentLayout.PaintContext()
-        context.palette.setColor(QPalette.ColorRole.Text, foreground)
-        rect = option.rect
-        context.clip = QRectF(0, 0, rect.width() - 8, rect.height() - 4)
+        hit = index.data(HIT_ROLE)
+        if not isinstance(hit, SearchHit):
+            return
+        _background, text, head = self.colors(option, index)
+        model = index.model()
+        where = model.where(hit) if isinstance(model, SearchResultsModel) else hit.folder
+        rect = option.rect.adjusted(4, 3, -4, -3)
+        font = QFont(option.font)
         painter.save()
-        painter.translate(rect.left() + 4, rect.top() + 2)
-        painter.setClipRect(context.clip)
-        doc.documentLayout().draw(painter, context)
+        painter.setClipRect(rect)
+        # the head line: the kind in bold, then whose and when, in the muted colour of the row
+        head_line = head_text(hit, where)
+        kind_length = len(KIND_LABELS.get(hit.kind, hit.kind))
+        top = rect.top() + _draw_layout(painter, head_line, font, [(0, kind_length, None, None, True)],
+                                        head, rect.left(), rect.top(), rect.width(), 1)
+        # the snippet: up to two lines, the matched words highlighted
+        hit_back, hit_text = _hit_style(option.palette)
+        plain, spans = snippet_parts(hit.snippet)
+        formats = [(start, length, hit_back, hit_text, True) for start, length in spans]
+        _draw_layout(painter, plain, font, formats, text, rect.left(), top, rect.width(), self.LINES - 1)
         painter.restore()
 
     def sizeHint(self, option: QStyleOptionViewItem, index: _Index) -> QSize:
-        doc = self.document(option, index)
-        return QSize(int(doc.idealWidth()), int(doc.size().height()) + 6)
+        metrics = option.fontMetrics
+        bold = metrics.boundingRect("M").height()
+        return QSize(200, metrics.lineSpacing() * self.LINES + max(0, bold - metrics.height()) + 12)
+
+
+def _draw_layout(
+    painter: QPainter,
+    text: str,
+    font: QFont,
+    formats: Sequence[tuple[int, int, QColor | None, QColor | None, bool]],
+    color: QColor,
+    x: int,
+    y: int,
+    width: int,
+    lines: int,
+) -> int:
+    """Lay ``text`` out in at most ``lines`` lines of ``width`` and draw it at (x, y) in ``color``, with the
+    ranges of ``formats`` (start, length, background, text colour, bold) set apart; returns the height used.
+    A QTextLayout is a fraction of the cost of a rich-text document, which matters at 200 results."""
+    layout = QTextLayout(text, font)
+    ranges = []
+    for start, length, back, fore, bold in formats:
+        char = QTextCharFormat()
+        if back is not None:
+            char.setBackground(back)
+        if fore is not None:
+            char.setForeground(fore)
+        if bold:
+            char.setFontWeight(QFont.Weight.DemiBold)
+        item = QTextLayout.FormatRange()
+        item.start, item.length, item.format = start, length, char
+        ranges.append(item)
+    layout.setFormats(ranges)
+    wrap = QTextOption()
+    wrap.setWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
+    layout.setTextOption(wrap)
+    layout.beginLayout()
+    height = 0.0
+    for _ in range(lines):
+        line = layout.createLine()
+        if not line.isValid():
+            break
+        line.setLineWidth(width)
+        line.setPosition(QPointF(0, height))
+        height += line.height()
+    layout.endLayout()
+    painter.setPen(color)
+    layout.draw(painter, QPointF(x, y))
+    return int(height)
 
 
 @dataclass(frozen=True)
@@ -276,6 +374,7 @@ class SearchView(QWidget):
         self.results.setAlternatingRowColors(True)
         self.results.setWordWrap(True)
         self.results.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.results.setUniformItemSizes(True)  # see ResultDelegate: 200 results lay out at once
         self.results.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.results.activated.connect(self._activated)  # Enter, or a double click: never a single click
         self.empty = QLabel()
