@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QDate, QSettings, Qt
+from PySide6.QtCore import QDate, QPoint, QRect, QSettings, Qt
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QAbstractButton,
@@ -327,21 +327,31 @@ def test_tab_walks_the_search_tab_and_enter_opens_a_result(qtbot: Any, window: B
     assert _opened(window, hit)
 
 
-def test_focus_is_visible_where_it_lands(qtbot: Any, window: BrowserWindow) -> None:
-    """The focused table draws its current row in the active highlight, not the inactive one."""
+def test_focus_is_visible_where_it_lands(qtbot: Any, window: BrowserWindow, palette_of: Any) -> None:
+    """A list, table or text pane with the keyboard focus has a frame in the theme's highlight colour; the
+    same widget without the focus has not (a selected row alone does not say where the keyboard is)."""
     window.activateWindow()
     qtbot.waitUntil(window.isActiveWindow)
     window.tabs.setCurrentIndex(1)
-    window.table.setFocus()
     window.table.selectRow(0)
-    qtbot.waitUntil(window.table.hasFocus)
-    QApplication.processEvents()
-    image = window.table.viewport().grab().toImage()
-    rect = window.table.visualRect(window.model.index(0, 3))
-    painted = image.pixelColor(rect.center().x(), rect.top() + 2)
-    highlight = window.table.palette().color(QPalette.ColorGroup.Active, Role.Highlight)
-    assert contrast_ratio(painted, window.table.palette().color(Role.Base)) > 1.5
-    assert abs(painted.hslHue() - highlight.hslHue()) < 20 or painted == highlight
+
+    def edge(widget: QWidget) -> str:
+        QApplication.processEvents()
+        rect = QRect(widget.mapTo(window, QPoint(0, 0)), widget.size())
+        image = window.grab(rect).toImage()
+        return image.pixelColor(image.width() // 2, image.height() - 1).name()
+
+    for palette in (None, dark_palette()):
+        if palette is not None:
+            palette_of(palette)  # a theme switch: the frame takes the new highlight
+        highlight = window.table.palette().color(Role.Highlight).name()
+        for widget in (window.table, window.list, window.detail_text):
+            widget.setFocus(Qt.FocusReason.TabFocusReason)
+            qtbot.waitUntil(widget.hasFocus)
+            assert window.focus_ring.isVisible() and edge(widget) == highlight, widget.objectName()
+            window.memory_sort.setFocus(Qt.FocusReason.TabFocusReason)
+            qtbot.waitUntil(window.memory_sort.hasFocus)
+            assert not window.focus_ring.isVisible() and edge(widget) != highlight, widget.objectName()
 
 
 # --- search: kinds, order, dates, opening -------------------------------------------------------------------

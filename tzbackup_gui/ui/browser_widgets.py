@@ -12,9 +12,23 @@ import datetime as dt
 import re
 from html import escape
 
-from PySide6.QtCore import QDate, QEvent, QObject, QPoint, QRect, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QKeyEvent, QPalette, QValidator
+from PySide6.QtCore import (
+    QDate,
+    QEvent,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QPoint,
+    QRect,
+    QSize,
+    Qt,
+    QTimer,
+    Signal,
+)
+from PySide6.QtGui import QColor, QKeyEvent, QPainter, QPaintEvent, QPalette, QValidator
 from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
     QCalendarWidget,
     QHBoxLayout,
     QLabel,
@@ -24,7 +38,10 @@ from PySide6.QtWidgets import (
     QMenu,
     QPushButton,
     QSizePolicy,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QTextBrowser,
+    QTextEdit,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -33,7 +50,16 @@ from PySide6.QtWidgets import (
 
 from .theme import error_color, readable
 
-__all__ = ["DateField", "DateRangeFilter", "EmptyState", "FlowLayout", "parse_date_text", "secondary_text"]
+__all__ = [
+    "DateField",
+    "DateRangeFilter",
+    "EmptyState",
+    "FlowLayout",
+    "FocusRing",
+    "PaddedItems",
+    "parse_date_text",
+    "secondary_text",
+]
 
 APPLY_DELAY_MS = 500  # typing pause before a typed date is applied
 HOW_TO_TYPE = "a year (2025), a month (2025-03) or a day (2025-03-14)"
@@ -272,6 +298,79 @@ class DateRangeFilter(QWidget):
 
 def _midnight(day: dt.date | None) -> float | None:
     return None if day is None else dt.datetime(day.year, day.month, day.day).timestamp()
+
+
+class FocusRing(QWidget):
+    """A frame in the highlight colour around the list, table, tree or text pane that has the keyboard focus
+    inside ``window``. Styles mark such a widget only with a faint dotted rectangle on its current item, which
+    a selected row hides; a style sheet would do it but freezes the widgets' palettes (a theme switch would
+    then leave them in the old colours). The ring is a transparent child of the window laid over the widget,
+    so it never takes a click or the focus."""
+
+    WIDTH = 2
+
+    def __init__(self, window: QWidget) -> None:
+        super().__init__(window)
+        self.setObjectName("focusRing")
+        self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.target: QWidget | None = None
+        self.hide()
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            app.focusChanged.connect(self._follow)
+
+    def _follow(self, _old: QWidget | None, new: QWidget | None) -> None:
+        if self.target is not None:
+            self.target.removeEventFilter(self)
+        window = self.parentWidget()
+        wanted = (
+            isinstance(new, QAbstractItemView | QTextEdit) and window is not None and window.isAncestorOf(new)
+        )
+        self.target = new if wanted else None
+        if self.target is None:
+            self.hide()
+            return
+        self.target.installEventFilter(self)
+        self._place()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.target and event.type() in (
+            QEvent.Type.Move, QEvent.Type.Resize, QEvent.Type.Show, QEvent.Type.Hide
+        ):
+            self._place()
+        return False
+
+    def _place(self) -> None:
+        target, window = self.target, self.parentWidget()
+        if target is None or window is None or not target.isVisible():
+            self.hide()
+            return
+        self.setGeometry(QRect(target.mapTo(window, QPoint(0, 0)), target.size()))
+        self.show()
+        self.raise_()
+        self.update()
+
+    def paintEvent(self, _event: QPaintEvent) -> None:
+        color = (self.target or self).palette().color(QPalette.ColorRole.Highlight)
+        painter = QPainter(self)
+        w, h, edge = self.width(), self.height(), self.WIDTH
+        for band in (QRect(0, 0, w, edge), QRect(0, h - edge, w, edge), QRect(0, 0, edge, h),
+                     QRect(w - edge, 0, edge, h)):
+            painter.fillRect(band, color)
+        painter.end()
+
+
+class PaddedItems(QStyledItemDelegate):
+    """List items with a little air above and below their text. (A style sheet would do it, but a widget with
+    a style sheet keeps the palette it had, so a theme switch would leave the list in the old colours.)"""
+
+    def __init__(self, parent: QObject | None = None, vertical: int = 8) -> None:
+        super().__init__(parent)
+        self.vertical = vertical
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
+        return super().sizeHint(option, index) + QSize(0, self.vertical)
 
 
 class EmptyState(QWidget):

@@ -63,7 +63,7 @@ from ..archive.index import (
     SearchIndex,
 )
 from ..errors import SearchIndexError
-from .browser_widgets import DateRangeFilter, EmptyState, FlowLayout, secondary_text
+from .browser_widgets import DateRangeFilter, EmptyState, FlowLayout, FocusRing, PaddedItems, secondary_text
 from .chat_view import ChatView
 from .detail_pane import DetailPane, record_table, table_over_detail
 from .export_dialog import EXPORT_FORMATS, ExportImport
@@ -140,7 +140,7 @@ class BrowserWindow(QMainWindow):
         self.list.setAccessibleName("Personalities")
         self.list.setMinimumWidth(140)
         self.list.setSpacing(2)
-        self.list.setStyleSheet("QListWidget::item{padding:4px 6px}")
+        self.list.setItemDelegate(PaddedItems(self.list))
         self.list.currentRowChanged.connect(self._on_personality_row)
         self.profile = ProfileView()
         self.tabs = QTabWidget()
@@ -179,6 +179,9 @@ class BrowserWindow(QMainWindow):
         self.count_label.setObjectName("memoryCount")
         self.statusBar().addPermanentWidget(self.count_label)
         self.setTabOrder(self.list, self.tabs.tabBar())
+        # Where the keyboard is: a list, table, tree or text pane with the focus gets a frame in the theme's
+        # highlight colour (the styles draw only a faint dotted rectangle there, lost on a selected row).
+        self.focus_ring = FocusRing(self)
         chain = [self.memory_sort, self.show_deleted, self.show_upstream, self.memory_dates.since.edit,
                  self.memory_dates.since.button, self.memory_dates.until.edit, self.memory_dates.until.button,
                  self.table]

@@ -35,7 +35,7 @@ from ..archive.export import ExportResult, export_card, export_markdown, export_
 from ..archive.profile_history import ProfileVersion, field_diffs, word_diff
 from ..archive.timeline import Timeline, TimelineEntry, build_timeline
 from ..errors import TzBackupError
-from .browser_widgets import FlowLayout, secondary_text
+from .browser_widgets import FlowLayout, PaddedItems, secondary_text
 from .theme import banner_colors, error_color, is_dark, success_color, warning_color
 
 __all__ = ["DiffStyles", "TimelineView", "diff_html", "diff_styles", "version_label"]
@@ -144,7 +144,7 @@ class TimelineView(QWidget):
         self.list.setWordWrap(True)
         self.list.setAlternatingRowColors(True)
         self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.list.setStyleSheet("QListWidget::item{padding:4px 6px}")
+        self.list.setItemDelegate(PaddedItems(self.list))
         self.list.currentRowChanged.connect(self._on_row)
         self.summary = QLabel()
         self.summary.setObjectName("timelineSummary")
