@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QStyle,
     QStyleOptionViewItem,
     QTabBar,
+    QTableView,
     QWidget,
 )
 
@@ -645,3 +646,24 @@ def test_window_fits_the_screen_and_draws_the_avatar_at_its_pixel_ratio(qtbot: A
     pixmap = win.profile.avatar.pixmap()
     ratio = win.profile.avatar.devicePixelRatioF()
     assert pixmap.devicePixelRatio() == ratio and pixmap.width() == round(64 * ratio)
+
+
+@pytest.mark.parametrize("tab", [0, 1, 2, 3, 4])
+def test_every_tab_is_walked_by_tab_and_back_to_the_list(qtbot: Any, window: BrowserWindow, tab: int) -> None:
+    """From the personality list, Tab goes through each control of the tab in front once, every one named
+    for a screen reader, and comes back to the list; Shift+Tab walks the same way back."""
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    window.tabs.setCurrentIndex(tab)
+    if tab == 4:
+        window.chat.table.selectRow(0)
+    forward = _walk(window, qtbot, window.list, Qt.Key.Key_Tab, 40)
+    back_at = forward.index(window.list, 1)  # the walk comes round to the list again
+    stops = forward[:back_at]
+    assert len(stops) >= 4 and len(set(stops)) == len(stops), [_name(w) for w in stops]
+    assert all(w.isVisible() and window.isAncestorOf(w) for w in stops)
+    assert all(_labelled(w) for w in stops), [_name(w) for w in stops if not _labelled(w)]
+    tables = [w for w in stops if isinstance(w, QTableView)]
+    assert all(stops.count(t) == 1 for t in tables)
+    backward = _walk(window, qtbot, window.list, Qt.Key.Key_Backtab, back_at)
+    assert backward[1:] == [*stops[1:][::-1], window.list], [_name(w) for w in backward]
