@@ -542,8 +542,10 @@ class MemoryWalk:
         return self.journal.resumed or len(set(self.journal.totals)) > 1 or st.moves > 0
 
     async def _top_up(self) -> None:
-        """Pick up memories added upstream since the walk began: from page 1 to the first memory already
-        read (or stored)."""
+        """Pick up memories added upstream since the walk began: from page 1 down to the first memory the
+        walk had read (or that was stored). A memory met on the top-up's own previous page does not count:
+        a memory added meanwhile pushes it onto the next page, above memories nobody has read yet."""
+        before = set(self.journal.items)
         page = 1
         while True:
             record = await self._fetch(page, role="topup")
@@ -551,8 +553,7 @@ class MemoryWalk:
                 self.st.final_length += record.unseen
             if (
                 record.raw_count == 0
-                or record.unseen < record.count
-                or any(mid in self.index for mid in record.ids)
+                or any(mid in before or mid in self.index for mid in record.ids)
                 or not self._says_more(record)
             ):
                 return
