@@ -544,7 +544,7 @@ def test_local_times_with_utc_in_tooltips(qtbot: Any, data_dir: Path, tokyo: Non
     assert texts[0].startswith("2025-03-20 19:00  ·  Backup ok") and "UTC" not in texts[0]
     assert view.list.item(0).toolTip().startswith("2025-03-20 10:00:00 UTC")
     assert view.select_version(2)
-    assert "v2 (current, 2025-03-20 19:00)" in view.diff.toPlainText()
+    assert "v2 (current, 2025-03-20 19:00:05)" in view.diff.toPlainText()
     assert "Times are local" in view.summary.text()
     runs = win.profile.runs
     assert (

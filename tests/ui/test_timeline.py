@@ -92,7 +92,9 @@ def test_selecting_a_version_shows_the_word_diff(window: BrowserWindow) -> None:
     assert view.list.currentRow() == 1  # the newest change is selected on opening
     assert view.shown is not None and [v.number for v in view.shown] == [1, 2]
     plain = view.diff.toPlainText()
-    assert "jailbreak (changed)" in plain and "voice_accent (added)" in plain and "tagline (removed)" in plain
+    # fields named in words, the key beside them
+    assert "System prompt (jailbreak) (changed) · jailbreak" in plain
+    assert "Voice: accent (added) · voice_accent" in plain and "Tagline (removed) · tagline" in plain
     assert "message_count" not in plain and "user_count" not in plain
     html = diff_html(*(view.timeline.history.load(v) for v in view.shown), "v1", "v2")  # type: ignore[union-attr]
     ins = diff_styles().inserted
@@ -110,7 +112,7 @@ def test_selecting_a_version_shows_the_word_diff(window: BrowserWindow) -> None:
     assert "first version saved" in view.diff.toPlainText()
     view.compare.setCurrentIndex(1)  # v1 against the current version
     assert view.shown is not None and [v.number for v in view.shown] == [1, 2]
-    assert "jailbreak (changed)" in view.diff.toPlainText()
+    assert "(changed) · jailbreak" in view.diff.toPlainText()
 
 
 def test_restore_exports_the_earlier_version(

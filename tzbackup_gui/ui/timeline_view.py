@@ -36,6 +36,7 @@ from ..archive.profile_history import ProfileVersion, field_diffs, word_diff
 from ..archive.timeline import Timeline, TimelineEntry, build_timeline
 from ..errors import TzBackupError
 from .browser_widgets import FlowLayout, PaddedItems, secondary_text
+from .profile_view import field_label
 from .theme import banner_colors, error_color, is_dark, success_color, warning_color
 
 __all__ = ["DiffStyles", "TimelineView", "diff_html", "diff_styles", "version_label"]
@@ -70,8 +71,9 @@ def diff_styles(palette: QPalette | None = None) -> DiffStyles:
 
 
 def version_label(version: ProfileVersion) -> str:
-    """``v2 (current, 2026-12-06 07:09)``: the version's number and when it was first seen, local time."""
-    when = format_iso_local(version.since) if version.since else "before history was kept"
+    """``v2 (current, 2026-12-06 07:09:55)``: the version's number and when it was first seen, local time
+    (to the second: two versions a minute apart must not read the same)."""
+    when = format_iso_local(version.since, seconds=True) if version.since else "before history was kept"
     return f"v{version.number} ({'current, ' if version.is_current else ''}{when})"
 
 
@@ -110,8 +112,11 @@ def diff_html(
     parts = [head]
     for d in diffs:
         colour = styles.kinds[d.kind]
-        parts.append(f"<h4 style='margin-bottom:2px'>{escape(d.name)} "
-                     f"<span style='color:{colour};font-weight:normal'>({d.kind})</span></h4>")
+        label = field_label(d.name) if "." not in d.name else d.name
+        key = f" <span style='color:{styles.muted};font-weight:normal'>· {escape(d.name)}</span>" \
+            if label != d.name else ""
+        parts.append(f"<h4 style='margin-bottom:2px'>{escape(label)} "
+                     f"<span style='color:{colour};font-weight:normal'>({d.kind})</span>{key}</h4>")
         if d.old is not None and d.new is not None:
             pieces = word_diff(d.old, d.new)
             body = "".join(
