@@ -841,7 +841,7 @@ class BrowserWindow(QMainWindow):
             view.show_empty("Search unavailable", str(err))
             return
         view.show_counts(counts)
-        self.results_model.set_hits(hits, {k: v.title for k, v in self.details.items()})
+        view.show_results(hits, {k: v.title for k, v in self.details.items()})
         total = sum(counts.get(kind, 0) for kind in params.kinds)
         where = f"“{params.text}” in {scope}" + (f", {view.dates.describe()}" if view.dates.active else "")
         if total > len(hits):
@@ -856,12 +856,10 @@ class BrowserWindow(QMainWindow):
             done, files = self.index_progress
             summary += f" Still indexing: {done:,} of {plural(files, 'file')} read, results so far."
         self.results_label.setText(summary)
-        if hits:
-            view.show_results(hits, self.results_model.titles)
-        elif not params.kinds:
+        if not params.kinds:
             view.show_empty("Nothing to look in", "Tick at least one of Memories, Chat, Profiles or "
                             "Knowledge.")
-        else:
+        elif not hits:
             hidden = sum(n for kind, n in counts.items() if kind not in params.kinds)
             reason = (f"{plural(hidden, 'match', 'matches')} in the kinds not ticked." if hidden else
                       "Try fewer or shorter words" + (", or clear the dates." if view.dates.active else "."))

@@ -440,6 +440,7 @@ class SearchView(QWidget):
 
     def show_results(self, hits: list[SearchHit], titles: dict[str, str]) -> None:
         self.model.set_hits(hits, titles)
+        self.open_button.setEnabled(False)  # until a result is highlighted again
         if hits:
             self.stack.setCurrentWidget(self.results)
             self.results.scrollToTop()
