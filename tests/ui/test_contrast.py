@@ -156,6 +156,8 @@ def test_sign_in_dialog_is_readable_in_every_theme(themed: str, qtbot: Any, qloo
     qtbot.addWidget(dialog)
     dialog.show()
     qtbot.waitExposed(dialog)
+    qtbot.wait(50)
+    assert _unreadable(dialog) == [], themed  # the cookie field's placeholder too
     dialog.cookie_edit.setText("not a cookie at all =;")  # the red validation line
     qtbot.wait(80)
     assert _unreadable(dialog) == [], themed

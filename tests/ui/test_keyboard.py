@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QAccessible
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtGui import QAccessible, QContextMenuEvent
 from PySide6.QtWidgets import QApplication, QWidget
 
 from tzbackup_gui.ui.main_window import MainWindow
@@ -99,13 +99,16 @@ def test_the_table_from_the_keyboard(windows: Any, qtbot: Any, monkeypatch: Any)
     qtbot.keyClick(table, Qt.Key.Key_Return)
     assert browsed == [second]
 
-    qtbot.keyClick(table, Qt.Key.Key_Menu)
+    # the Menu key: the platform turns it into a keyboard context menu event for the focused table
+    at = QPoint(5, 5)
+    event = QContextMenuEvent(QContextMenuEvent.Reason.Keyboard, at, table.mapToGlobal(at))
+    QApplication.sendEvent(table, event)
     menu = window.last_row_menu
     assert menu is not None and menu.isVisible()
     texts = [a.text().replace("&", "") for a in menu.actions() if not a.isSeparator()]
     name = window.model.row_for(str(second)).display_name  # type: ignore[union-attr]
     assert texts[0] == f"Back Up “{name}”"
-    assert any(t.startswith("Export “") for t in texts) and "Open Backup Folder" in texts
+    assert any(t.startswith("Export “") for t in texts) and f"Open the Backup Folder of “{name}”" in texts
     menu.close()
     qtbot.keyClick(table, Qt.Key.Key_F10, Qt.KeyboardModifier.ShiftModifier)
     assert window.last_row_menu is not None and window.last_row_menu.isVisible()

@@ -30,6 +30,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
+    QContextMenuEvent,
     QDesktopServices,
     QIcon,
     QKeyEvent,
@@ -99,7 +100,7 @@ from .progress_delegate import ProgressDelegate
 from .scheduler import BackupScheduler
 from .sections import chosen_sections
 from .sign_in_dialog import SignInDialog
-from .theme import TEXT_AIM, banner_colors, css, error_color, flatten, readable, warning_fill
+from .theme import TEXT_AIM, banner_colors, css, error_color, placeholder_color, readable, warning_fill
 
 __all__ = ["MainWindow"]
 
@@ -447,12 +448,8 @@ class MainWindow(QMainWindow):
                 f"QLabel {{ color: {css(readable(error_color(palette, window), window, TEXT_AIM))}; }}"
                 if paused else ""
             )
-            # Qt's placeholder is the text colour at half alpha: about 4:1, under WCAG's 4.5:1
-            base = palette.color(QPalette.ColorRole.Base)
-            placeholder = flatten(palette.color(QPalette.ColorRole.PlaceholderText), base)
-            placeholder = readable(placeholder, base, TEXT_AIM)
             edit_palette = self.filter_edit.palette()
-            edit_palette.setColor(QPalette.ColorRole.PlaceholderText, placeholder)
+            edit_palette.setColor(QPalette.ColorRole.PlaceholderText, placeholder_color(palette))
             self.filter_edit.setPalette(edit_palette)
             self._set_bar_state(str(self.overall_bar.property("stoppedText") or ""))
             self.model.palette_changed()
@@ -1392,31 +1389,49 @@ class MainWindow(QMainWindow):
             self.splitter.give_way()
 
     def _fit_columns(self) -> None:
-        """Columns that fit the window's width (no sideways scrolling at 800 pixels or less): the dates and
-        counts as wide as their text, the username up to a sixth, the rest shared by the name and the status,
-        which elide when even that is short."""
+        """Columns that fit the window's width (no sideways scrolling at 800 pixels or less). Each column
+        wants its header and its widest text; when that does not fit, the least needed give way first: the
+        username (down to a stub), then the headers of the date and count columns (they elide, the values
+        stay whole), then the name and the status share what is left (both elide, full text in tooltips)."""
         header = self.table.horizontalHeader()
         available = self.table.viewport().width()
         if available <= 0:
             return
-
         metrics = self.table.fontMetrics()
+
+        def text(sample: str) -> int:
+            return metrics.horizontalAdvance(sample) + 2 * _CELL_MARGIN + 6
 
         def wanted(col: int, sample: str = "") -> int:
             """As wide as the header, the rows, and ``sample`` (the widest text the column will show)."""
-            text = metrics.horizontalAdvance(sample) + 2 * _CELL_MARGIN if sample else 0
-            rows = self.table.sizeHintForColumn(col)
-            return max(rows, header.sectionSizeFromContents(col).width(), text) + 6
+            rows = self.table.sizeHintForColumn(col) + 6
+            return max(rows, header.sectionSizeFromContents(col).width() + 6, text(sample) if sample else 0)
 
-        last = wanted(COL_LAST, "2026-12-31")
-        memories = min(wanted(COL_MEMORIES, "88,888 / 88,888"), max(80, available // 5))
-        username = max(60, min(wanted(COL_USERNAME), available // 6))
-        rest = available - last - memories - username
-        name = max(90, min(wanted(COL_NAME), int(rest * 0.45)))
-        if rest - name < 90:  # very narrow: the name gives up width before the status does
-            name = max(60, rest - 90)
-        for col, width in ((COL_NAME, name), (COL_USERNAME, username), (COL_LAST, last),
-                           (COL_MEMORIES, memories)):
+        name_full = wanted(COL_NAME)
+        widths = {
+            COL_USERNAME: min(wanted(COL_USERNAME), max(60, available // 6)),
+            COL_LAST: wanted(COL_LAST, "2026-12-31"),
+            COL_MEMORIES: wanted(COL_MEMORIES, "88,888 / 88,888"),
+        }
+        status_min = text("1,100 of 2,600 fetched")
+        name_min = min(name_full, text("Dr. Ada Lovelace") + self.table.iconSize().width() + 24)
+        shrink = [
+            (COL_USERNAME, 60),
+            (COL_LAST, text("2026-12-31")),
+            (COL_MEMORIES, text("88,888 / 88,888")),
+        ]
+        for col, least in shrink:  # give way, in this order, until the name and the status have their room
+            over = sum(widths.values()) + name_min + status_min - available
+            if over <= 0:
+                break
+            widths[col] = max(least, widths[col] - over)
+        rest = available - sum(widths.values())
+        # wide: the name as wide as it wants, up to 45 % of the rest; narrow: the two share what there is
+        name = min(name_full, max(name_min, int(rest * 0.45)))
+        if rest - name < status_min:
+            name = max(60, min(name, rest - status_min) if rest - status_min >= name_min else rest // 2)
+        widths[COL_NAME] = name
+        for col, width in widths.items():
             if header.sectionSize(col) != width:
                 header.resizeSection(col, width)
 
@@ -1521,11 +1536,19 @@ class MainWindow(QMainWindow):
     # --- the table from the keyboard, and its row menu ---------------------------------------------------
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        """The table: Space ticks the highlighted row, Return browses it, Menu / Shift+F10 open its menu; on
-        focus a row is highlighted so the focus shows. Its viewport's width re-fits the columns."""
+        """The table: Space ticks the highlighted row, Return browses it, the Menu key and Shift+F10 open its
+        menu (at the row, not at the pointer); on focus a row is highlighted so the focus shows. Its
+        viewport's width re-fits the columns."""
         table: QTableView | None = getattr(self, "table", None)
         if table is not None and watched is table:
             if event.type() == QEvent.Type.KeyPress and self._table_key(event):  # type: ignore[arg-type]
+                event.accept()
+                return True
+            menu_key = event.type() == QEvent.Type.ContextMenu and isinstance(event, QContextMenuEvent)
+            if menu_key and event.reason() == QContextMenuEvent.Reason.Keyboard:  # type: ignore[attr-defined]
+                # the Menu key (Qt sends it as a context menu event): the highlighted row's menu, at that row
+                self._row_menu_for_current()
+                event.accept()
                 return True
             focus_in = event.type() == QEvent.Type.FocusIn
             if focus_in and not table.currentIndex().isValid() and self.proxy.rowCount() > 0:
@@ -1545,7 +1568,7 @@ class MainWindow(QMainWindow):
         if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and plain and index.isValid():
             self._browse_row(index)
             return True
-        if key == Qt.Key.Key_Menu or (key == Qt.Key.Key_F10 and mods == Qt.KeyboardModifier.ShiftModifier):
+        if key == Qt.Key.Key_F10 and mods == Qt.KeyboardModifier.ShiftModifier:  # the Menu key's twin
             self._row_menu_for_current()
             return True
         return False
@@ -1607,10 +1630,10 @@ class MainWindow(QMainWindow):
         add(f"&Back Up {who}", lambda: self.start_backup(owned), "rowBackUpAction", ready and bool(owned))
         single = len(rows) == 1
         has_backup = row.folder is not None and row.folder.exists()
-        add(f"Bro&wse the Backup of {who}", lambda: self._browse_row(index), "rowBrowseAction",
-            single and has_backup)
-        add("Open Backup &Folder", lambda: self._open_row(index), "rowOpenFolderAction",
-            single and has_backup)
+        this = _who([row])  # what only one row can do: always the row under the menu, named
+        add(f"Bro&wse the Backup of {this}", lambda: self._browse_row(index), "rowBrowseAction", has_backup)
+        add(f"Open the Backup &Folder of {this}", lambda: self._open_row(index), "rowOpenFolderAction",
+            has_backup)
         export = menu.addMenu(f"&Export {who}")
         export.setObjectName("rowExportMenu")
         for fmt, (text, _label, _filter) in EXPORT_FORMATS.items():
@@ -1624,8 +1647,8 @@ class MainWindow(QMainWindow):
         if single and row.on_account:
             add("Untick" if row.checked else "Tick for Back Up Selected", lambda: self.toggle_row(index),
                 "rowTickAction")
-        add("Copy &Username", lambda: QApplication.clipboard().setText(row.slug), "rowCopyUsernameAction",
-            single)
+        copy = QApplication.clipboard().setText
+        add(f"Copy the &Username ({_menu_text(row.slug)})", lambda: copy(row.slug), "rowCopyUsernameAction")
         return menu
 
     def _open_data_dir(self) -> None:

@@ -232,7 +232,7 @@ class SettingsDialog(QDialog):
             "per 20 memories).",
             "reconcileNote",
         )
-        form.addRow("", self.reconcile_note)
+        form.addRow(self.reconcile_note)  # the whole width: a wrapped label in the field column leaves a gap
         return box
 
     def _sections_box(self) -> QGroupBox:
@@ -285,7 +285,7 @@ class SettingsDialog(QDialog):
             "personalities), to stay gentle on the service. Shorter is faster; 1 s is the default.",
             "delayNote",
         )
-        form.addRow("", self.delay_note)
+        form.addRow(self.delay_note)
         self.allow_fast_check = QCheckBox(
             f"I know what I'm doing: allow less than {MIN_REMOTE_DELAY:g} s", objectName="allowFastCheck"
         )

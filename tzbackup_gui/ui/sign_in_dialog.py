@@ -56,6 +56,7 @@ from .theme import (
     error_color,
     flatten,
     muted_text,
+    placeholder_color,
     readable,
     success_color,
     warning_color,
@@ -216,6 +217,9 @@ class SignInDialog(QDialog):
                     f"QLabel {{ background: {css(background)}; color: {css(text)}; padding: 8px;"
                     " border-radius: 4px; }"
                 )
+            edit_palette = self.cookie_edit.palette()
+            edit_palette.setColor(QPalette.ColorRole.PlaceholderText, placeholder_color(palette))
+            self.cookie_edit.setPalette(edit_palette)
             if self.keyring_warning.property("warning"):
                 self.keyring_warning.setStyleSheet(f"QLabel {{ color: {self._color('warning')}; }}")
         finally:

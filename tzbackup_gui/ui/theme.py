@@ -20,6 +20,7 @@ __all__ = [
     "hit_colors",
     "is_dark",
     "muted_text",
+    "placeholder_color",
     "readable",
     "readable_on",
     "success_color",
@@ -152,3 +153,10 @@ def flatten(color: QColor, background: QColor) -> QColor:
         color.greenF() * alpha + background.greenF() * (1 - alpha),
         color.blueF() * alpha + background.blueF() * (1 - alpha),
     )
+
+
+def placeholder_color(palette: QPalette) -> QColor:
+    """A field's placeholder text ("Filter by name…") readable on the field: Qt's own is the text colour at
+    half alpha, about 4:1 on white, under WCAG's 4.5:1. Set it as the field's PlaceholderText role."""
+    base = _base(palette)
+    return readable(flatten(palette.color(QPalette.ColorRole.PlaceholderText), base), base, TEXT_AIM)
