@@ -81,6 +81,7 @@ async def window(width: int, height: int, show_log: bool) -> dict[str, Any]:
             "rows_shown": table.viewport().height() / table.verticalHeader().defaultSectionSize(),
             "log": w.log_pane.height() if w.log_pane.isVisible() else 0,
             "splitter": w.splitter.height(),
+            "data_dir_label": [w.data_dir_label.width(), w.data_dir_label.isVisible()],
             "icon": icons(w.devicePixelRatioF()),
             "app_ratio": QApplication.instance().devicePixelRatio(),  # type: ignore[union-attr]
         }

@@ -41,6 +41,8 @@ def test_hidpi_avatars_and_an_800_by_600_window(scale: float) -> None:
     assert not seen["hscroll"]
     assert all(width >= 36 for width in seen["columns"]) and sum(seen["columns"]) <= seen["viewport"]
     assert seen["columns"][-1] >= 200  # the status has room for its sentence
+    width, shown = seen["data_dir_label"]
+    assert shown and width > 100  # the status bar still says where the backups go
 
 
 @pytest.mark.parametrize("scale", [1.5, 2.0])

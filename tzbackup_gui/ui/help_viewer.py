@@ -69,7 +69,7 @@ class HelpViewer(QDialog):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("helpViewer")
-        self.setWindowTitle("tzbackup Help")
+        self.setWindowTitle("Help")  # Qt adds the app name: "Help — tzbackup"
         self.resize(760, 600)
         layout = QVBoxLayout(self)
         self.browser = QTextBrowser(objectName="helpText")
