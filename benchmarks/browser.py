@@ -195,9 +195,10 @@ def p95(values: list[float]) -> float:
     return ordered[int(0.95 * (len(ordered) - 1))]
 
 
-def search_times(app: object, win: object) -> tuple[list[float], dict[str, list[float]]]:
+def search_times(app: object, win: object) -> tuple[list[float], dict[str, list[float]], list[float]]:
     """Milliseconds of run_search() (counts, results, list and summary) per query, in each order, without
-    and with a date range; all of them, and those of each order."""
+    and with a date range: all of them, those of each order, and the GUI thread's CPU time of each (what
+    the wall time would be on an otherwise idle machine; a loaded one adds waiting for a core)."""
     from tzbackup_gui.archive.index import ORDERS
 
     search = win.search  # type: ignore[attr-defined]
@@ -205,6 +206,7 @@ def search_times(app: object, win: object) -> tuple[list[float], dict[str, list[
     win.tabs.setCurrentWidget(search)  # type: ignore[attr-defined]
     app.processEvents()  # type: ignore[attr-defined]
     everything: list[float] = []
+    cpu: list[float] = []
     by_order: dict[str, list[float]] = {order: [] for order in ORDERS}
     for dates in (("", ""), ("2024", "2025")):
         search.dates.since.set_text(dates[0])
@@ -215,14 +217,15 @@ def search_times(app: object, win: object) -> tuple[list[float], dict[str, list[
             search.order.blockSignals(False)
             for q in QUERIES:
                 search.edit.setText(q)
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.thread_time()
                 win.run_search()  # type: ignore[attr-defined]
                 search.results.viewport().repaint()  # the results on screen: what the user waits for
                 elapsed = (time.perf_counter() - t0) * 1000
+                cpu.append((time.thread_time() - c0) * 1000)
                 everything.append(elapsed)
                 by_order[order].append(elapsed)
                 app.processEvents()  # paint the results between two searches, as a user would see them
-    return everything, by_order
+    return everything, by_order, cpu
 
 
 def p99(values: list[float]) -> float:
@@ -280,7 +283,7 @@ def measure(data_dir: Path) -> dict[str, float]:
     loop.exec()
     scroll_gaps = recorder.stop()
     assert win.index is not None
-    times, by_order = search_times(app, win)
+    times, by_order, cpu = search_times(app, win)
     rows = win.model.rowCount()
     win.close()
     # 4. opening again with the index up to date: window created -> first rows painted
@@ -306,6 +309,8 @@ def measure(data_dir: Path) -> dict[str, float]:
         "ticks": len(scroll_gaps),
         "search_p50_ms": statistics.median(times),
         "search_p95_ms": p95(times),
+        "search_cpu_p95_ms": p95(cpu),
+        "load": os.getloadavg()[0],
         **{f"search_p95_{order}_ms": p95(values) for order, values in by_order.items()},
         "rows": rows,
         "rss_mb": rss,
@@ -327,7 +332,9 @@ COLUMNS = (
     ("search_p95_relevance_ms", "p95 best", ".1f"),
     ("search_p95_newest_ms", "p95 newest", ".1f"),
     ("search_p95_oldest_ms", "p95 oldest", ".1f"),
+    ("search_cpu_p95_ms", "p95 CPU", ".1f"),
     ("rss_mb", "peak RSS MB", ".0f"),
+    ("load", "load avg", ".1f"),
 )
 
 
