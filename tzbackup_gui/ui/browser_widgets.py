@@ -48,7 +48,7 @@ from PySide6.QtWidgets import (
     QWidgetAction,
 )
 
-from .theme import error_color, readable
+from .theme import error_color, flatten, readable
 
 __all__ = [
     "DateField",
@@ -70,17 +70,9 @@ _FULL = re.compile(r"^\s*(\d{4})(?:[-/.](\d{1,2})(?:[-/.](\d{1,2}))?)?\s*$")
 def secondary_text(palette: QPalette, background: QColor | None = None) -> QColor:
     """Secondary text readable on ``background`` (the palette's base by default): the placeholder colour,
     first blended over the background when it is translucent (Qt's default placeholder is the text colour
-    at half opacity, which ``theme.muted_text`` would return as opaque text), then made readable."""
+    at half opacity, which ``theme.muted_text`` would return as if it were opaque), then made readable."""
     back = background or palette.color(QPalette.ColorRole.Base)
-    hint = palette.color(QPalette.ColorRole.PlaceholderText)
-    if hint.alpha() < 255:
-        a = hint.alphaF()
-        hint = QColor.fromRgbF(
-            hint.redF() * a + back.redF() * (1 - a),
-            hint.greenF() * a + back.greenF() * (1 - a),
-            hint.blueF() * a + back.blueF() * (1 - a),
-        )
-    return readable(hint, back)
+    return readable(flatten(palette.color(QPalette.ColorRole.PlaceholderText), back), back)
 
 
 def parse_date_text(text: str) -> tuple[dt.date, dt.date] | None:
