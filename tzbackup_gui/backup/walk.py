@@ -61,6 +61,8 @@ Blocking = Callable[..., Awaitable[Any]]
 MAX_PASSES = 4
 #: ... and never more passes than this, however cheap.
 MAX_PASS_COUNT = 40
+#: a probe's count of moves, until the next page read in order fixes it (see ``_take_in_order``)
+PENDING = -1
 
 
 @dataclass
@@ -93,6 +95,8 @@ class WalkState:
     hint_probed: bool = False
     beyond: int | None = None  # lowest probed page that was empty
     beyond_moves: int = 0
+    beyond_confirmed: int | None = None  # the empty page that closes the bracket, asked a second time
+    anchored_end: int = 0  # the last page whose anchor check passed
     length: list[int] | None = None  # [length bound, moves when it was measured] once bracketed
 
     def to_json(self) -> dict[str, Any]:
@@ -224,6 +228,9 @@ class MemoryWalk:
         pages = max(st.pages_seen, self._pages_estimate(), st.next_page, 10)
         budget = MAX_PASSES * (pages + 2 * math.ceil(math.log2(pages)) + 3)
         if st.spent + st.requests >= budget or st.passes >= MAX_PASS_COUNT:
+            # the next run starts afresh (keeping everything fetched), not with this exhausted budget
+            self.st = WalkState(mode=self.journal.mode)
+            await self._save()
             raise MemoryWalkError(
                 f"The memories of {self.slug!r} kept changing while they were read ({why}); after "
                 f"{st.passes} full passes the backup could not prove it saw every memory, so it stopped "
@@ -344,6 +351,11 @@ class MemoryWalk:
             low, high = st.furthest, st.beyond
             if high - low > 1:
                 return (low + high) // 2
+            if st.beyond_confirmed != high:
+                # the empty answer that closes the bracket is asked again: one empty page served by mistake
+                # would otherwise set a bound below the real length, and no anchor would watch the rest
+                st.beyond_confirmed = high
+                return high
             # page ``low`` holds memories and says more follow, page ``high`` was empty: when that empty
             # probe was answered the list held at most low·s memories (an upper bound is all the check needs)
             st.length = [low * self.limit, st.beyond_moves]
@@ -367,18 +379,18 @@ class MemoryWalk:
                 # the bracket (or an earlier probe) says this page holds memories: the list shrank, or the
                 # service contradicts itself; this pass cannot certify
                 st.disturbed = st.disturbed or f"probed page {page} came back empty inside the list"
-            elif st.beyond is None or page < st.beyond:
-                st.beyond, st.beyond_moves = page, st.moves
+            elif st.beyond is None or page <= st.beyond:
+                st.beyond, st.beyond_moves = page, PENDING
         else:
             first = record.slots[0]
             if first:
-                st.anchors.append([page, first, st.moves])
+                st.anchors.append([page, first, PENDING])
             if self._says_more(record):
                 st.furthest = max(st.furthest, page)
                 if st.beyond is not None and st.beyond <= st.furthest:
                     st.beyond = None  # the list grew past an earlier empty probe: bracket again
             else:
-                st.length = [(page - 1) * self.limit + record.raw_count, st.moves]
+                st.length = [(page - 1) * self.limit + record.raw_count, PENDING]
         await self._save()
 
     def _account_anchored(self, record: PageRecord) -> None:
@@ -411,6 +423,16 @@ class MemoryWalk:
     def _take_in_order(self, record: PageRecord, moves: int) -> None:
         st = self.st
         st.moves += moves
+        # Probes answered since the last page read in order count moves from this page's boundary on: a
+        # memory added before the probe was answered moved this boundary too, and this boundary is watched
+        # by an older anchor (on this very page) or by none being needed (page 1).
+        for anchor in st.anchors:
+            if anchor[2] == PENDING:
+                anchor[2] = st.moves
+        if st.length is not None and st.length[1] == PENDING:
+            st.length[1] = st.moves
+        if st.beyond_moves == PENDING:
+            st.beyond_moves = st.moves
         st.prev_slots = list(record.slots)
         st.prev_claim = self._claims_more(record, record.page + 1)
         st.in_order += 1
@@ -428,12 +450,16 @@ class MemoryWalk:
             at = record.slots.index(first) if first in record.slots else None
             if at is None or at < moved:
                 st.disturbed = st.disturbed or f"page {page} no longer starts where the walk expected"
+            else:
+                st.anchored_end = page
         st.anchors = keep
 
     def _check_length(self, record: PageRecord) -> None:
         st = self.st
         if st.in_order <= 1 and not st.anchors and st.length is None:
             return  # one page read once: nothing could move
+        if st.anchored_end == record.page:
+            return  # an anchor on this last page passed: every boundary up to it is watched
         length = (record.page - 1) * self.limit + record.raw_count
         if st.length is None:
             st.disturbed = st.disturbed or "the list ended before its length was bracketed"
@@ -455,7 +481,7 @@ class MemoryWalk:
         if page == 1:
             if record.not_found and not self.full:
                 return record  # proves nothing to an early-stop walk (it records nothing from it)
-            if record.not_found or self._claims_more(record, 2) or self.st.furthest:
+            if record.not_found or self._claims_more(record, 2) or self.st.furthest or len(self.index):
                 record = await self._fetch(page)  # "no memories" only when it says so twice
                 if record.raw_count and not record.not_found:
                     return record
