@@ -72,7 +72,8 @@ class HelpViewer(QDialog):
         self.setWindowTitle("Help")  # Qt adds the app name: "Help — tzbackup"
         self.resize(760, 600)
         layout = QVBoxLayout(self)
-        self.browser = QTextBrowser(objectName="helpText")
+        self.browser = QTextBrowser()
+        self.browser.setObjectName("helpText")
         self.browser.setAccessibleName("Documentation")
         self.browser.setOpenLinks(False)
         self.browser.anchorClicked.connect(self._follow)

@@ -66,7 +66,8 @@ def readable(color: QColor, background: QColor, minimum: float = MIN_CONTRAST) -
     if contrast_ratio(color, background) >= minimum:
         return QColor(color)
     towards_light = _luminance(background) < 0.18
-    hue, sat, light, alpha = color.getHslF()
+    # QColor.getHslF's stub says it returns ``object``; the per-channel getters are typed and equivalent.
+    hue, sat, light, alpha = color.hslHueF(), color.hslSaturationF(), color.lightnessF(), color.alphaF()
     hue = max(hue, 0.0)
     for step in range(1, 21):
         value = light + (1 - light) * step / 20 if towards_light else light * (1 - step / 20)
