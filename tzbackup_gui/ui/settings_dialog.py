@@ -97,7 +97,7 @@ def apply_saved_preferences(config: AppConfig, settings: QSettings, *, explicit:
         config.data_dir = Path(data_dir)
     if "delay" not in explicit and settings.value(DELAY_KEY) is not None:
         try:
-            delay = float(settings.value(DELAY_KEY))  # type: ignore[arg-type]
+            delay = float(settings.value(DELAY_KEY))
         except (TypeError, ValueError):
             delay = config.delay
         allow = _bool(settings.value(ALLOW_FAST_KEY, False))
@@ -106,7 +106,7 @@ def apply_saved_preferences(config: AppConfig, settings: QSettings, *, explicit:
     reconcile = settings.value(RECONCILE_KEY)
     if reconcile is not None:
         with contextlib.suppress(TypeError, ValueError):
-            config.reconcile_age_days = max(1.0, float(reconcile))  # type: ignore[arg-type]
+            config.reconcile_age_days = max(1.0, float(reconcile))
 
 
 class SettingsDialog(QDialog):
@@ -141,7 +141,7 @@ class SettingsDialog(QDialog):
             self._refuse(f"{display_path(window.ctx.config.data_dir)} cannot be used: {problem}.")
         # Wrapped hints make the layout height-for-width; without this the first show squeezes every group
         # to its minimum (checkboxes overlapping) instead of giving the dialog the height it asks for.
-        self.setMinimumHeight(self.layout().totalHeightForWidth(self.minimumWidth()))
+        self.setMinimumHeight(layout.totalHeightForWidth(self.minimumWidth()))
 
     def _set_tab_order(self) -> None:
         """Top to bottom, as the eye reads the dialog (the default follows creation order)."""
@@ -200,15 +200,18 @@ class SettingsDialog(QDialog):
     def _backups_box(self) -> QGroupBox:
         box = QGroupBox("Backups")
         form = QFormLayout(box)
-        self.data_dir_edit = QLineEdit(objectName="dataDirEdit")
+        self.data_dir_edit = QLineEdit()
+        self.data_dir_edit.setObjectName("dataDirEdit")
         self.data_dir_edit.setAccessibleName("Data folder")
-        self.browse_button = QPushButton("&Browse…", objectName="browseDataDirButton")
+        self.browse_button = QPushButton("&Browse…")
+        self.browse_button.setObjectName("browseDataDirButton")
         self.browse_button.clicked.connect(self._browse)
         row = QHBoxLayout()
         row.addWidget(self.data_dir_edit, 1)
         row.addWidget(self.browse_button)
         form.addRow("&Data folder:", _wrap(row))
-        self.data_dir_problem = QLabel(objectName="dataDirProblemLabel")
+        self.data_dir_problem = QLabel()
+        self.data_dir_problem.setObjectName("dataDirProblemLabel")
         self.data_dir_problem.setWordWrap(True)
         self.data_dir_problem.setVisible(False)
         form.addRow("", self.data_dir_problem)
@@ -216,7 +219,8 @@ class SettingsDialog(QDialog):
             self.data_dir_edit.setEnabled(False)
             self.browse_button.setEnabled(False)
             self.data_dir_edit.setToolTip("Wait for the backup to finish to change the data folder")
-        self.reconcile_spin = QSpinBox(objectName="reconcileSpin")
+        self.reconcile_spin = QSpinBox()
+        self.reconcile_spin.setObjectName("reconcileSpin")
         self.reconcile_spin.setRange(1, 365)
         self.reconcile_spin.setSuffix(" days")
         self.reconcile_spin.setToolTip(
@@ -245,7 +249,8 @@ class SettingsDialog(QDialog):
         self.section_checks: dict[str, QCheckBox] = {}
         for i, name in enumerate(ALL_SECTIONS):
             label = SECTION_LABELS.get(name, name.title()).replace("&", "&&")  # "&" is not a mnemonic
-            check = QCheckBox(label, objectName=f"section_{name}")
+            check = QCheckBox(label)
+            check.setObjectName(f"section_{name}")
             if name == "profile":
                 check.setChecked(True)
                 check.setEnabled(False)
@@ -268,7 +273,8 @@ class SettingsDialog(QDialog):
     def _network_box(self) -> QGroupBox:
         box = QGroupBox("Network")
         form = QFormLayout(box)
-        self.delay_spin = QDoubleSpinBox(objectName="delaySpin")
+        self.delay_spin = QDoubleSpinBox()
+        self.delay_spin.setObjectName("delaySpin")
         self.delay_spin.setRange(0.0, 60.0)
         self.delay_spin.setDecimals(2)
         self.delay_spin.setSingleStep(0.1)
@@ -286,12 +292,12 @@ class SettingsDialog(QDialog):
             "delayNote",
         )
         form.addRow(self.delay_note)
-        self.allow_fast_check = QCheckBox(
-            f"I know what I'm doing: allow less than {MIN_REMOTE_DELAY:g} s", objectName="allowFastCheck"
-        )
+        self.allow_fast_check = QCheckBox(f"I know what I'm doing: allow less than {MIN_REMOTE_DELAY:g} s")
+        self.allow_fast_check.setObjectName("allowFastCheck")
         self.allow_fast_check.toggled.connect(self._validate)
         form.addRow("", self.allow_fast_check)
-        self.delay_problem = QLabel(objectName="delayProblemLabel")
+        self.delay_problem = QLabel()
+        self.delay_problem.setObjectName("delayProblemLabel")
         self.delay_problem.setWordWrap(True)
         form.addRow("", self.delay_problem)
         return box
@@ -299,14 +305,17 @@ class SettingsDialog(QDialog):
     def _schedule_box(self) -> QGroupBox:
         box = QGroupBox("Scheduled backups")
         form = QFormLayout(box)
-        self.kind_combo = QComboBox(objectName="scheduleKind")
+        self.kind_combo = QComboBox()
+        self.kind_combo.setObjectName("scheduleKind")
         for kind, label in KINDS:
             self.kind_combo.addItem(label, kind)
-        self.hours_spin = QSpinBox(objectName="scheduleHours")
+        self.hours_spin = QSpinBox()
+        self.hours_spin.setObjectName("scheduleHours")
         self.hours_spin.setRange(1, 168)
         self.hours_spin.setPrefix("every ")
         self.hours_spin.setSuffix(" h")
-        self.time_edit = QTimeEdit(objectName="scheduleTime")
+        self.time_edit = QTimeEdit()
+        self.time_edit.setObjectName("scheduleTime")
         self.time_edit.setDisplayFormat("HH:mm")
         row = QHBoxLayout()
         row.addWidget(self.kind_combo)
@@ -332,11 +341,14 @@ class SettingsDialog(QDialog):
     def _keyring_box(self) -> QGroupBox:
         box = QGroupBox("Session cookie")
         form = QFormLayout(box)
-        self.keyring_label = QLabel(objectName="keyringLabel")
+        self.keyring_label = QLabel()
+        self.keyring_label.setObjectName("keyringLabel")
         self.keyring_label.setWordWrap(True)
         self.keyring_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.account_label = QLabel(objectName="storedAccountLabel")
-        self.sign_out_button = QPushButton("Sign &Out", objectName="settingsSignOutButton")
+        self.account_label = QLabel()
+        self.account_label.setObjectName("storedAccountLabel")
+        self.sign_out_button = QPushButton("Sign &Out")
+        self.sign_out_button.setObjectName("settingsSignOutButton")
         self.sign_out_button.clicked.connect(self._sign_out)
         row = QHBoxLayout()
         row.addWidget(self.account_label, 1)
@@ -516,7 +528,8 @@ class SettingsDialog(QDialog):
 
 def _note(text: str, name: str, *, wrap: bool = True) -> QLabel:
     """A quiet explanation under a setting (coloured by ``_apply_theme``)."""
-    label = QLabel(text, objectName=name)
+    label = QLabel(text)
+    label.setObjectName(name)
     label.setWordWrap(wrap)
     return label
 
