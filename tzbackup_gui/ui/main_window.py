@@ -61,7 +61,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from qasync import asyncSlot
 
 from ..app import AppContext, SignInResult, data_dir_problem, display_path, where_text
 from ..archive.store import ensure_dir
@@ -77,6 +76,7 @@ from ..events import (
 )
 from ..schedule import Clock, system_clock
 from ..service.auth import SessionCredential
+from .async_slot import async_slot
 from .avatars import AVATAR_SIZE, AvatarCache, initials_icon
 from .diagnostics import diagnostics_text
 from .export_dialog import EXPORT_FORMATS, ExportImport
@@ -232,20 +232,23 @@ class MainWindow(QMainWindow):
             banner = QLabel(
                 "Demo mode: a local sandbox with made-up personalities. Nothing is sent to shapes.inc "
                 "and nothing is stored in your keyring.",
-                objectName="demoBanner",
             )
+            banner.setObjectName("demoBanner")
             banner.setWordWrap(True)
             outer.addWidget(banner)
             self.demo_banner = banner
         outer.addWidget(self._data_dir_banner())
 
         account = QHBoxLayout()
-        self.account_label = QLabel(objectName="accountLabel")
+        self.account_label = QLabel()
+        self.account_label.setObjectName("accountLabel")
         self.account_label.setTextFormat(Qt.TextFormat.RichText)
         self.account_label.setWordWrap(True)  # a narrow window wraps it instead of growing sideways
-        self.sign_in_button = QPushButton("Sign &In…", objectName="signInButton")
+        self.sign_in_button = QPushButton("Sign &In…")
+        self.sign_in_button.setObjectName("signInButton")
         self.sign_in_button.clicked.connect(self.sign_in)
-        self.sign_out_button = QPushButton("Sign &Out", objectName="signOutButton")
+        self.sign_out_button = QPushButton("Sign &Out")
+        self.sign_out_button.setObjectName("signOutButton")
         self.sign_out_button.clicked.connect(self.sign_out)
         account.addWidget(self.account_label, 1)
         account.addWidget(self.sign_in_button)
@@ -253,16 +256,20 @@ class MainWindow(QMainWindow):
         outer.addLayout(account)
 
         tools = QHBoxLayout()
-        self.filter_edit = QLineEdit(objectName="filterEdit")
+        self.filter_edit = QLineEdit()
+        self.filter_edit.setObjectName("filterEdit")
         self.filter_edit.setPlaceholderText("Filter by name or username  (Ctrl+F)")
         self.filter_edit.setClearButtonEnabled(True)
         self.filter_edit.setAccessibleName("Filter personalities")
         self.filter_edit.textChanged.connect(self.proxy.setFilterFixedString)
-        self.select_all_button = QPushButton("Select &All", objectName="selectAllButton")
+        self.select_all_button = QPushButton("Select &All")
+        self.select_all_button.setObjectName("selectAllButton")
         self.select_all_button.clicked.connect(lambda: self.model.set_checked(None))
-        self.select_none_button = QPushButton("Select &None", objectName="selectNoneButton")
+        self.select_none_button = QPushButton("Select &None")
+        self.select_none_button.setObjectName("selectNoneButton")
         self.select_none_button.clicked.connect(lambda: self.model.set_checked(set()))
-        self.refresh_button = QPushButton("&Refresh", objectName="refreshButton")
+        self.refresh_button = QPushButton("&Refresh")
+        self.refresh_button.setObjectName("refreshButton")
         self.refresh_button.setToolTip("Reload the list from shapes.inc and the local backups (F5)")
         self.select_all_button.setToolTip("Tick every personality on your account (Ctrl+Shift+A)")
         self.select_none_button.setToolTip("Untick all (Ctrl+Shift+N)")
@@ -273,7 +280,8 @@ class MainWindow(QMainWindow):
         tools.addWidget(self.refresh_button)
         outer.addLayout(tools)
 
-        self.table = QTableView(objectName="personalitiesTable")
+        self.table = QTableView()
+        self.table.setObjectName("personalitiesTable")
         self.table.setModel(self.proxy)
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(COL_NAME, Qt.SortOrder.AscendingOrder)
@@ -326,7 +334,8 @@ class MainWindow(QMainWindow):
 
         progress_row = QHBoxLayout()
         self.overall_label = ElidedLabel("Ready.", objectName="overallLabel")
-        self.overall_bar = QProgressBar(objectName="overallProgress")
+        self.overall_bar = QProgressBar()
+        self.overall_bar.setObjectName("overallProgress")
         self.overall_bar.setAccessibleName("Overall progress")
         self.overall_bar.setRange(0, 1000)
         self.overall_bar.setTextVisible(True)
@@ -337,7 +346,8 @@ class MainWindow(QMainWindow):
         outer.addLayout(progress_row)
 
         buttons = QHBoxLayout()
-        self.log_toggle = QToolButton(objectName="logToggle")
+        self.log_toggle = QToolButton()
+        self.log_toggle.setObjectName("logToggle")
         self.log_toggle.setText("Show &Log")
         self.log_toggle.setCheckable(True)
         self.log_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
@@ -345,9 +355,12 @@ class MainWindow(QMainWindow):
         self.log_toggle.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # Tab skips a tool button otherwise
         self.log_toggle.setAccessibleName("Show the log")
         self.log_toggle.toggled.connect(self.set_log_visible)
-        self.back_up_selected_button = QPushButton("Back Up &Selected", objectName="backUpSelectedButton")
-        self.back_up_all_button = QPushButton("Back Up A&ll", objectName="backUpAllButton")
-        self.cancel_button = QPushButton("&Cancel", objectName="cancelButton")
+        self.back_up_selected_button = QPushButton("Back Up &Selected")
+        self.back_up_selected_button.setObjectName("backUpSelectedButton")
+        self.back_up_all_button = QPushButton("Back Up A&ll")
+        self.back_up_all_button.setObjectName("backUpAllButton")
+        self.cancel_button = QPushButton("&Cancel")
+        self.cancel_button.setObjectName("cancelButton")
         self.back_up_selected_button.setDefault(True)
         self.back_up_selected_button.clicked.connect(lambda: self.back_up_selected())
         self.back_up_all_button.clicked.connect(lambda: self.back_up_all())
@@ -355,7 +368,8 @@ class MainWindow(QMainWindow):
         buttons.addWidget(self.log_toggle)
         self.schedule_label = ElidedLabel(objectName="scheduleLabel")
         self.schedule_label.setToolTip("Scheduled backups run Back Up All (File → Settings…)")
-        self.resume_schedule_button = QPushButton("&Resume", objectName="resumeScheduleButton")
+        self.resume_schedule_button = QPushButton("&Resume")
+        self.resume_schedule_button.setObjectName("resumeScheduleButton")
         self.resume_schedule_button.setToolTip("Resume scheduled backups")
         self.resume_schedule_button.clicked.connect(lambda: self._resume_schedule())
         self.resume_schedule_button.setVisible(False)
@@ -408,13 +422,16 @@ class MainWindow(QMainWindow):
 
     def _data_dir_banner(self) -> QFrame:
         """Shown while the data folder cannot be used: which folder, why, and a way to choose another."""
-        self.data_dir_banner = QFrame(objectName="dataDirBanner")
+        self.data_dir_banner = QFrame()
+        self.data_dir_banner.setObjectName("dataDirBanner")
         row = QHBoxLayout(self.data_dir_banner)
         row.setContentsMargins(8, 6, 8, 6)
-        self.data_dir_banner_label = QLabel(objectName="dataDirBannerLabel")
+        self.data_dir_banner_label = QLabel()
+        self.data_dir_banner_label.setObjectName("dataDirBannerLabel")
         self.data_dir_banner_label.setWordWrap(True)
         self.data_dir_banner_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.choose_data_dir_button = QPushButton("Choose Another Fol&der…", objectName="chooseDataDirButton")
+        self.choose_data_dir_button = QPushButton("Choose Another Fol&der…")
+        self.choose_data_dir_button.setObjectName("chooseDataDirButton")
         self.choose_data_dir_button.clicked.connect(lambda: self.choose_data_dir())
         row.addWidget(self.data_dir_banner_label, 1)
         row.addWidget(self.choose_data_dir_button)
@@ -687,7 +704,12 @@ class MainWindow(QMainWindow):
             parent=self,
         )
         done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        dialog.finished.connect(lambda code: done.done() or done.set_result(code))
+
+        def finished(code: int) -> None:
+            if not done.done():
+                done.set_result(code)
+
+        dialog.finished.connect(finished)
         self.sign_in_dialog = dialog
         dialog.open()
         try:
@@ -702,11 +724,11 @@ class MainWindow(QMainWindow):
                 await self._load(account=True)
         return ok
 
-    @asyncSlot()
+    @async_slot()
     async def sign_in(self) -> None:
         await self._ask_sign_in()
 
-    @asyncSlot()
+    @async_slot()
     async def sign_out(self) -> None:
         if self.ctx.running:
             self.statusBar().showMessage("Cancel the backup before signing out.", 5000)
@@ -719,7 +741,7 @@ class MainWindow(QMainWindow):
     # loading the table
     # ================================================================================================
 
-    @asyncSlot()
+    @async_slot()
     async def refresh(self) -> None:
         self.check_data_dir()
         if self.ctx.running:

@@ -34,7 +34,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from qasync import asyncSlot
 
 from ..browser_cookies import (
     BrowserProfile,
@@ -49,6 +48,7 @@ from ..browser_cookies import (
 )
 from ..errors import MalformedCookieError, TzBackupError
 from ..service.auth import DEFAULT_COOKIE_NAME, SessionCredential, parse_cookie_input
+from .async_slot import async_slot
 from .theme import (
     TEXT_AIM,
     banner_colors,
@@ -134,7 +134,8 @@ class SignInDialog(QDialog):
 
         layout = QVBoxLayout(self)
         if resume_prompt:
-            banner = QLabel(resume_prompt, objectName="resumePrompt")
+            banner = QLabel(resume_prompt)
+            banner.setObjectName("resumePrompt")
             banner.setWordWrap(True)
             layout.addWidget(banner)
         self.resume_banner = banner if resume_prompt else None
@@ -142,10 +143,10 @@ class SignInDialog(QDialog):
         layout.addWidget(self._build_browser_box())
         layout.addWidget(self._build_paste_box())
 
-        self.session_only = QCheckBox(
-            "Keep it for this session &only (do not store it)", objectName="sessionOnly"
-        )
-        self.keyring_warning = QLabel(objectName="keyringWarning")
+        self.session_only = QCheckBox("Keep it for this session &only (do not store it)")
+        self.session_only.setObjectName("sessionOnly")
+        self.keyring_warning = QLabel()
+        self.keyring_warning.setObjectName("keyringWarning")
         self.keyring_warning.setWordWrap(True)
         if keyring_available:
             self.keyring_warning.setText(f"The cookie will be stored in {keyring_name}.")
@@ -161,16 +162,17 @@ class SignInDialog(QDialog):
         layout.addWidget(self.keyring_warning)
         layout.addWidget(self.session_only)
 
-        self.result_label = QLabel(" ", objectName="resultLabel")
+        self.result_label = QLabel(" ")
+        self.result_label.setObjectName("resultLabel")
         self.result_label.setWordWrap(True)
         layout.addWidget(self.result_label)
 
         self.buttons = QDialogButtonBox()
-        self.done_button = QPushButton(
-            "&Resume Backup" if resume_prompt else "&Done", objectName="doneButton"
-        )
+        self.done_button = QPushButton("&Resume Backup" if resume_prompt else "&Done")
+        self.done_button.setObjectName("doneButton")
         self.done_button.setEnabled(False)
-        self.cancel_button = QPushButton("Cancel", objectName="cancelSignIn")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setObjectName("cancelSignIn")
         self.buttons.addButton(self.done_button, QDialogButtonBox.ButtonRole.AcceptRole)
         self.buttons.addButton(self.cancel_button, QDialogButtonBox.ButtonRole.RejectRole)
         self.buttons.accepted.connect(self.accept)
@@ -233,13 +235,16 @@ class SignInDialog(QDialog):
     # --- layout -------------------------------------------------------------------------------------
 
     def _build_browser_box(self) -> QGroupBox:
-        box = QGroupBox("Use my browser's session", objectName="browserGroup")
+        box = QGroupBox("Use my browser's session")
+        box.setObjectName("browserGroup")
         col = QVBoxLayout(box)
-        explain = QLabel(BROWSER_EXPLAIN, objectName="browserExplain")
+        explain = QLabel(BROWSER_EXPLAIN)
+        explain.setObjectName("browserExplain")
         explain.setWordWrap(True)
         explain.setTextFormat(Qt.TextFormat.RichText)
         col.addWidget(explain)
-        self.browser_list = QListWidget(objectName="browserList")
+        self.browser_list = QListWidget()
+        self.browser_list.setObjectName("browserList")
         self.browser_list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.browser_list.setWordWrap(True)
         self.browser_list.setMinimumHeight(120)
@@ -247,14 +252,17 @@ class SignInDialog(QDialog):
         self.browser_list.currentRowChanged.connect(self._browser_selected)
         self.browser_list.itemDoubleClicked.connect(lambda _item: self.use_browser_button.click())
         col.addWidget(self.browser_list)
-        self.browser_detail = QLabel(" ", objectName="browserDetail")
+        self.browser_detail = QLabel(" ")
+        self.browser_detail.setObjectName("browserDetail")
         self.browser_detail.setWordWrap(True)
         self.browser_detail.setTextFormat(Qt.TextFormat.RichText)
         col.addWidget(self.browser_detail)
         row = QHBoxLayout()
-        self.use_browser_button = QPushButton("&Use This Browser's Session", objectName="useBrowserSession")
+        self.use_browser_button: QPushButton = QPushButton("&Use This Browser's Session")
+        self.use_browser_button.setObjectName("useBrowserSession")
         self.use_browser_button.setEnabled(False)
-        self.rescan_button = QPushButton("&Look Again", objectName="rescanBrowsers")
+        self.rescan_button: QPushButton = QPushButton("&Look Again")
+        self.rescan_button.setObjectName("rescanBrowsers")
         self.rescan_button.setToolTip("Look for browsers again (after signing in or closing a browser)")
         row.addWidget(self.use_browser_button)
         row.addWidget(self.rescan_button)
@@ -263,15 +271,18 @@ class SignInDialog(QDialog):
         return box
 
     def _build_paste_box(self) -> QGroupBox:
-        box = QGroupBox("Or paste the cookie by hand", objectName="pasteGroup")
+        box = QGroupBox("Or paste the cookie by hand")
+        box.setObjectName("pasteGroup")
         col = QVBoxLayout(box)
-        steps = QLabel(STEPS, objectName="signInSteps")
+        steps = QLabel(STEPS)
+        steps.setObjectName("signInSteps")
         steps.setWordWrap(True)
         steps.setTextFormat(Qt.TextFormat.RichText)
         steps.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         col.addWidget(steps)
         label = QLabel("&Session cookie:")
-        self.cookie_edit = QLineEdit(objectName="cookieEdit")
+        self.cookie_edit = QLineEdit()
+        self.cookie_edit.setObjectName("cookieEdit")
         self.cookie_edit.setEchoMode(QLineEdit.EchoMode.Password)
         self.cookie_edit.setPlaceholderText(f"paste the {DEFAULT_COOKIE_NAME} value")
         self.cookie_edit.setClearButtonEnabled(True)
@@ -279,15 +290,18 @@ class SignInDialog(QDialog):
         col.addWidget(label)
         col.addWidget(self.cookie_edit)
         row = QHBoxLayout()
-        self.show_check = QCheckBox("Sho&w the cookie", objectName="showCookie")
+        self.show_check = QCheckBox("Sho&w the cookie")
+        self.show_check.setObjectName("showCookie")
         self.show_check.toggled.connect(self._toggle_visible)
-        self.check_button = QPushButton("Check and &Save", objectName="checkAndSave")
+        self.check_button = QPushButton("Check and &Save")
+        self.check_button.setObjectName("checkAndSave")
         self.check_button.setEnabled(False)
         row.addWidget(self.show_check)
         row.addStretch(1)
         row.addWidget(self.check_button)
         col.addLayout(row)
-        self.validation_label = QLabel(" ", objectName="validationLabel")
+        self.validation_label = QLabel(" ")
+        self.validation_label.setObjectName("validationLabel")
         self.validation_label.setWordWrap(True)
         col.addWidget(self.validation_label)
         return box
@@ -320,7 +334,7 @@ class SignInDialog(QDialog):
         self._show_list_message("Looking for browser profiles…")
         self._scan_task = asyncio.ensure_future(self._scan())
 
-    @asyncSlot()
+    @async_slot()
     async def rescan_browsers(self) -> None:
         self._start_scan()
         if self._scan_task is not None:
@@ -410,7 +424,7 @@ class SignInDialog(QDialog):
             text = f"{last_time}<span style='color:{color}'>{_html(status.hint or status.message)}</span>"
         self.browser_detail.setText(text)
 
-    @asyncSlot()
+    @async_slot()
     async def use_browser(self) -> None:
         """Read the picked profile's cookie now (fresh), then the usual check with the service."""
         status = self._selected_status()
@@ -466,7 +480,7 @@ class SignInDialog(QDialog):
         self.check_button.setEnabled(True)
         self.check_button.setDefault(True)
 
-    @asyncSlot()
+    @async_slot()
     async def check_and_save(self) -> None:
         """Ask the service, then store; the dialog stays open to show the outcome."""
         credential = self._credential
