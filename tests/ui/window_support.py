@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from typing import Any
@@ -74,11 +75,36 @@ def folders(data_dir: Path) -> set[str]:
     return {p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")}
 
 
+def _owned_by(task: asyncio.Task[Any], owners: tuple[object, ...]) -> bool:
+    """Whether the task runs a method of one of ``owners`` (a refresh started by an @asyncSlot)."""
+    frame = getattr(task.get_coro(), "cr_frame", None)
+    return frame is not None and any(frame.f_locals.get("self") is owner for owner in owners)
+
+
+async def _settle(owners: tuple[object, ...]) -> None:
+    """Let this window's tasks in flight (a refresh, an avatar download) finish; cancel any still running."""
+    current = asyncio.current_task()
+    pending = [t for t in asyncio.all_tasks() if t is not current and not t.done() and _owned_by(t, owners)]
+    if not pending:
+        return
+    _, late = await asyncio.wait(pending, timeout=30)
+    for task in late:
+        task.cancel()
+    if late:
+        await asyncio.wait(late, timeout=5)
+
+
 def close_window(loop: Any, qtbot: Any, window: MainWindow) -> None:
     """Stop the scheduler, cancel a run, close the HTTP client, detach the log handler."""
     window.scheduler.stop()
     window.ctx.cancel_backup()
     if window._run_task is not None:
         qtbot.waitUntil(window._run_task.done, timeout=10_000)
+    # A refresh or avatar download the test did not wait for (a data-folder change starts one) must end
+    # before the HTTP client closes, or it fails in the Qt loop with "the client has been closed" (seen
+    # under load in CI).
+    owners = (window, window.ctx)
+    if any(not t.done() and _owned_by(t, owners) for t in asyncio.all_tasks(loop)):
+        run(loop, qtbot, _settle(owners))  # only then: spinning the loop processes pending deletions
     run(loop, qtbot, window.ctx.aclose())
     window.remove_log_handler()
