@@ -156,7 +156,8 @@ def collect(out_dir: Path) -> list[Notice]:
     out_dir.mkdir(parents=True)
     summary = ["Third-party software in this build of tzbackup", "=" * 47, ""]
     width = max(len(n.name) for n in found)
-    summary += [f"{n.name:<{width}}  {n.version:<12} {n.licence}  {n.home}".rstrip() for n in found]
+    wide = max(len(n.version) for n in found)
+    summary += [f"{n.name:<{width}}  {n.version:<{wide}}  {n.licence}  {n.home}".rstrip() for n in found]
     summary += ["", QT_NOTE]
     body: list[str] = []
     for notice in found:
