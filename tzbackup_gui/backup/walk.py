@@ -380,17 +380,17 @@ class MemoryWalk:
                 # service contradicts itself; this pass cannot certify
                 st.disturbed = st.disturbed or f"probed page {page} came back empty inside the list"
             elif st.beyond is None or page <= st.beyond:
-                st.beyond, st.beyond_moves = page, PENDING
+                st.beyond, st.beyond_moves = page, st.moves
         else:
             first = record.slots[0]
             if first:
-                st.anchors.append([page, first, PENDING])
+                st.anchors.append([page, first, st.moves])
             if self._says_more(record):
                 st.furthest = max(st.furthest, page)
                 if st.beyond is not None and st.beyond <= st.furthest:
                     st.beyond = None  # the list grew past an earlier empty probe: bracket again
             else:
-                st.length = [(page - 1) * self.limit + record.raw_count, PENDING]
+                st.length = [(page - 1) * self.limit + record.raw_count, st.moves]
         await self._save()
 
     def _account_anchored(self, record: PageRecord) -> None:
