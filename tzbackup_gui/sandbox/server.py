@@ -28,6 +28,7 @@ from types import TracebackType
 from typing import Any, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from .llm import LLM_PREFIX, LlmStream, answer_llm, write_stream
 from .response import Response, json_response
 from .routes import answer
 from .state import SandboxState
@@ -129,6 +130,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._write(self._control(split.path[len("/__sandbox/") :], body))
             return
         state = self.state
+        if split.path.startswith(LLM_PREFIX):  # the made-up chat endpoint of Talk (llm.py)
+            llm = answer_llm(state, self.command, split.path, self.headers.get("Authorization", ""), body)
+            write_stream(self, llm) if isinstance(llm, LlmStream) else self._write(llm)
+            return
         record = state.begin_request(self.command, unquote(split.path), query, raw_path=split.path)
         state.run_hooks(record)
         with state.lock:
