@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tzbackup_gui.cli_progress import summary_table
+from tzbackup_gui.cli.progress import summary_table
 from tzbackup_gui.sandbox import SandboxServer
 
 from .cli_support import run_inprocess, server_args

@@ -20,11 +20,11 @@ from .engine_support import sandbox, stored_ids, upstream_ids
 
 __all__ = ["sandbox"]
 
-CLI = Path(__file__).resolve().parents[2] / "tzbackup_gui" / "cli.py"
+CLI = Path(__file__).resolve().parents[2] / "tzbackup_gui" / "cli" / "__init__.py"
 SLUG = "eng-kill"
 
 pytestmark = pytest.mark.skipif(
-    not CLI.exists(), reason="tzbackup_gui/cli.py (the `tzbackup` CLI) is not written yet"
+    not CLI.exists(), reason="tzbackup_gui/cli/ (the `tzbackup` CLI) is not written yet"
 )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 
-from tzbackup_gui.cli_progress import ProgressDisplay, format_duration, summary_table
+from tzbackup_gui.cli.progress import ProgressDisplay, format_duration, summary_table
 from tzbackup_gui.events import (
     MemoryPageFetched,
     PersonalityFailed,

@@ -5,14 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from tzbackup_gui.cli import COMMANDS
-from tzbackup_gui.cli_reference import render
+from tzbackup_gui.cli.reference import render
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "CLI.md"
 
 
 def test_cli_reference_matches_the_parser() -> None:
     assert DOC.read_text("utf-8") == render(), (
-        "docs/CLI.md is out of date: run `.venv/bin/python -m tzbackup_gui.cli_reference > docs/CLI.md`"
+        "docs/CLI.md is out of date: run `.venv/bin/python -m tzbackup_gui.cli.reference > docs/CLI.md`"
     )
 
 

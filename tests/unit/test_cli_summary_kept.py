@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from tzbackup_gui.cli_progress import Kept, ProgressDisplay, kept_numbers, stored_totals, summary_table
+from tzbackup_gui.cli.progress import Kept, ProgressDisplay, kept_numbers, stored_totals, summary_table
 from tzbackup_gui.events import MemoryPageFetched
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import re
 
-from tzbackup_gui.cli_progress import ProgressDisplay, display_width, truncate_to_width
+from tzbackup_gui.cli.progress import ProgressDisplay, display_width, truncate_to_width
 from tzbackup_gui.events import MemoryPageFetched, PersonalityStarted, RunStarted
 
 

@@ -28,7 +28,7 @@ from tzbackup_gui.archive.layout import MAX_NAME_BYTES, personality_path, safe_f
 from tzbackup_gui.archive.png_card import CARD_KEYWORD, iter_chunks, read_card, read_text_chunks, solid_png
 from tzbackup_gui.archive.png_card import embed_card as embed
 from tzbackup_gui.archive.store import read_jsonl
-from tzbackup_gui.cli_progress import display_width, truncate_to_width
+from tzbackup_gui.cli.progress import display_width, truncate_to_width
 from tzbackup_gui.errors import UnsafeNameError
 from tzbackup_gui.service.pacing import parse_retry_after
 

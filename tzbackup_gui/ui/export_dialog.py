@@ -22,8 +22,8 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from ..app import display_path
 from ..archive.export import ExportResult, export_as
+from ..archive.export_paths import default_outputs
 from ..archive.importer import ImportResult, LocalBackupNewerError, import_archive
-from ..cli_export import default_outputs
 from ..errors import TzBackupError
 
 __all__ = ["EXPORT_FORMATS", "ExportImport", "FileJob", "ManyExports", "size_text"]

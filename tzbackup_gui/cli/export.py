@@ -14,14 +14,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
-from .archive.export import ExportResult, export_as
-from .archive.importer import ImportRefusedError, verify_export
-from .archive.reader import LocalBackup, list_backups
-from .errors import ArchiveError, DiskFullError, OwnerMismatchError
+from ..archive.export import ExportResult, export_as
+from ..archive.export_paths import EXPORT_FORMATS, default_outputs
+from ..archive.importer import ImportRefusedError, verify_export
+from ..archive.reader import LocalBackup, list_backups
+from ..errors import ArchiveError, DiskFullError, OwnerMismatchError
 
 __all__ = ["FORMATS", "default_outputs", "run_export", "run_import", "split_zip_names", "verify_zip_result"]
 
-FORMATS = ("zip", "markdown", "card")
+FORMATS = EXPORT_FORMATS
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_FATAL = 0, 1, 2, 4
 
 
@@ -47,27 +48,6 @@ def find_backup(data_dir: Path, name: str) -> tuple[LocalBackup | None, str]:
     return None, f"no local backup named {name!r} in {data_dir}"
 
 
-def default_outputs(folder: str, fmt: str, output: Path | str | None) -> tuple[Path, Path | None]:
-    """Where an export goes: ``output`` (a file, or a folder to put the default name in: an existing one, or
-    text ending in a slash as typed) or the current folder. The second path is the card's PNG (None for
-    other formats)."""
-    names = {"zip": f"{folder}.tzbackup.zip", "markdown": f"{folder}.md", "card": f"{folder}.card.json"}
-    meant_folder = isinstance(output, str) and output.endswith(("/", "\\"))
-    output = Path(output).expanduser() if output is not None else None
-    if output is None:
-        main = Path(names[fmt])
-    elif output.is_dir() or meant_folder:
-        main = output / names[fmt]
-    else:
-        main = output
-    if fmt != "card":
-        return main, None
-    if main.suffix.lower() == ".png":
-        return main.with_suffix(".json"), main
-    return main, main.with_suffix(".png") if main.suffix.lower() == ".json" else main.with_name(
-        main.name + ".png")
-
-
 def _describe(result: ExportResult) -> str:
     size = f"{result.bytes / 1e6:.1f} MB" if result.bytes >= 1e6 else f"{result.bytes / 1e3:.1f} KB"
     memories = f"{result.memories} memories"
@@ -84,7 +64,7 @@ def _shown(problems: list[str], limit: int = 5) -> str:
 def check_output_folders(*paths: Path | None) -> None:
     """Each output's folder must exist: an export creates files, never folders (a typo in ``--output``
     must not leave a tree of new folders behind). Raises the CLI's usage error (exit 2)."""
-    from .cli import UsageError
+    from . import UsageError
 
     for path in paths:
         if path is None:
@@ -99,7 +79,7 @@ def check_output_folders(*paths: Path | None) -> None:
 def check_input_file(path: Path) -> None:
     """A file named on the command line (``import FILE.zip``, ``verify FILE.zip``) must exist and be a file
     (else the CLI's usage error, exit 2)."""
-    from .cli import UsageError
+    from . import UsageError
 
     if not path.exists():
         raise UsageError(f"no such file: {path}")
@@ -152,7 +132,7 @@ def run_export(ctx: _Ctx, data_dir: Path, name: str, fmt: str, output: Path | st
 
 def run_import(ctx: _Ctx, data_dir: Path, zip_path: Path) -> int:
     """Import an exported zip; a refused archive is exit 1 with the reason (and nothing written)."""
-    from .archive.importer import import_archive
+    from ..archive.importer import import_archive
 
     try:
         result = import_archive(zip_path, data_dir)

@@ -10,8 +10,8 @@ import json
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
-from .archive.browse import ChunkCache, format_ts, load_personality, memory_fields, resolve_source
-from .archive.index import FLAG_DELETED, FLAG_UPSTREAM, HIT_END, HIT_START, SearchIndex
+from ..archive.browse import ChunkCache, format_ts, load_personality, memory_fields, resolve_source
+from ..archive.index import FLAG_DELETED, FLAG_UPSTREAM, HIT_END, HIT_START, SearchIndex
 
 __all__ = ["run_search", "run_show"]
 

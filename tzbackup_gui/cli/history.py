@@ -15,16 +15,16 @@ import json
 from pathlib import Path
 from typing import Protocol, TextIO
 
-from .archive.profile_history import (
+from ..archive.profile_history import (
     ProfileHistory,
     ProfileVersion,
     format_iso,
     parse_when,
     unified_profile_diff,
 )
-from .archive.timeline import build_timeline
-from .cli_export import find_backup
-from .errors import TzBackupError
+from ..archive.timeline import build_timeline
+from ..errors import TzBackupError
+from .export import find_backup
 
 __all__ = ["run_diff", "run_history"]
 

@@ -1,6 +1,6 @@
 """The CLI reference (docs/CLI.md), generated from the argparse parser so it cannot drift from the code.
 
-``python -m tzbackup_gui.cli_reference > docs/CLI.md`` regenerates it; a test fails when they differ.
+``python -m tzbackup_gui.cli.reference > docs/CLI.md`` regenerates it; a test fails when they differ.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from .cli import build_parser
+from . import build_parser
 
 __all__ = ["render"]
 
@@ -44,7 +44,7 @@ def render() -> str:
         parts = [
             "# tzbackup command-line reference",
             "",
-            "Generated from the parser by `python -m tzbackup_gui.cli_reference` (do not edit by hand).",
+            "Generated from the parser by `python -m tzbackup_gui.cli.reference` (do not edit by hand).",
             "",
             "```",
             parser.format_help().rstrip(),

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from .events import (
+from ..events import (
     BackupEvent,
     MemoryPageFetched,
     PersonalityFailed,
@@ -326,7 +326,7 @@ class Kept:
 
 def stored_totals(data_dir: Path) -> dict[str, int]:
     """Memories stored per personality folder now (from the metadata; for "new" after an unfinished run)."""
-    from .archive.reader import list_backups
+    from ..archive.reader import list_backups
 
     try:
         return {b.folder.name: b.total_memories for b in list_backups(data_dir) if not b.problem}
@@ -343,7 +343,7 @@ def kept_numbers(
     """:class:`Kept` for each failed or cancelled result (by slug): stored from its metadata after the run,
     new as the difference to ``before`` (:func:`stored_totals` before the run), and the walk's progress from
     the progress display's ``walks`` (else the metadata's ``unfinishedWalk``)."""
-    from .archive.layout import METADATA_NAME, personalities_root
+    from ..archive.layout import METADATA_NAME, personalities_root
 
     out: dict[str, Kept] = {}
     for r in results:
@@ -441,7 +441,7 @@ def _chat_cell(status: str | None, entry: object) -> str:
 def run_sections(data_dir: Path, results: Sequence[Any]) -> dict[str, dict[str, Any]]:
     """The ``sections`` summary of each result's metadata (by slug), for :func:`summary_table`; a folder
     whose metadata cannot be read is left out."""
-    from .archive.layout import METADATA_NAME, personalities_root
+    from ..archive.layout import METADATA_NAME, personalities_root
 
     root = personalities_root(data_dir)
     out: dict[str, dict[str, Any]] = {}

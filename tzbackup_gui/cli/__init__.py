@@ -24,17 +24,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import urlsplit
 
-from . import __version__
-from .credentials import COOKIE_ENV, COOKIE_FILE_ENV, CredentialStore, resolve_credential
-from .errors import (
+from .. import __version__
+from ..credentials import COOKIE_ENV, COOKIE_FILE_ENV, CredentialStore, resolve_credential
+from ..errors import (
     ArchiveError,
     AuthError,
     CredentialError,
     KeyringUnavailableError,
     TzBackupError,
 )
-from .paths import default_data_dir, demo_data_dir, personalities_dir
-from .service.auth import SessionCredential, parse_cookie_input
+from ..paths import default_data_dir, demo_data_dir, personalities_dir
+from ..service.auth import SessionCredential, parse_cookie_input
 
 # Imported where they are used, not here: start-up is most of what ``--version``, ``--help`` and the offline
 # commands cost (benchmarks/startup.py), so this module loads only what building the parser needs.
@@ -45,9 +45,9 @@ if TYPE_CHECKING:
 
     import httpx
 
-    from .backup import PersonalityResult, RunReport
-    from .cli_progress import Kept
-    from .service import ShapesClient
+    from ..backup import PersonalityResult, RunReport
+    from ..service import ShapesClient
+    from .progress import Kept
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -95,7 +95,7 @@ class UsageError(Exception):
 
 def _sections_arg(text: str) -> frozenset[str] | None:
     """``--sections``: a comma list of section names (unknown names are a usage error, exit 2)."""
-    from .backup.report import parse_sections
+    from ..backup.report import parse_sections
 
     try:
         return parse_sections(text)
@@ -382,7 +382,7 @@ def require_writable(data_dir: Path, *, create: bool = True) -> None:
 def _write_problem(folder: Path, *, create: bool) -> str:
     """Why no file can be created in ``folder`` ("" when one can). A missing folder is created with
     ``create``; without, the probe goes to its nearest existing parent (nothing is left behind)."""
-    from .archive.store import ensure_dir
+    from ..archive.store import ensure_dir
 
     try:
         if folder.exists() and not folder.is_dir():
@@ -446,7 +446,7 @@ class Context:
 
     # secrets
     def remember_secret(self, credential: SessionCredential) -> None:
-        from .log import add_secret
+        from ..log import add_secret
 
         for value in credential.secrets():
             self.secrets.add(value)
@@ -525,7 +525,7 @@ class Context:
                       f"({exc.strerror}); update it before the next run.")
 
     def client(self, on_event: Callable[[Any], None] | None = None) -> ShapesClient:
-        from .service import Pacer, RetryPolicy, ShapesClient
+        from ..service import Pacer, RetryPolicy, ShapesClient
 
         assert self.http is not None
         return ShapesClient(
@@ -545,7 +545,7 @@ class Context:
         if self.source.endswith(f"(${COOKIE_FILE_ENV})"):
             return f"The cookie came from {COOKIE_FILE_ENV}: put a fresh cookie in that file."
         if self.source and "keyring" in self.source:
-            from .browser_cookies import load_remembered_source
+            from ..browser_cookies import load_remembered_source
 
             remembered = load_remembered_source()
             if remembered is not None:
@@ -587,7 +587,7 @@ async def _credential_from_browser(ctx: Context) -> tuple[SessionCredential, Any
     import asyncio
     import shlex
 
-    from .browser_cookies import (
+    from ..browser_cookies import (
         BROWSERS,
         BrowserCookieError,
         browser_kind,
@@ -688,7 +688,7 @@ async def cmd_login(ctx: Context) -> int:
     user_id, username = str(user.get("id") or ""), str(user.get("username") or "")
     where = await asyncio.to_thread(ctx.store.save, credential, user_id=user_id, username=username)
     ctx.say(f"Signed in as {_user_label(user)}. The session cookie is stored in {where}.")
-    from .browser_cookies import forget_source, remember_source
+    from ..browser_cookies import forget_source, remember_source
 
     try:  # which profile it came from (not the secret): an expired session can take a fresh one there
         await asyncio.to_thread(remember_source, profile) if profile is not None else forget_source()
@@ -723,7 +723,7 @@ async def cmd_whoami(ctx: Context) -> int:
 
 
 def _local_backups(ctx: Context) -> list[Any]:
-    from .archive import list_backups
+    from ..archive import list_backups
 
     return list_backups(ctx.settings.data_dir)
 
@@ -760,7 +760,7 @@ async def cmd_list(ctx: Context) -> int:
 
 
 def _table(rows: Sequence[Sequence[str]], *, numeric: Collection[int] = ()) -> str:
-    from .cli_progress import format_table
+    from .progress import format_table
 
     return format_table(rows, numeric=numeric)
 
@@ -776,8 +776,8 @@ def _names_or_all(args: argparse.Namespace, what: str) -> None:
 async def cmd_backup(ctx: Context) -> int:
     import asyncio
 
-    from .backup import BackupEngine, BackupOptions
-    from .cli_progress import ProgressDisplay, kept_numbers, stored_totals
+    from ..backup import BackupEngine, BackupOptions
+    from .progress import ProgressDisplay, kept_numbers, stored_totals
 
     args = ctx.settings.args
     _names_or_all(args, "the personalities to back up")
@@ -847,7 +847,7 @@ async def _tick(display: Any) -> None:
 
 def _print_report(ctx: Context, report: RunReport, kept: dict[str, Kept] | None = None) -> None:
     """The summary table, then what stopped the run. ``kept``: what unfinished personalities stored."""
-    from .cli_progress import run_sections, summary_table
+    from .progress import run_sections, summary_table
 
     # every personality of the run, those a stopped run never reached too ("not attempted", not "failed")
     results: list[PersonalityResult] = list(report.results)
@@ -907,7 +907,7 @@ class _Health:
 def _health(b: Any, busy: bool) -> _Health:
     """Run the checks of ``verify`` on one backup (read-only), unless a backup is writing the data dir now
     (its commit would look like damage half-way)."""
-    from .archive import verify_backup
+    from ..archive import verify_backup
 
     if b.problem:
         return _Health([b.problem])
@@ -919,7 +919,7 @@ def _health(b: Any, busy: bool) -> _Health:
 
 def _backup_running(data_dir: Path) -> bool:
     """Whether another tzbackup holds the data dir's lock now (asked without creating or taking it)."""
-    from .archive.lock import is_locked
+    from ..archive.lock import is_locked
 
     return is_locked(data_dir)
 
@@ -1050,12 +1050,12 @@ def cmd_status(ctx: Context) -> int:
 
 
 def cmd_verify(ctx: Context) -> int:
-    from .archive import verify_backup
+    from ..archive import verify_backup
 
     args = ctx.settings.args
     _names_or_all(args, "the backups to verify")
     _check_names(args.names)
-    from .cli_export import split_zip_names
+    from .export import split_zip_names
 
     zips, names = split_zip_names(args.names, ctx.settings.data_dir)
     if names or args.all:
@@ -1071,7 +1071,7 @@ def cmd_verify(ctx: Context) -> int:
         results.append({"username": name, "folder": None, "ok": False,
                         "problems": [f"no local backup named {name!r}"], "checked_files": 0, "memories": 0})
     if zips:
-        from .cli_export import verify_zip_result
+        from .export import verify_zip_result
 
         results += [verify_zip_result(z) for z in zips]
     bad = [r for r in results if not r["ok"]]
@@ -1113,7 +1113,7 @@ def _server_totals(ctx: Context, shape_ids: list[str]) -> dict[str, int | None]:
 
 
 def cmd_search(ctx: Context) -> int:
-    from .cli_browse import run_search
+    from .browse import run_search
 
     a = ctx.settings.args
     if a.since and a.until and a.until < a.since:  # both are YYYY-MM-DD: text order is date order
@@ -1122,7 +1122,7 @@ def cmd_search(ctx: Context) -> int:
 
 
 def cmd_export(ctx: Context) -> int:
-    from .cli_export import run_export
+    from .export import run_export
 
     a = ctx.settings.args
     _check_names([a.name])
@@ -1130,7 +1130,7 @@ def cmd_export(ctx: Context) -> int:
 
 
 def cmd_import(ctx: Context) -> int:
-    from .cli_export import check_input_file, run_import
+    from .export import check_input_file, run_import
 
     check_input_file(ctx.settings.args.file)
     # nothing is created before the archive passes its checks (a refused import leaves no trace)
@@ -1139,7 +1139,7 @@ def cmd_import(ctx: Context) -> int:
 
 
 def cmd_show(ctx: Context) -> int:
-    from .cli_browse import run_show
+    from .browse import run_show
 
     a = ctx.settings.args
     _check_names([a.name])
@@ -1149,7 +1149,7 @@ def cmd_show(ctx: Context) -> int:
 
 
 def cmd_history(ctx: Context) -> int:
-    from .cli_history import run_history
+    from .history import run_history
 
     a = ctx.settings.args
     _check_names([a.name])
@@ -1157,7 +1157,7 @@ def cmd_history(ctx: Context) -> int:
 
 
 def cmd_diff(ctx: Context) -> int:
-    from .cli_history import run_diff
+    from .history import run_diff
 
     a = ctx.settings.args
     _check_names([a.name])
@@ -1240,14 +1240,14 @@ def _demo_sandbox(enabled: bool) -> Iterator[Any]:
     if not enabled:
         yield None
         return
-    from .sandbox import SandboxServer
+    from ..sandbox import SandboxServer
 
     with SandboxServer(port=0, seed=1, stable_urls=True) as sandbox:
         yield sandbox
 
 
 def _run_sandbox(args: argparse.Namespace) -> int:
-    from .sandbox import serve_forever_cli
+    from ..sandbox import serve_forever_cli
 
     try:
         result = serve_forever_cli(args.port, seed=args.seed, rotate_every=args.rotate_every)
@@ -1262,7 +1262,7 @@ def _run_sandbox(args: argparse.Namespace) -> int:
 def _start_logging(args: argparse.Namespace) -> None:
     """Set up logging. A ``--log-file`` that is a folder is a usage error; one that cannot be written (its
     folders are created, 0700) is "cannot write to FILE: reason" (exit 4)."""
-    from .log import setup_logging
+    from ..log import setup_logging
 
     path: Path | None = args.log_file.expanduser() if args.log_file is not None else None
     if path is not None and path.is_dir():
@@ -1334,12 +1334,12 @@ def _main(argv: Sequence[str] | None) -> int:
         print("  hint: check that it exists, is the right kind (file or folder) and that you may use it"
               + ("; -v shows where it happened." if not args.verbose else "."), file=err)
         if args.verbose:
-            from .log import redact
+            from ..log import redact
 
             print(redact(_traceback()), file=err)
         return EXIT_FATAL
     except Exception as exc:  # a bug: say so plainly, details only with -v (scrubbed)
-        from .log import redact
+        from ..log import redact
 
         known = ctx.scrub if ctx is not None else (lambda s: s)
 
@@ -1353,6 +1353,3 @@ def _main(argv: Sequence[str] | None) -> int:
             print("  hint: run again with -v for details, and please report it.", file=err)
         return EXIT_FATAL
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())
