@@ -19,6 +19,8 @@ import threading
 from pathlib import Path
 from urllib.parse import quote, quote_plus, unquote
 
+from .paths import make_private_dirs, open_private
+
 __all__ = ["LOGGER_NAME", "REDACTED", "RedactingFilter", "add_secret", "redact", "setup_logging"]
 
 LOGGER_NAME = "tzbackup"
@@ -89,8 +91,6 @@ def _ensure_filter(handler: logging.Handler) -> None:
 def _private_file(path: Path) -> Path:
     """Create the log file 0600 (and any folder it needs 0700) whatever the umask, before logging opens it:
     it may mention personality names. An existing log of ours with looser bits is tightened."""
-    from .archive.store import make_private_dirs, open_private
-
     make_private_dirs(path.parent)
     os.close(open_private(path, os.O_WRONLY | os.O_APPEND))
     return path

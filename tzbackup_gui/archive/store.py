@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import ArchiveError, CorruptBackupError, DiskFullError
+from ..paths import DIR_MODE, FILE_MODE, make_private_dirs, open_private
 
 __all__ = [
     "DIR_MODE",
@@ -48,8 +49,6 @@ __all__ = [
     "write_error",
 ]
 
-DIR_MODE = 0o700
-FILE_MODE = 0o600
 _DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
 
 
@@ -74,41 +73,6 @@ def _write_all(fd: int, data: bytes) -> None:
     while view:
         written = os.write(fd, view)
         view = view[written:]
-
-
-def open_private(path: Path | str, flags: int) -> int:
-    """``os.open`` (``O_CREAT`` added) of a file that ends up mode 0600 whatever the umask; an existing file
-    of ours with looser bits is tightened (one owned by someone else is left alone). Returns the fd."""
-    fd = os.open(path, flags | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), FILE_MODE)
-    try:
-        st = os.fstat(fd)
-        if st.st_mode & 0o777 != FILE_MODE and st.st_uid == os.geteuid():
-            os.fchmod(fd, FILE_MODE)
-    except OSError:
-        os.close(fd)
-        raise
-    return fd
-
-
-def make_private_dirs(path: Path) -> None:
-    """Create ``path`` and its missing parents, each mode 0700 whatever the umask; raises ``OSError``. An
-    existing folder keeps its mode: it may be one the user chose (``--data-dir ~/Backups``) and is not ours
-    to change."""
-    missing = []
-    probe = path
-    while not probe.exists() and probe != probe.parent:
-        missing.append(probe)
-        probe = probe.parent
-    for folder in reversed(missing):  # one level at a time: a strict umask must not lock us out half-way
-        try:
-            folder.mkdir(mode=DIR_MODE)
-        except FileExistsError:
-            if folder.is_dir():
-                continue  # made at the same moment by another thread or process: theirs to set
-            raise
-        folder.chmod(DIR_MODE)  # mkdir's mode is filtered by the umask
-    if not path.is_dir():
-        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path))
 
 
 def ensure_dir(path: Path) -> None:

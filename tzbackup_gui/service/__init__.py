@@ -9,59 +9,50 @@ See docs/INTERNALS.md, section "Service client".
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
+from .auth import (
+    DEFAULT_COOKIE_NAME,
+    SessionCredential,
+    parse_cookie_input,
+    rotated_credential,
+)
+from .models import (
+    MemoryPage,
+    ShapeSummary,
+    content_hash,
+    memory_created_at,
+    memory_sort_key,
+)
+
 if TYPE_CHECKING:
-    from .auth import (
-        DEFAULT_COOKIE_NAME,
-        SessionCredential,
-        parse_cookie_input,
-        rotated_credential,
-    )
     from .client import DEFAULT_BASE_URL, DEFAULT_FILES_BASE_URL, ShapesClient
-    from .models import (
-        MemoryPage,
-        ShapeSummary,
-        content_hash,
-        memory_created_at,
-        memory_sort_key,
-    )
     from .pacing import Pacer, RetryPolicy, parse_retry_after
 
-# Each public name and the submodule that defines it. They are imported on first use (PEP 562), so that
-# ``tzbackup --version`` or an offline command, which need only ``service.auth`` (through the credential
-# store), never pay for httpx (``client``) and asyncio (``pacing``).
-_WHERE = {
-    "DEFAULT_COOKIE_NAME": "auth",
-    "SessionCredential": "auth",
-    "parse_cookie_input": "auth",
-    "rotated_credential": "auth",
-    "DEFAULT_BASE_URL": "client",
-    "DEFAULT_FILES_BASE_URL": "client",
-    "ShapesClient": "client",
-    "MemoryPage": "models",
-    "ShapeSummary": "models",
-    "content_hash": "models",
-    "memory_created_at": "models",
-    "memory_sort_key": "models",
-    "Pacer": "pacing",
-    "RetryPolicy": "pacing",
-    "parse_retry_after": "pacing",
-}
+# ``client`` (httpx) and ``pacing`` (asyncio) load on first use (PEP 562), so that ``tzbackup --version`` or
+# an offline command, which need only ``auth`` and ``models`` (through the credential store and the archive),
+# never pay for them. Plain ``from . import`` statements: the dependency stays visible to readers and tools.
+_CLIENT_NAMES = frozenset({"DEFAULT_BASE_URL", "DEFAULT_FILES_BASE_URL", "ShapesClient"})
+_PACING_NAMES = frozenset({"Pacer", "RetryPolicy", "parse_retry_after"})
 
 
 def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
+    if name in _CLIENT_NAMES:
+        from . import client
+
+        value = getattr(client, name)
+    elif name in _PACING_NAMES:
+        from . import pacing
+
+        value = getattr(pacing, name)
+    else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
     globals()[name] = value
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_WHERE])
+    return sorted([*globals(), *_CLIENT_NAMES, *_PACING_NAMES])
 
 
 __all__ = [

@@ -8,13 +8,13 @@ objects are kept untouched.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import DriftError
+from ..model.memory import content_hash, memory_created_at, memory_sort_key
+from ..model.memory import sub_mapping as _sub
 
 __all__ = [
     "MemoryPage",
@@ -89,11 +89,6 @@ def _as_bool(value: object) -> bool | None:
     return value if isinstance(value, bool) else None
 
 
-def _sub(mapping: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    value = mapping.get(key)
-    return value if isinstance(value, Mapping) else {}
-
-
 def parse_memory_page(payload: object, page: int, path: str = "/api/memory/") -> MemoryPage:
     """Items from ``items`` | ``memories`` | a bare array; pagination from every spelling seen."""
     if isinstance(payload, list):
@@ -130,42 +125,6 @@ def _first(conv: Any, *values: object) -> Any:
         if converted is not None:
             return converted
     return None
-
-
-def _as_float(value: object) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return None
-
-
-def memory_created_at(memory: Mapping[str, Any]) -> float:
-    """``metadata.created_at``, else top-level ``created_at``, else ``metadata.end_ts``, else 0.0."""
-    meta = _sub(memory, "metadata")
-    for value in (meta.get("created_at"), memory.get("created_at"), meta.get("end_ts")):
-        number = _as_float(value)
-        if number is not None:
-            return number
-    return 0.0
-
-
-def memory_sort_key(memory: Mapping[str, Any]) -> tuple[float, str]:
-    """Chronological order (oldest first), ties broken by id so the order is total."""
-    mid = memory.get("id")
-    return memory_created_at(memory), "" if mid is None else str(mid)
-
-
-def content_hash(memory: Mapping[str, Any]) -> str:
-    """SHA-256 (first 32 hex digits) of the canonical JSON of the whole memory: any edit upstream changes
-    it. The archive stores this value, so changing the canonical form would flag every memory as edited."""
-    canonical = json.dumps(memory, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
 
 
 # --- shapes -----------------------------------------------------------------------------------------------
