@@ -20,40 +20,35 @@ a small per-id hash while a commit runs. Everything here blocks: callers run it 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import heapq
-import json
 import math
-import os
-import re
 from collections.abc import Generator, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import CorruptBackupError, DriftError
-from ..service.models import content_hash
-from .layout import METADATA_NAME, STATE_DIR
-from .store import (
-    append_line,
-    append_missing,
-    atomic_write_bytes,
-    atomic_write_json,
-    clear_dir,
-    dump_json,
-    ensure_dir,
-    fsync_dir,
-    pending_commit,
-    read_json,
-    read_jsonl,
-    remove_file,
+from .chat_journal import BatchInfo, ChatJournal
+from .layout import METADATA_NAME, record_file_name, record_file_number
+from .messages import (
+    CHAT_CHUNK_SIZE,
+    CHAT_DIR,
+    CHAT_HISTORY_NAME,
+    CHAT_KIND,
+    CHAT_STATE_NAME,
+    message_hash,
+    message_id,
+    message_ts,
 )
+from .records import RecordStore
+from .store import atomic_write_json, read_json
 
 __all__ = [
     "CHAT_CHUNK_SIZE",
     "CHAT_DIR",
     "CHAT_HISTORY_NAME",
+    "BatchInfo",
     "ChatArchive",
     "ChatCommit",
     "ChatJournal",
@@ -65,222 +60,13 @@ __all__ = [
     "verify_chat",
 ]
 
-CHAT_CHUNK_SIZE = 500
-CHAT_DIR = "chat"
-CHAT_HISTORY_NAME = ".chat-history.jsonl"
-_JOURNAL = "chat-journal.jsonl"
-_STATE = "chat-state.json"
-_COMMIT = "chat-commit.json"
-_STAGING = "chat-staging"
-_HISTORY_STAGED = "history.jsonl"
-
-
-# --- message helpers --------------------------------------------------------------------------------------
-
-
-def message_ts(message: Mapping[str, Any], where: str = "the chat history") -> float:
-    """The message's ``ts`` as a float: a JSON number or a numeric string; anything else is drift."""
-    value = message.get("ts")
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        ts = float(value)
-    elif isinstance(value, str):
-        try:
-            ts = float(value.strip())
-        except ValueError:
-            ts = math.nan
-    else:
-        ts = math.nan
-    if not math.isfinite(ts):
-        shown = type(value).__name__ if not isinstance(value, str) else f"the string {value[:32]!r}"
-        raise DriftError(
-            f"A chat message in {where} has a ts that is not a number (found {shown}).",
-            arrived=f"ts of type {type(value).__name__}",
-            url_path=where,
-        )
-    return ts
-
-
-def message_id(message: Mapping[str, Any]) -> str:
-    """The message's id as a string ("" when it has none)."""
-    value = message.get("id")
-    if isinstance(value, str):
-        return value
-    return "" if value is None or isinstance(value, (dict, list)) else str(value)
-
-
-def message_hash(message: Mapping[str, Any]) -> str:
-    """Content hash of a message with ``ts`` normalised to a float: a change of the ts spelling alone (number
-    vs numeric string) is not an edit."""
-    normal = dict(message)
-    with contextlib.suppress(DriftError):
-        normal["ts"] = message_ts(message)
-    return content_hash(normal)
-
 
 def chat_chunk_name(folder: str, number: int) -> str:
-    return f"{folder}_chat_{number}.json"
-
-
-_CHUNK_RE = re.compile(r"^(?P<prefix>.+)_chat_(?P<n>[1-9][0-9]*)\.json$")
-
-
-def _chunk_number(file_name: str, folder: str) -> int | None:
-    match = _CHUNK_RE.match(file_name)
-    if match is None or match.group("prefix") != folder:
-        return None
-    return int(match.group("n"))
+    return record_file_name(folder, CHAT_KIND.noun, number)
 
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _encode_chunk(messages: list[dict[str, Any]]) -> bytes:
-    return dump_json({"messages": messages}, indent=1)
-
-
-def _parse_chunk(raw: bytes, path: Path) -> list[dict[str, Any]]:
-    try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise CorruptBackupError(f"The chat file {path} is damaged: {err}", path=str(path)) from err
-    messages = data.get("messages") if isinstance(data, dict) else None
-    if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
-        raise CorruptBackupError(
-            f"The chat file {path} is not a list of messages under \"messages\".", path=str(path)
-        )
-    return messages
-
-
-# --- the journal of a walk --------------------------------------------------------------------------------
-
-
-@dataclass
-class BatchInfo:
-    """One fetched batch as the journal keeps it in RAM: where its line is, what it asked, what it brought."""
-
-    offset: int
-    before: float | None
-    strict: bool
-    count: int
-    new: int
-    min_ts: float | None
-    max_ts: float | None
-
-
-@dataclass
-class ChatJournal:
-    """An open walk journal. ``seen`` maps id -> hash of the first version fetched in this walk (all that
-    stays in RAM about fetched messages; raw messages are read back from the file at commit time)."""
-
-    path: Path
-    full: bool = False
-    stored_newest: float | None = None
-    started: str = ""
-    done: bool = False
-    resumed: bool = False
-    seen: dict[str, str] = field(default_factory=dict)
-    batches: list[BatchInfo] = field(default_factory=list)
-    min_ts: float | None = None
-    #: numeric-string ts values met in this walk (tolerated; reported as drift)
-    string_ts: int = 0
-
-    @classmethod
-    def open_existing(cls, path: Path) -> ChatJournal | None:
-        """The journal an earlier run left (None when there is none or it has no start line)."""
-        if not path.exists():
-            return None
-        journal: ChatJournal | None = None
-        for offset, record in read_jsonl(path):
-            if not isinstance(record, dict):
-                continue
-            kind = record.get("kind")
-            if kind == "start":
-                newest = record.get("storedNewest")
-                journal = cls(
-                    path,
-                    full=bool(record.get("full")),
-                    stored_newest=float(newest) if isinstance(newest, (int, float)) else None,
-                    started=str(record.get("started", "")),
-                )
-            elif journal is None:
-                continue
-            elif kind == "batch":
-                items = record.get("items")
-                before = record.get("before")
-                journal._absorb(
-                    offset,
-                    items if isinstance(items, list) else [],
-                    float(before) if isinstance(before, (int, float)) else None,
-                    bool(record.get("strict")),
-                )
-            elif kind == "done":
-                journal.done = True
-        if journal is None:
-            remove_file(path)
-            return None
-        journal.resumed = True
-        return journal
-
-    @classmethod
-    def start(cls, path: Path, *, full: bool, stored_newest: float | None, started: str) -> ChatJournal:
-        remove_file(path)
-        append_line(path, {"kind": "start", "full": full, "storedNewest": stored_newest, "started": started})
-        return cls(path, full=full, stored_newest=stored_newest, started=started)
-
-    def add_batch(self, items: list[dict[str, Any]], before: float | None, strict: bool) -> BatchInfo:
-        """Append one fetched batch durably, then account for it."""
-        offset = append_line(self.path, {"kind": "batch", "before": before, "strict": strict, "items": items})
-        return self._absorb(offset, items, before, strict)
-
-    def mark_done(self) -> None:
-        append_line(self.path, {"kind": "done"})
-        self.done = True
-
-    def preview(self, items: list[dict[str, Any]]) -> tuple[int, float | None, float | None]:
-        """(ids not fetched before in this walk, lowest ts, highest ts) of a batch, without keeping it."""
-        new = len({mid for mid in map(message_id, items) if mid and mid not in self.seen})
-        stamps = [message_ts(m) for m in items]
-        return new, min(stamps, default=None), max(stamps, default=None)
-
-    def _absorb(self, offset: int, items: list[Any], before: float | None, strict: bool) -> BatchInfo:
-        messages = [m for m in items if isinstance(m, dict)]
-        new, lo, hi = self.preview(messages)
-        for item in messages:
-            mid = message_id(item)
-            if isinstance(item.get("ts"), str):
-                self.string_ts += 1
-            if mid and mid not in self.seen:
-                self.seen[mid] = message_hash(item)
-        if lo is not None:
-            self.min_ts = lo if self.min_ts is None else min(self.min_ts, lo)
-        info = BatchInfo(offset, before, strict, len(messages), new, lo, hi)
-        self.batches.append(info)
-        return info
-
-    def batch_items(self, info: BatchInfo) -> list[dict[str, Any]]:
-        """The raw messages of one batch, read back from its line."""
-        with self.path.open("rb") as fh:
-            fh.seek(info.offset)
-            record = json.loads(fh.readline())
-        items = record.get("items") if isinstance(record, dict) else None
-        return [m for m in items if isinstance(m, dict)] if isinstance(items, list) else []
-
-    def ascending(self) -> Iterator[dict[str, Any]]:
-        """Every fetched message once, oldest first: batches in reverse walk order, each sorted by ts
-        (stable), an id met again (the overlap at a boundary) skipped."""
-        emitted: set[str] = set()
-        for info in reversed(self.batches):
-            items = sorted(self.batch_items(info), key=message_ts)
-            for item in items:
-                mid = message_id(item)
-                if not mid or mid in emitted:
-                    continue
-                emitted.add(mid)
-                yield item
-
-    def delete(self) -> None:
-        remove_file(self.path)
 
 
 # --- the archive ------------------------------------------------------------------------------------------
@@ -299,52 +85,22 @@ class ChatCommit:
     rewritten: int = 0
 
 
-class ChatArchive:
-    """The chat part of one personality folder."""
+class ChatArchive(RecordStore):
+    """The chat part of one personality folder (the shared :class:`RecordStore` of :data:`CHAT_KIND`)."""
 
     def __init__(self, folder: Path) -> None:
+        super().__init__(folder, CHAT_KIND)
         self.folder = folder
-        self.name = folder.name
 
     @property
     def chat_dir(self) -> Path:
-        return self.folder / CHAT_DIR
-
-    @property
-    def state_dir(self) -> Path:
-        return self.folder / STATE_DIR
-
-    @property
-    def journal_path(self) -> Path:
-        return self.state_dir / _JOURNAL
-
-    @property
-    def history_path(self) -> Path:
-        return self.folder / CHAT_HISTORY_NAME
+        return self.records_dir
 
     @property
     def state_path(self) -> Path:
-        return self.state_dir / _STATE
-
-    @property
-    def commit_path(self) -> Path:
-        return self.state_dir / _COMMIT
-
-    @property
-    def staging_dir(self) -> Path:
-        return self.state_dir / _STAGING
-
-    def chunk_path(self, number: int) -> Path:
-        return self.chat_dir / chat_chunk_name(self.name, number)
+        return self.state_dir / CHAT_STATE_NAME
 
     # --- reading -------------------------------------------------------------------------------------------
-
-    def chunk_numbers(self) -> list[int]:
-        """N of every chunk file, ascending."""
-        if not self.chat_dir.is_dir():
-            return []
-        found = (_chunk_number(entry, self.name) for entry in os.listdir(self.chat_dir))
-        return sorted(n for n in found if n is not None)
 
     def checked_chunk_count(self) -> int:
         """How many chunk files there are, checking they are numbered 1..K without holes."""
@@ -357,23 +113,12 @@ class ChatArchive:
             )
         return len(numbers)
 
-    def load_chunk(self, number: int) -> list[dict[str, Any]]:
-        path = self.chunk_path(number)
-        try:
-            raw = path.read_bytes()
-        except OSError as err:
-            raise CorruptBackupError(f"Could not read {path}: {err.strerror}", path=str(path)) from err
-        return _parse_chunk(raw, path)
-
     def load_checked_chunk(self, number: int, sums: Mapping[str, Any]) -> list[dict[str, Any]]:
         """:meth:`load_chunk`, refusing a file whose SHA-256 differs from the one recorded when tzbackup
         wrote it (``sums``: name -> hex digest; a file without a record is accepted): merging it would
         record the outside change as good and ``verify`` could no longer notice it."""
         path = self.chunk_path(number)
-        try:
-            raw = path.read_bytes()
-        except OSError as err:
-            raise CorruptBackupError(f"Could not read {path}: {err.strerror}", path=str(path)) from err
+        raw = self.read_chunk_bytes(path)
         recorded = sums.get(path.name)
         if isinstance(recorded, str) and recorded != _sha256(raw):
             raise CorruptBackupError(
@@ -383,7 +128,7 @@ class ChatArchive:
                 "history again from the start.",
                 path=str(path),
             )
-        return _parse_chunk(raw, path)
+        return self.parse_chunk(raw, path)
 
     def tail(self) -> tuple[int, int, float | None]:
         """(chunk files, messages stored, newest ts) from the last file alone (every other file is full)."""
@@ -402,42 +147,6 @@ class ChatArchive:
         return data if isinstance(data, dict) else {}
 
     # --- commit --------------------------------------------------------------------------------------------
-
-    def recover(self) -> bool:
-        """Finish a commit that a crash interrupted (roll forward); drop a staging area never committed."""
-        plan = pending_commit(self.commit_path, self.staging_dir)
-        if plan is None:
-            return False
-        self._apply(plan)
-        return True
-
-    def _clear_staging(self) -> None:
-        clear_dir(self.staging_dir)
-
-    def _apply(self, plan: dict[str, Any]) -> None:
-        if (self.staging_dir / _HISTORY_STAGED).exists():
-            self._append_history(self.staging_dir / _HISTORY_STAGED)
-        if plan.get("renames"):
-            ensure_dir(self.chat_dir)
-        for staged, number in plan.get("renames", []):
-            source = self.staging_dir / str(staged)
-            if source.exists():
-                os.replace(source, self.chunk_path(int(number)))
-        for number in plan.get("remove", []):
-            remove_file(self.chunk_path(int(number)))
-        if self.chat_dir.is_dir():
-            fsync_dir(self.chat_dir)
-        state = self.staging_dir / _STATE
-        if state.exists():
-            os.replace(state, self.state_path)
-        remove_file(self.journal_path)
-        remove_file(self.commit_path)
-        self._clear_staging()
-        fsync_dir(self.state_dir)
-
-    def _append_history(self, staged: Path) -> None:
-        """Append the staged history lines not there yet (replaying a commit adds nothing twice)."""
-        append_missing(self.history_path, staged)
 
     def _first_affected(self, chunks: int, oldest_new: float) -> int:
         """The first chunk whose newest message is not older than ``oldest_new`` (binary search: every
@@ -465,8 +174,7 @@ class ChatArchive:
         whose checksum no longer matches ``chat-state.json`` raises :class:`CorruptBackupError` (nothing
         is changed; the journal stays for the next run).
         """
-        self._clear_staging()
-        ensure_dir(self.staging_dir)
+        self.start_staging()
         chunks = self.checked_chunk_count()
         result = ChatCommit()
         if journal.min_ts is None:  # nothing fetched: nothing changes
@@ -481,7 +189,6 @@ class ChatArchive:
         yield
         seen = journal.seen
         matched = 0
-        staged_history = self.staging_dir / _HISTORY_STAGED
 
         def stored_tail() -> Iterator[dict[str, Any]]:
             nonlocal matched
@@ -493,21 +200,20 @@ class ChatArchive:
                         old_hash = message_hash(message)
                         if old_hash != seen[mid]:
                             result.edited += 1
-                            append_line(staged_history,
-                                        {"id": mid, "hash": old_hash, "replacedAt": now, "message": message})
+                            self.stage_history(mid, old_hash, now, message)
                         continue
                     yield message
 
         renames: list[list[Any]] = []
 
         def stage(batch: list[dict[str, Any]], n: int) -> None:
-            data = _encode_chunk(batch)
+            data = self.encode_chunk(batch)
             target = self.chunk_path(n)
             sums[target.name] = _sha256(data)
             if n <= chunks and target.exists() and target.read_bytes() == data:
                 return  # unchanged: not rewritten
             staged = f"{n}.json"
-            atomic_write_bytes(self.staging_dir / staged, data)
+            self.stage_file(staged, data)
             renames.append([staged, n])
 
         number = start
@@ -533,7 +239,7 @@ class ChatArchive:
         remove = list(range(result.chunks + 1, chunks + 1))
         valid = {chat_chunk_name(self.name, n) for n in range(1, result.chunks + 1)}
         atomic_write_json(
-            self.staging_dir / _STATE,
+            self.staging_dir / CHAT_STATE_NAME,
             {"version": 1, "chunkSize": CHAT_CHUNK_SIZE, "count": result.count, "chunks": result.chunks,
              "newestTs": result.newest_ts, "committedAt": now,
              "sha256": {k: v for k, v in sums.items() if k in valid}},
@@ -580,7 +286,7 @@ def verify_chat(folder: Path) -> list[str]:
         name = path.name
         try:
             raw = path.read_bytes()
-            messages = _parse_chunk(raw, path)
+            messages = archive.parse_chunk(raw, path)
         except (OSError, CorruptBackupError) as err:
             problems.append(f"{name} cannot be read: {err}")
             continue
@@ -607,7 +313,7 @@ def verify_chat(folder: Path) -> list[str]:
             previous = ts
         count += len(messages)
     if sums is not None and numbers:
-        missing = [n for n in sums if _chunk_number(n, archive.name) not in numbers]
+        missing = [n for n in sums if record_file_number(n, CHAT_KIND.noun, archive.name) not in numbers]
         if missing:
             problems.append(f"Chat file(s) {', '.join(sorted(missing)[:5])} are missing.")
     expected = _metadata_chat_count(folder)

@@ -12,14 +12,13 @@ state after each request, see ``backup/walk.py``), ``{"kind": "mode", "mode", "r
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
-from .memories import content_hash, memory_id, memory_ts
-from .store import append_line, read_jsonl, remove_file
+from ..model.memory import content_hash, memory_id, memory_ts
+from .journal_file import JournalFile
 
 __all__ = ["Journal", "JournalItem", "PageRecord"]
 
@@ -59,15 +58,11 @@ class PageRecord:
 
 
 @dataclass
-class Journal:
-    """An open journal. ``items`` maps id -> newest version fetched in this walk."""
+class Journal(JournalFile):
+    """An open memory journal. ``items`` maps id -> newest version fetched in this walk."""
 
-    path: Path
     mode: str = "incremental"
     reason: str = ""
-    started: str = ""
-    done: bool = False
-    resumed: bool = False
     items: dict[str, JournalItem] = field(default_factory=dict)
     #: page entries that were not memory objects with an id (counted for the run record; kept in the journal)
     unreadable: int = 0
@@ -85,52 +80,33 @@ class Journal:
     #: ids in ``items`` that ``is_known`` (set by the engine) says are not stored yet; kept up to date
     new_count: int = 0
     is_stored: Callable[[str], bool] = field(default=lambda _mid: False, repr=False)
-    _line_cache: dict[int, list[dict[str, Any]]] = field(default_factory=dict, repr=False)
 
     # --- opening -----------------------------------------------------------------------------------------
 
     @classmethod
-    def open_existing(cls, path: Path) -> Journal | None:
-        """Load a journal left by an earlier run, or None when there is none (or it has no start line)."""
-        if not path.exists():
-            return None
-        journal: Journal | None = None
-        for offset, record in read_jsonl(path):
-            if not isinstance(record, dict):
-                continue
-            kind = record.get("kind")
-            if kind == "start":
-                journal = cls(
-                    path,
-                    mode=str(record.get("mode", "incremental")),
-                    reason=str(record.get("reason", "")),
-                    started=str(record.get("started", "")),
-                )
-            elif journal is None:
-                continue
-            elif kind == "page":
-                journal.trailing.append(journal._absorb(offset, record))
-            elif kind == "walk":
-                state = record.get("state")
-                journal.walk_state = state if isinstance(state, dict) else None
-                journal.trailing.clear()
-            elif kind == "mode":
-                journal.mode = str(record.get("mode", journal.mode))
-                journal.reason = str(record.get("reason", journal.reason))
-            elif kind == "done":
-                journal.done = True
-        if journal is None:
-            remove_file(path)
-            return None
-        journal.resumed = True
-        return journal
+    def from_start(cls, path: Path, record: dict[str, Any]) -> Self:
+        return cls(
+            path,
+            mode=str(record.get("mode", "incremental")),
+            reason=str(record.get("reason", "")),
+            started=str(record.get("started", "")),
+        )
+
+    def replay(self, kind: object, offset: int, record: dict[str, Any]) -> None:
+        if kind == "page":
+            self.trailing.append(self._absorb(offset, record))
+        elif kind == "walk":
+            state = record.get("state")
+            self.walk_state = state if isinstance(state, dict) else None
+            self.trailing.clear()
+        elif kind == "mode":
+            self.mode = str(record.get("mode", self.mode))
+            self.reason = str(record.get("reason", self.reason))
 
     @classmethod
-    def start(cls, path: Path, *, mode: str, reason: str, started: str) -> Journal:
-        remove_file(path)
-        journal = cls(path, mode=mode, reason=reason, started=started)
-        append_line(path, {"kind": "start", "mode": mode, "reason": reason, "started": started})
-        return journal
+    def start(cls, path: Path, *, mode: str, reason: str, started: str) -> Self:
+        cls.write_start(path, {"mode": mode, "reason": reason, "started": started})
+        return cls(path, mode=mode, reason=reason, started=started)
 
     # --- writing -----------------------------------------------------------------------------------------
 
@@ -162,24 +138,16 @@ class Journal:
             "topUp": top_up,
             "role": role,
         }
-        offset = append_line(self.path, record)
-        return self._absorb(offset, record, items=items)
+        return self._absorb(self.append(record), record, items=items)
 
     def save_walk(self, state: dict[str, Any]) -> None:
         """Record the walk's state durably (a killed walk resumes from the last one)."""
-        append_line(self.path, {"kind": "walk", "state": state})
+        self.append({"kind": "walk", "state": state})
         self.walk_state = state
 
     def switch_mode(self, mode: str, reason: str) -> None:
-        append_line(self.path, {"kind": "mode", "mode": mode, "reason": reason})
+        self.append({"kind": "mode", "mode": mode, "reason": reason})
         self.mode, self.reason = mode, reason
-
-    def mark_done(self) -> None:
-        append_line(self.path, {"kind": "done"})
-        self.done = True
-
-    def delete(self) -> None:
-        remove_file(self.path)
 
     def _absorb(
         self, offset: int, record: dict[str, Any], items: list[dict[str, Any]] | None = None
@@ -251,13 +219,4 @@ class Journal:
         return [self._entry(offset, index) for offset, index in self.unreadable_at]
 
     def _entry(self, offset: int, index: int) -> Any:
-        cached = self._line_cache.get(offset)
-        if cached is None:
-            with self.path.open("rb") as fh:
-                fh.seek(offset)
-                record = json.loads(fh.readline())
-            cached = list(record.get("items", []))
-            if len(self._line_cache) > 64:
-                self._line_cache.clear()
-            self._line_cache[offset] = cached
-        return cached[index]
+        return self.line_items(offset)[index]

@@ -27,6 +27,7 @@ __all__ = [
     "HISTORY_NAME",
     "MAX_NAME_BYTES",
     "MEMORY_DIR",
+    "MEMORY_NOUN",
     "METADATA_NAME",
     "QUARANTINE_NAME",
     "STATE_DIR",
@@ -35,6 +36,8 @@ __all__ = [
     "personalities_root",
     "personality_path",
     "profile_file_name",
+    "record_file_name",
+    "record_file_number",
     "safe_folder_name",
 ]
 
@@ -45,6 +48,8 @@ HISTORY_NAME = ".memory-history.jsonl"
 #: page entries the service sent that are not memory objects with an id: kept verbatim, never guessed at
 QUARANTINE_NAME = ".memory-quarantine.jsonl"
 MEMORY_DIR = "memory"
+#: the word in memory chunk file names: ``<folder>_memory_N.json``
+MEMORY_NOUN = "memory"
 STATE_DIR = ".tzbackup"
 MAX_NAME_BYTES = 100
 _SUFFIX_LEN = 9  # "-" + 8 hex digits
@@ -116,16 +121,23 @@ def profile_file_name(folder: str) -> str:
     return f"{folder}.json"
 
 
+def record_file_name(folder: str, noun: str, number: int) -> str:
+    """``<folder>_<noun>_N.json``: the chunk file N of one kind of record (``memory``, ``chat``)."""
+    return f"{folder}_{noun}_{number}.json"
+
+
+def record_file_number(file_name: str, noun: str, folder: str | None = None) -> int | None:
+    """N of ``<folder>_<noun>_N.json`` (any prefix when ``folder`` is None), else None."""
+    match = re.match(rf"^(?P<prefix>.+)_{re.escape(noun)}_(?P<n>[1-9][0-9]*)\.json$", file_name)
+    if match is None or (folder is not None and match.group("prefix") != folder):
+        return None
+    return int(match.group("n"))
+
+
 def chunk_file_name(folder: str, number: int) -> str:
-    return f"{folder}_memory_{number}.json"
-
-
-_CHUNK_RE = re.compile(r"^(?P<prefix>.+)_memory_(?P<n>[1-9][0-9]*)\.json$")
+    return record_file_name(folder, MEMORY_NOUN, number)
 
 
 def chunk_number(file_name: str, folder: str | None = None) -> int | None:
     """N of ``<folder>_memory_N.json`` (any prefix when ``folder`` is None), else None."""
-    match = _CHUNK_RE.match(file_name)
-    if match is None or (folder is not None and match.group("prefix") != folder):
-        return None
-    return int(match.group("n"))
+    return record_file_number(file_name, MEMORY_NOUN, folder)
