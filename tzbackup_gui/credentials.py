@@ -3,7 +3,9 @@
 Keyring layout (service ``tzbackup``):
 
 * account ``<user id>``: the secret, in :meth:`SessionCredential.serialize` form (``name=value[; ...]``);
-* account ``active-account``: *not* a secret, just the user id whose entry is in use.
+* account ``active-account``: *not* a secret, just the user id whose entry is in use;
+* account ``talk-api-key <base URL>``: the API key of a chat endpoint Talk uses (optional), kept exactly like
+  the cookie: never logged, never in a plain file (the Talk settings file only says whether one is stored).
 
 So a second shapes.inc account can be added later without changing the format. The secret is never written
 to a plain file: plaintext keyring backends (``keyrings.alt``) and the fail / null backends count as "no
@@ -33,6 +35,7 @@ __all__ = [
     "COOKIE_FILE_ENV",
     "KEYRING_SERVICE",
     "SYSTEMD_CREDENTIAL_NAME",
+    "TALK_KEY_ACCOUNT",
     "CredentialStore",
     "resolve_credential",
 ]
@@ -43,6 +46,8 @@ COOKIE_ENV = "TZBACKUP_COOKIE"
 COOKIE_FILE_ENV = "TZBACKUP_COOKIE_FILE"
 SYSTEMD_CREDENTIAL_NAME = "tzbackup-cookie"
 MEMORY_LOCATION = "this session only (not stored)"
+#: keyring account of a chat endpoint's API key: this prefix, a space, the endpoint's base URL
+TALK_KEY_ACCOUNT = "talk-api-key"
 
 _UNUSABLE_BACKENDS = {
     ("keyring.backends.fail", "Keyring"),
@@ -84,6 +89,7 @@ class CredentialStore:
         self._memory: SessionCredential | None = None
         self._user_id = ""
         self._username = ""
+        self._api_keys: dict[str, str] = {}  # memory-only mode: endpoint account -> API key
 
     # --- backend ----------------------------------------------------------------------------------
 
@@ -219,6 +225,47 @@ class CredentialStore:
             self._call("delete the session cookie", keyring.delete_password, self.service, str(user_id))
         self._call("delete the active account", keyring.delete_password, self.service, ACTIVE_ACCOUNT)
         self._user_id, self._username = "", ""
+
+
+    # --- API keys of chat endpoints (Talk) --------------------------------------------------------------
+
+    @staticmethod
+    def _key_account(base_url: str) -> str:
+        return f"{TALK_KEY_ACCOUNT} {base_url.strip().rstrip('/')}"
+
+    def load_api_key(self, base_url: str) -> str | None:
+        """The API key stored for the chat endpoint at ``base_url``, or ``None``."""
+        account = self._key_account(base_url)
+        if self.memory_only:
+            return self._api_keys.get(account)
+        self._check()
+        import keyring
+
+        key = self._call("read the API key", keyring.get_password, self.service, account)
+        return str(key) if key else None
+
+    def save_api_key(self, base_url: str, key: str) -> str:
+        """Keep ``key`` for the chat endpoint at ``base_url``. Returns where it went (never the key)."""
+        account = self._key_account(base_url)
+        if self.memory_only:
+            self._api_keys[account] = key
+            return self.describe_location()
+        self._check()
+        import keyring
+
+        self._call("store the API key", keyring.set_password, self.service, account, key)
+        return f"the system keyring ({self.backend_name}), service '{self.service}'"
+
+    def delete_api_key(self, base_url: str) -> None:
+        """Forget the API key of the chat endpoint at ``base_url`` (no error when none is stored)."""
+        account = self._key_account(base_url)
+        if self.memory_only:
+            self._api_keys.pop(account, None)
+            return
+        self._check()
+        import keyring
+
+        self._call("delete the API key", keyring.delete_password, self.service, account)
 
 
 def _short(exc: BaseException) -> str:
