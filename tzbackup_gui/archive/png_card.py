@@ -1,10 +1,11 @@
-"""PNG chunks, read and written with ``struct`` and ``zlib`` only: the ``chara`` card chunk and a plain PNG.
+"""PNG chunks, read and written with ``struct`` and ``zlib`` only: the card chunks and a plain PNG.
 
 Character front-ends (SillyTavern, Agnai, RisuAI...) import a Character Card V2 from a PNG that carries the
-card JSON, base64-encoded, in a ``tEXt`` chunk whose keyword is ``chara``. This module inserts that chunk
-just before ``IEND`` (replacing an older ``chara`` chunk), reads it back, and generates a solid-colour PNG
-for personalities whose avatar was not saved. Every chunk's CRC is checked on reading, so a damaged file is
-reported rather than half-read.
+card JSON, base64-encoded, in a ``tEXt`` chunk whose keyword is ``chara``; a Character Card V3 goes in a
+``ccv3`` chunk the same way (SPEC_V3.md), with a V2 card kept in ``chara`` for older readers (a reader that
+finds both uses ``ccv3``). This module inserts those chunks just before ``IEND`` (replacing older card
+chunks), reads them back, and generates a solid-colour PNG for personalities whose avatar was not saved.
+Every chunk's CRC is checked on reading, so a damaged file is reported rather than half-read.
 """
 
 from __future__ import annotations
@@ -19,18 +20,21 @@ from typing import Any
 
 __all__ = [
     "CARD_KEYWORD",
+    "CARD_V3_KEYWORD",
     "PNG_SIGNATURE",
     "PngError",
     "embed_card",
     "iter_chunks",
     "make_chunk",
     "read_card",
+    "read_newest_card",
     "read_text_chunks",
     "solid_png",
 ]
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CARD_KEYWORD = "chara"
+CARD_V3_KEYWORD = "ccv3"
 #: Largest chunk we accept on reading (the PNG spec allows 2**31 - 1; nothing sane is near that).
 MAX_CHUNK = 256 * 1024 * 1024
 
@@ -90,36 +94,50 @@ def read_text_chunks(png: bytes) -> list[tuple[str, str]]:
     return found
 
 
-def embed_card(png: bytes, card: dict[str, Any]) -> bytes:
-    """``png`` with ``card`` as a ``chara`` tEXt chunk (base64 of the UTF-8 JSON) just before IEND.
-
-    An existing ``chara`` chunk is dropped, so embedding twice leaves one card. Base64 keeps the text
-    chunk within Latin-1 whatever the card's script.
-    """
+def _card_text(keyword: str, card: dict[str, Any]) -> bytes:
     text = base64.b64encode(json.dumps(card, ensure_ascii=False).encode("utf-8"))
+    return make_chunk(b"tEXt", keyword.encode("latin-1") + b"\x00" + text)
+
+
+def embed_card(png: bytes, card: dict[str, Any], v3: dict[str, Any] | None = None) -> bytes:
+    """``png`` with ``card`` as a ``chara`` tEXt chunk (base64 of the UTF-8 JSON) just before IEND, and
+    ``v3`` (a V3 card) as a ``ccv3`` chunk after it when given.
+
+    Existing ``chara`` and ``ccv3`` chunks are dropped, so embedding twice leaves one card of each kind (and
+    no stale V3 card that readers would prefer to a new V2 one). Base64 keeps the text chunk within
+    Latin-1 whatever the card's script.
+    """
     out = [PNG_SIGNATURE]
     for kind, data, pos in iter_chunks(png):
-        if kind == b"tEXt" and (_split_text(data) or ("", ""))[0] == CARD_KEYWORD:
+        if kind == b"tEXt" and (_split_text(data) or ("", ""))[0] in (CARD_KEYWORD, CARD_V3_KEYWORD):
             continue
         if kind == b"IEND":
-            out.append(make_chunk(b"tEXt", CARD_KEYWORD.encode("latin-1") + b"\x00" + text))
+            out.append(_card_text(CARD_KEYWORD, card))
+            if v3 is not None:
+                out.append(_card_text(CARD_V3_KEYWORD, v3))
         out.append(png[pos : pos + 12 + len(data)])
     return b"".join(out)
 
 
-def read_card(png: bytes) -> dict[str, Any] | None:
-    """The card JSON of the (last) ``chara`` chunk, or None when there is none. A chunk that is not
-    base64 of a JSON object raises :class:`PngError`."""
-    texts = [text for keyword, text in read_text_chunks(png) if keyword == CARD_KEYWORD]
+def read_card(png: bytes, keyword: str = CARD_KEYWORD) -> dict[str, Any] | None:
+    """The card JSON of the (last) ``keyword`` chunk (``chara`` by default), or None when there is none. A
+    chunk that is not base64 of a JSON object raises :class:`PngError`."""
+    texts = [text for key, text in read_text_chunks(png) if key == keyword]
     if not texts:
         return None
     try:
         card = json.loads(base64.b64decode(texts[-1], validate=True).decode("utf-8"))
     except (binascii.Error, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise PngError(f"the chara chunk is not base64 of a JSON card: {err}") from err
+        raise PngError(f"the {keyword} chunk is not base64 of a JSON card: {err}") from err
     if not isinstance(card, dict):
-        raise PngError("the chara chunk does not hold a JSON object")
+        raise PngError(f"the {keyword} chunk does not hold a JSON object")
     return card
+
+
+def read_newest_card(png: bytes) -> dict[str, Any] | None:
+    """The card a reader should use: the ``ccv3`` card when there is one (as the V3 spec says), else the
+    ``chara`` card, else None."""
+    return read_card(png, CARD_V3_KEYWORD) or read_card(png, CARD_KEYWORD)
 
 
 def solid_png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
