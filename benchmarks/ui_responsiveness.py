@@ -96,8 +96,8 @@ async def measure(base_url: str, files_url: str, cookie: str, data_dir: Path) ->
     last = time.perf_counter()
     last_cpu = (time.thread_time(), time.process_time())
     QTest.mouseClick(window.back_up_selected_button, Qt.MouseButton.LeftButton)
-    assert window._run_task is not None
-    await asyncio.gather(window._run_task, return_exceptions=True)
+    assert window.runs.task is not None
+    await asyncio.gather(window.runs.task, return_exceptions=True)
     timer.stop()
     elapsed = time.perf_counter() - started
     row = window.model.row_for(SLUG)

@@ -150,7 +150,7 @@ def test_at_start_up_the_window_opens_with_a_banner_and_a_way_out(
         assert window.choose_data_dir_button.text().replace("&", "") == "Choose Another Folder…"
         assert window.model.rowCount() > 0  # the account is listed all the same
         assert not window.back_up_all_button.isEnabled() and not window.back_up_all_action.isEnabled()
-        assert window.start_backup(None) is False
+        assert window.runs.start(None) is False
         assert "cannot be used" in window.data_dir_label.text()
         window.open_data_dir_action = window.findChild(type(window.settings_action), "openDataAction")
         window.open_data_dir_action.trigger()

@@ -83,8 +83,8 @@ def window_on(qtbot: Any, qloop: Any, sandbox: Any, qsettings: Any) -> Any:
         window.remove_log_handler()
     for window in made:
         window.ctx.cancel_backup()
-        if window._run_task is not None:
-            qtbot.waitUntil(window._run_task.done, timeout=10_000)
+        if window.runs.task is not None:
+            qtbot.waitUntil(window.runs.task.done, timeout=10_000)
         run(qloop, qtbot, window.ctx.aclose())
 
 

@@ -70,8 +70,8 @@ class Windows:
     def close(self) -> None:
         for window in self.made:
             window.ctx.cancel_backup()
-            if window._run_task is not None:
-                self.qtbot.waitUntil(window._run_task.done, timeout=10_000)
+            if window.runs.task is not None:
+                self.qtbot.waitUntil(window.runs.task.done, timeout=10_000)
             run(self.loop, self.qtbot, window.ctx.aclose())
             window.remove_log_handler()
 
@@ -111,7 +111,7 @@ def check(window: MainWindow, slugs: set[str]) -> None:
 
 
 def wait_run_done(qtbot: Any, window: MainWindow, timeout: int = RUN_TIMEOUT) -> None:
-    qtbot.waitUntil(lambda: window._run_task is not None and window._run_task.done(), timeout=timeout)
+    qtbot.waitUntil(lambda: window.runs.task is not None and window.runs.task.done(), timeout=timeout)
 
 
 def test_table_lists_the_account_personalities(windows: Any, sandbox: Any) -> None:
@@ -156,7 +156,7 @@ def test_back_up_all_backs_up_every_owned_one(windows: Any, sandbox: Any, qtbot:
     window = windows()
     click(qtbot, window.back_up_all_button)
     assert not window.back_up_all_button.isEnabled()  # one run at a time
-    assert window.start_backup(None) is False
+    assert window.runs.start(None) is False
     wait_run_done(qtbot, window)
     rows = window.model.rows()
     assert len(folders(windows.data_dir)) == len(owned_slugs(sandbox))
@@ -334,7 +334,7 @@ def test_quit_during_a_run_asks_then_cancels_cleanly(windows: Any, sandbox: Any,
 
 
 def test_long_run_notifies(windows: Any, sandbox: Any, qtbot: Any, monkeypatch: Any) -> None:
-    import tzbackup_gui.ui.main_window as mw
+    import tzbackup_gui.ui.run_controller as mw
 
     monkeypatch.setattr(mw, "LONG_RUN_SECONDS", 0.0)
     window = windows()

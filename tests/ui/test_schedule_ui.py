@@ -150,8 +150,8 @@ def test_never_starts_while_a_run_is_in_progress(
     scheduler = window.scheduler
     sandbox.state.set_fault("slow", count=None, seconds=0.05)
     outcomes: list[Any] = []
-    window.run_outcome.connect(outcomes.append)
-    assert window.start_backup(["lilith"])  # a manual run
+    window.runs.run_outcome.connect(outcomes.append)
+    assert window.runs.start(["lilith"])  # a manual run
     clock.advance(hours=3)  # the slot arrives during it
     assert not scheduler.check()
     qtbot.wait(200)

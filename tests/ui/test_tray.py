@@ -30,9 +30,9 @@ def window(qtbot: Any, qloop: Any, sandbox: Any, tmp_path: Path, qsettings: Any)
 
 
 def with_tray(window: Any) -> Tray:
-    tray = Tray(window, initials_icon("tzbackup", 32))
+    tray = Tray(window.runs, window.scheduler, initials_icon("tzbackup", 32), window)
     tray.show()
-    window.tray = tray
+    window.use_tray(tray)
     return tray
 
 

@@ -81,14 +81,14 @@ def test_the_network_gone_mid_run_is_one_stop_with_one_plain_message(
     window = _start(qtbot, qloop, sandbox, data_dir, qsettings, retry=retry)
     windows.append(window)
     waits: list[tuple[float, float | None]] = []  # (scheduled retry wait, the ETA right after it)
-    on_event = window._on_event
+    on_event = window.runs._on_event
 
     def watching(event: BackupEvent) -> None:
         on_event(event)
         if isinstance(event, Waiting) and event.reason != "pacing":
             waits.append((event.seconds, window.tracker.eta_seconds()))
 
-    window._on_event = watching
+    window.runs._on_event = watching
     qtbot.mouseClick(window.back_up_all_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: window.tracker.rows["lilith"].done >= 560, timeout=RUN_TIMEOUT)
     sandbox.stop()  # the service is gone: its port is closed

@@ -98,8 +98,8 @@ def close_window(loop: Any, qtbot: Any, window: MainWindow) -> None:
     """Stop the scheduler, cancel a run, close the HTTP client, detach the log handler."""
     window.scheduler.stop()
     window.ctx.cancel_backup()
-    if window._run_task is not None:
-        qtbot.waitUntil(window._run_task.done, timeout=10_000)
+    if window.runs.task is not None:
+        qtbot.waitUntil(window.runs.task.done, timeout=10_000)
     # A refresh or avatar download the test did not wait for (a data-folder change starts one) must end
     # before the HTTP client closes, or it fails in the Qt loop with "the client has been closed" (seen
     # under load in CI).

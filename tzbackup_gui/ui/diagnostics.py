@@ -13,21 +13,19 @@ import sys
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from PySide6 import __version__ as pyside_version
-from PySide6.QtCore import qVersion
+from PySide6.QtCore import QSettings, qVersion
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
 from .. import __version__
 from ..app import display_path, where_text
 from .log_pane import redact
+from .run_controller import RunController
+from .scheduler import BackupScheduler
 from .sections import chosen_sections
 from .theme import is_dark
-
-if TYPE_CHECKING:
-    from .main_window import MainWindow
 
 __all__ = ["diagnostics_text"]
 
@@ -52,9 +50,17 @@ def _display() -> str:
             f"at scale {ratio}")
 
 
-def diagnostics_text(window: MainWindow) -> str:
-    """The report, redacted. ``window`` gives the context, settings, scheduler and log."""
-    ctx = window.ctx
+def diagnostics_text(
+    runs: RunController,
+    settings: QSettings,
+    *,
+    scheduler: BackupScheduler | None,
+    data_dir_problem: str,
+    problems: list[str],
+) -> str:
+    """The report, redacted. ``runs`` gives the context, the rows and the last error shown; ``problems``
+    are the log's recent warnings and errors."""
+    ctx = runs.ctx
     config = ctx.config
     now = datetime.now(UTC)
     lines = [
@@ -67,8 +73,8 @@ def diagnostics_text(window: MainWindow) -> str:
         f"Mode: {'demo (local sandbox)' if config.demo else 'shapes.inc'}",
         f"Service: {config.base_url} (files: {config.files_base_url})",
         f"Data folder: {display_path(config.data_dir)}"
-        + (f" (cannot be used: {window.data_dir_problem})" if window.data_dir_problem else ""),
-        f"Settings file: {display_path(Path(window.settings.fileName()))}",
+        + (f" (cannot be used: {data_dir_problem})" if data_dir_problem else ""),
+        f"Settings file: {display_path(Path(settings.fileName()))}",
     ]
     store = ctx.store
     if config.demo:
@@ -80,24 +86,21 @@ def diagnostics_text(window: MainWindow) -> str:
     lines.append(f"Keyring: {keyring}")
     signed_in = ctx.credential is not None
     lines.append(f"Signed in: {'yes, cookie ' + where_text(ctx.location) if signed_in else 'no'}")
-    sections = chosen_sections(window.settings)
+    sections = chosen_sections(settings)
     lines.append(
         f"Backups: spacing {ctx.pacer_delay():g} s, full check every {config.reconcile_age_days:g} days, "
         f"sections {'all' if sections is None else ', '.join(sorted(sections))}"
     )
-    scheduler = getattr(window, "scheduler", None)
     if scheduler is not None:
         lines.append(f"Schedule: {scheduler.schedule.describe()}; {scheduler.status() or 'no status'}")
-    rows = window.model.rows()
+    rows = runs.model.rows()
     on_account = sum(1 for r in rows if r.on_account)
     backed_up = sum(1 for r in rows if r.last_backup is not None)
     lines.append(
         f"Personalities: {on_account} on the account, {len(rows) - on_account} only local, "
         f"{backed_up} backed up at least once"
     )
-    lines.append(f"Last error shown: {window.last_error or 'none'}")
-    handler = getattr(window, "_log_handler", None)
-    problems = list(handler.problems) if handler is not None else []
+    lines.append(f"Last error shown: {runs.last_error or 'none'}")
     lines.append("")
     lines.append("Recent warnings and errors, oldest first:" if problems else "No warnings or errors.")
     lines.extend(f"  {line}" for line in problems)

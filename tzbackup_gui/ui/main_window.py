@@ -6,11 +6,8 @@ import asyncio
 import gc
 import itertools
 import logging
-import time
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -65,15 +62,6 @@ from PySide6.QtWidgets import (
 from ..app import AppContext, SignInResult, data_dir_problem, display_path, where_text
 from ..archive.store import ensure_dir
 from ..errors import AuthError, TzBackupError
-from ..events import (
-    BackupEvent,
-    PersonalityFailed,
-    PersonalityFinished,
-    PersonalityStarted,
-    Reconciling,
-    Retrying,
-    Waiting,
-)
 from ..schedule import Clock, system_clock
 from ..service.auth import SessionCredential
 from .async_slot import async_slot
@@ -95,52 +83,22 @@ from .personalities_model import (
     SlugRole,
     merge_rows,
 )
-from .progress import AUTH_KINDS, RunTracker, failure_reason, format_duration, plural, stop_message
+from .progress import format_duration, plural
 from .progress_delegate import ProgressDelegate
+from .run_controller import ERROR_TITLES, RunController
 from .scheduler import BackupScheduler
-from .sections import chosen_sections
+from .settings_dialog import SettingsDialog
 from .sign_in_dialog import SignInDialog
 from .theme import TEXT_AIM, banner_colors, css, error_color, placeholder_color, readable, warning_fill
+from .tray import Tray, make_tray
 
 __all__ = ["MainWindow"]
 
 log = logging.getLogger("tzbackup.ui")
 
-ERROR_TITLES = {
-    "BotWallError": "Blocked by bot protection",
-    "RateLimitedError": "The service is rate limiting",
-    "DriftError": "The service changed its answers",
-    "DiskFullError": "The disk is full",
-    "DataDirLockedError": "Another backup is running",
-    "BackupBusyError": "A backup is already running",
-    "ServerError": "The service is having trouble",
-    "NetworkError": "Cannot reach the service",
-    "NotOwnedError": "Not your personality",
-    "OwnerMismatchError": "Backup belongs to another account",
-    "UnsupportedFormatError": "Backup folder in an unknown format",
-    "CorruptBackupError": "A backup file is damaged",
-}
-#: A run longer than this gets a desktop notification when it ends.
-LONG_RUN_SECONDS = 20.0
-
-
-@dataclass(frozen=True)
-class RunOutcome:
-    """How a run ended (emitted once per run, before any dialog it opens): the scheduler records it."""
-
-    ok: bool
-    cancelled: bool
-    reason: str  # "" when ok; else what stopped it or the first failure
-    summary: str  # the tracker's one-line summary
-    scheduled: bool
-    auth: bool = False  # the session ended during the run (a new sign-in is needed)
-
-
 class MainWindow(QMainWindow):
     """Thin face over :class:`AppContext`: renders rows, forwards clicks, shows what the engine reports."""
 
-    run_finished = Signal()
-    run_outcome = Signal(object)  # RunOutcome
     quit_requested = Signal()  # an explicit Quit (menu, tray): the app ends even when hidden in the tray
 
     def __init__(
@@ -160,15 +118,14 @@ class MainWindow(QMainWindow):
         self.settings = settings
         self.notifier: Notifier = notifier or NullNotifier()
         self.open_folder = open_folder or _open_folder
-        self.tracker = RunTracker()
         self.model = PersonalitiesModel(self)
-        self.model.progress = self.tracker.rows
+        self.runs = RunController(ctx, self.model, settings, self, notifier=self.notifier, parent=self)
+        self.tracker = self.runs.tracker  # the run's progress, which the rows and the bar show
         self.proxy = PersonalitiesProxy(self)
         self.proxy.setSourceModel(self.model)
         self.avatars = AvatarCache(ctx.config.data_dir / ".cache" / "avatars", ctx.download)
         self.sign_in_dialog: SignInDialog | None = None
         self.message_box: QMessageBox | None = None
-        self._run_task: asyncio.Task[None] | None = None
         self._avatar_task: asyncio.Task[None] | None = None
         self._refresh_task: asyncio.Task[None] | None = None
         self._count_task: asyncio.Task[None] | None = None
@@ -177,21 +134,15 @@ class MainWindow(QMainWindow):
         self.last_row_menu: QMenu | None = None
         self.help_viewer: Any = None
         self._resume_sign_in_task: asyncio.Task[None] | None = None
-        self._cancel_requested = False
-        self._busy = False
-        self._close_after_run = False
         self._restore_checked: set[str] | None = None
-        self._failures: list[PersonalityFailed] = []
         self._remote: list[Any] = []  # the last account list (ShapeSummary), merged with local backups
         self._account_ready = False  # the account list has arrived (the Back Up buttons wait for it)
-        self.last_error: str = ""
         #: why the data folder cannot be used ("" when it can): a banner says it, the Back Up buttons wait
         self.data_dir_problem = ""
-        self._scheduled_run = False
         self._quitting = False
         self.in_tray = False  # hidden to the tray (closing the window keeps scheduled backups running)
-        self.settings_dialog: Any = None
-        self.tray: Any = None
+        self.settings_dialog: SettingsDialog | None = None
+        self.tray: Tray | None = None
         self.files = ExportImport(self, lambda: self.ctx.config.data_dir, settings)
         self.files.imported.connect(self._on_imported)
         # = the app's display name (``__main__.display_name``), so Qt adds nothing to it
@@ -204,13 +155,12 @@ class MainWindow(QMainWindow):
         self._apply_theme()
         self._install_log_handler()
         self._restore_settings()
+        self._connect_run()
         self.check_data_dir()
-        self.scheduler = BackupScheduler(self, settings, clock=clock)
+        self.scheduler = BackupScheduler(self.runs, settings, hidden=self._hidden, clock=clock, parent=self)
         self.scheduler.status_changed.connect(self._show_schedule_status)
         if tray:
-            from .tray import make_tray
-
-            self.tray = make_tray(self, icon or self.windowIcon())
+            self.use_tray(make_tray(self.runs, self.scheduler, icon or self.windowIcon(), self))
         # a weak reference: no window <-> context cycle, so the window is never freed by a garbage
         # collection that happens to run in a worker thread (Qt objects must die on the GUI thread)
         update = weakref.WeakMethod(self._update_account)
@@ -745,7 +695,7 @@ class MainWindow(QMainWindow):
     async def refresh(self) -> None:
         self.check_data_dir()
         if self.ctx.running:
-            await self._reload_local()
+            await self.reload_local()
             return
         await self._load(account=self.ctx.credential is not None)
 
@@ -782,7 +732,7 @@ class MainWindow(QMainWindow):
             self._account_ready = False
             self._apply_rows(merge_rows([], local or []))
             self.overall_label.setText("Could not reach your account; showing the local backups.")
-            self._show_error(type(err).__name__, err.message, err.hint)
+            self.show_error(type(err).__name__, err.message, err.hint)
             return
         finally:
             if remote_task is not None and not remote_task.done():
@@ -846,7 +796,7 @@ class MainWindow(QMainWindow):
             self._start_avatars()
         self._update_buttons()
 
-    async def _reload_local(self) -> None:
+    async def reload_local(self) -> None:
         """After a run: new last-backup times and counts from the archive, account rows unchanged."""
         try:
             local = await self.ctx.list_local()
@@ -910,227 +860,71 @@ class MainWindow(QMainWindow):
         if not slugs:
             self.statusBar().showMessage("Check the personalities to back up first.", 5000)
             return
-        self.start_backup(slugs)
+        self.runs.start(slugs)
 
     def back_up_all(self) -> None:
-        self.start_backup(None)
-
-    def start_backup(self, slugs: list[str] | None, *, scheduled: bool = False) -> bool:
-        """Start a run as a task; a second run while one is in flight is refused."""
-        if self.running:
-            self.statusBar().showMessage("A backup is already running.", 5000)
-            return False
-        if self.ctx.credential is None:
-            self.statusBar().showMessage("Sign in first.", 5000)
-            return False
-        if self.check_data_dir():
-            self.statusBar().showMessage("Choose a data folder that can be used first.", 5000)
-            return False
-        if self._avatar_task is not None and not self._avatar_task.done():
-            self._avatar_task.cancel()
-        self._busy = True
-        self._scheduled_run = scheduled
-        if slugs is None and not scheduled:
-            self.scheduler.manual_run_started()  # a manual Back Up All resets the schedule's clock
-        self._prepare_run(slugs)
-        self._run_task = asyncio.ensure_future(self._run(slugs))
-        self._update_buttons()
-        return True
-
-    def _prepare_run(self, slugs: list[str] | None) -> None:
-        """Show the rows as queued at once (the click must be visible before the first request)."""
-        rows = slugs if slugs is not None else self.model.owned_slugs()
-        known = self.model.rows()
-        before = self.tracker.rows  # the last run's: what the service said in it, for an unfinished walk
-        self.tracker.prior = {
-            r.slug: (r.total_memories or 0, _said_total(r, before.get(r.slug))) for r in known
-        }
-        # a walk an earlier run did not finish resumes: its progress starts from what it fetched
-        self.tracker.resume = {r.slug: r.unfinished_fetched for r in known if r.pending_resume}
-        self.tracker.first = {r.slug for r in known if r.last_backup is None}
-        self.model.mark_dirty(self.tracker.start(rows, self.ctx.pacer_delay()))
-        self.model.progress = self.tracker.rows
-        self._failures = []
-        self._cancel_requested = False
-        self.last_error = ""
-        self.message_box = None
-        self.overall_label.setText(self.tracker.summary())
+        self.runs.start(None)
 
     @property
     def running(self) -> bool:
-        """True from the click until the run has settled (rows, buttons), before its task returns."""
-        return self._busy
+        """True from the click until the run has settled (see :class:`RunController`)."""
+        return self.runs.running
 
     @property
     def settling(self) -> bool:
         """The last run's task is still finishing (reloading rows, showing its outcome, asking to sign in)."""
-        return self._run_task is not None and not self._run_task.done()
+        return self.runs.settling
+
+    @property
+    def last_error(self) -> str:
+        """The kind of the last problem the user was told about (for Copy Diagnostics)."""
+        return self.runs.last_error
+
+    @last_error.setter
+    def last_error(self, kind: str) -> None:
+        self.runs.last_error = kind
 
     def cancel_backup(self) -> None:
-        if self.running:
-            self._cancel_requested = True
-            self.overall_label.setText("Cancelling…")
-            self.cancel_button.setEnabled(False)
-            self.ctx.cancel_backup()
+        self.runs.cancel()
 
-    async def _run(self, slugs: list[str] | None) -> None:
-        rows = slugs if slugs is not None else self.model.owned_slugs()
-        scheduled = self._scheduled_run
-        self._set_running(True)
-        log.info("Backup started: %s", ", ".join(rows) if slugs is not None else "all personalities")
-        started = time.monotonic()
-        fatal: TzBackupError | None = None
-        report: Any = None
-        cancelled = False
-        try:
-            report = await self.ctx.run_backup(slugs, self._on_event, sections=chosen_sections(self.settings))
-        except asyncio.CancelledError:
-            if not self._cancel_requested:
-                self._finish_run(cancelled=True)
-                raise
-            cancelled = True
-        except TzBackupError as err:
-            fatal = err
-        except Exception as err:  # never a traceback: say what happened, keep the log for details
-            fatal = TzBackupError(
-                f"The backup stopped unexpectedly ({type(err).__name__}).",
-                hint="The next backup resumes where this one stopped.",
-            )
-            log.error("Unexpected error during the backup: %s", type(err).__name__)
-        cancelled = cancelled or bool(getattr(report, "cancelled", False))
-        stopped = _Stopped.from_outcome(fatal, report)
-        if stopped is not None:
-            log.warning("The backup stopped: %s (%s)", stopped.message, stopped.kind)
-        self.tracker.stop_kind = stopped.kind if stopped is not None and not cancelled else ""
-        self._finish_run(cancelled=cancelled)
-        outcome = self._outcome(stopped, cancelled, scheduled)  # before any await: a new run may start
-        await self._reload_local()
-        self._apply_report_sections(report)
-        self.run_outcome.emit(outcome)
-        await self._after_run(slugs, stopped, cancelled, time.monotonic() - started, scheduled=scheduled)
+    def _connect_run(self) -> None:
+        """The run's signals: what it shows in the window (rows repaint through the model)."""
+        self.runs.starting.connect(self._on_run_starting)
+        self.runs.running_changed.connect(self._set_running)
+        self.runs.state_changed.connect(self._update_buttons)
+        self.runs.status_text.connect(self.overall_label.setText)
+        self.runs.stopped.connect(self._update_tray)
+        self.runs.refused.connect(self._show_refusal)
+        self.runs.error_found.connect(self.show_error)
+        self.runs.close_requested.connect(self.close)
 
-    def _outcome(self, stopped: _Stopped | None, cancelled: bool, scheduled: bool) -> RunOutcome:
-        reason = ""
-        if stopped is not None:
-            reason = stop_message(stopped.kind, stopped.message)
-        elif self._failures:
-            first = self._failures[0]
-            reason = f"{self._name(first.slug)}: {failure_reason(first.kind)}" if first.slug else first.error
-            if len(self._failures) > 1:
-                reason += f" (and {len(self._failures) - 1} more)"
-        ok = not cancelled and stopped is None and not self._failures
-        auth = (stopped is not None and stopped.kind in AUTH_KINDS) or any(
-            f.kind in AUTH_KINDS for f in self._failures
+    def _on_run_starting(self, _slugs: object, _scheduled: bool) -> None:
+        if self._avatar_task is not None and not self._avatar_task.done():
+            self._avatar_task.cancel()
+        self.message_box = None
+
+    def _show_refusal(self, text: str) -> None:
+        self.statusBar().showMessage(text, 5000)
+
+    async def sign_in_after_run(self, scheduled: bool) -> bool:
+        """The session ended during a run (``RunHost``): True when a new sign-in lets the run go on."""
+        if scheduled and self.scheduler.waiting_for_sign_in:
+            # hidden in the tray / minimised: no dialog out of nowhere. The scheduler paused and
+            # notified; the dialog opens when the user opens the window (or clicks the notification).
+            log.info("The session ended during a scheduled backup; waiting for a new sign-in")
+            if self.isVisible() and not self.isMinimized() and not self.in_tray:
+                self._ask_sign_in_for_schedule()
+            return False
+        return await self._ask_sign_in(
+            "Your shapes.inc session ended during the backup. Everything fetched so far is saved. "
+            "Sign in again with a fresh cookie and the backup resumes where it stopped."
         )
-        return RunOutcome(ok, cancelled, reason, self.tracker.summary(), scheduled, auth)
 
-    def _apply_report_sections(self, report: Any) -> None:
-        """Sections the engine reports failed in this run, for rows the metadata did not already flag
-        (e.g. when the metadata could not be written): a partial backup never looks like a full one."""
-        for result in getattr(report, "results", None) or []:
-            failed = [n for n, status in getattr(result, "sections", {}).items() if status not in _NOT_FAILED]
-            row = self.model.row_for(str(getattr(result, "slug", "")))
-            if row is None or not failed:
-                continue
-            merged = {n: row.failed_sections.get(n, "failed in this run") for n in failed}
-            if merged != row.failed_sections:
-                self.model.update_row(row.slug, failed_sections={**row.failed_sections, **merged})
-        self.model.flush()
+    def _hidden(self) -> bool:
+        """Nobody looks at the window: hidden in the tray, closed to the tray, or minimised."""
+        return bool(self.in_tray or not self.isVisible() or self.isMinimized())
 
-    def _finish_run(self, *, cancelled: bool) -> None:
-        self._busy = False
-        self.model.mark_dirty(self.tracker.stop(cancelled=cancelled or self._cancel_requested))
-        self.model.flush()
-        self._set_running(False)
-        summary = self.tracker.summary()
-        self.overall_label.setText(summary)
-        self._update_tray(summary)
-        log.info(summary)
-
-    async def _after_run(
-        self,
-        slugs: list[str] | None,
-        stopped: _Stopped | None,
-        cancelled: bool,
-        seconds: float,
-        *,
-        scheduled: bool = False,
-    ) -> None:
-        auth = (stopped is not None and stopped.kind in AUTH_KINDS) or any(
-            f.kind in AUTH_KINDS for f in self._failures
-        )
-        if auth and not cancelled:
-            self.last_error = "auth"
-            self.run_finished.emit()
-            if self._close_after_run:
-                self.close()
-                return
-            if scheduled and self.scheduler.waiting_for_sign_in:
-                # hidden in the tray / minimised: no dialog out of nowhere. The scheduler paused and
-                # notified; the dialog opens when the user opens the window (or clicks the notification).
-                log.info("The session ended during a scheduled backup; waiting for a new sign-in")
-                if self.isVisible() and not self.isMinimized() and not self.in_tray:
-                    self._ask_sign_in_for_schedule()
-                return
-            ok = await self._ask_sign_in(
-                "Your shapes.inc session ended during the backup. Everything fetched so far is saved. "
-                "Sign in again with a fresh cookie and the backup resumes where it stopped."
-            )
-            if ok:
-                log.info("Resuming the backup with the new session")
-                # this coroutine is still the run task: start the next run once it has ended
-                asyncio.get_running_loop().call_soon(self.start_backup, slugs)
-            return
-        if stopped is not None and not cancelled:
-            self._show_error(stopped.kind, self._stop_text(stopped), stopped.hint)
-        elif not cancelled:
-            self._show_failures()
-        if self._close_after_run:
-            self.run_finished.emit()
-            self.close()
-            return
-        if scheduled:
-            pass  # the scheduler notifies about its own runs (finished, failed, paused)
-        elif seconds >= LONG_RUN_SECONDS or not self.isActiveWindow():
-            error = stopped is not None or bool(self._failures)
-            self.notifier.notify("tzbackup", self.tracker.summary(), error=error)
-        self.run_finished.emit()
-
-    def _stop_text(self, stopped: _Stopped) -> str:
-        """The stop in one plain sentence, and what was kept: no request path, no exception class (those are
-        in the row's tooltip and the log)."""
-        text = stop_message(stopped.kind, stopped.message)
-        kept = [
-            f"{self._name(slug)}: {row.done:,}" + (f" of {row.expected:,}" if row.expected else "")
-            for slug, row in self.tracker.rows.items()
-            if row.state in ("failed", "cancelled") and row.done
-        ]
-        if kept:
-            text += f" Everything fetched so far is kept ({'; '.join(kept)} memories)."
-        return text
-
-    def _name(self, slug: str) -> str:
-        row = self.model.row_for(slug)
-        return row.display_name if row is not None else slug
-
-    def _show_failures(self) -> None:
-        """One plain message for the failures a person can act on (the rest is in the table): a few words
-        per personality; the full errors are in the rows' tooltips and the log."""
-        seen: dict[str, list[PersonalityFailed]] = {}
-        for failure in self._failures:
-            if failure.kind in ERROR_TITLES:
-                seen.setdefault(failure.kind, []).append(failure)
-        if not seen:
-            return
-        first = next(iter(seen.values()))[0]
-        lines = [
-            f"{self._name(f.slug)}: {failure_reason(f.kind)}" if f.slug else failure_reason(f.kind)
-            for failures in seen.values() for f in failures
-        ]
-        hints = "\n".join(dict.fromkeys(fs[0].hint for fs in seen.values() if fs[0].hint))
-        self._show_error(first.kind, "\n".join(lines), hints)
-
-    def _show_error(self, kind: str, message: str, hint: str) -> None:
+    def show_error(self, kind: str, message: str, hint: str) -> None:
         self.last_error = kind
         box = QMessageBox(
             QMessageBox.Icon.Warning,
@@ -1144,46 +938,6 @@ class MainWindow(QMainWindow):
             box.setInformativeText(hint)
         self.message_box = box
         box.open()
-
-    def _on_event(self, event: BackupEvent) -> None:
-        """Engine and client events arrive on the loop thread: update the model, repaint coalesced."""
-        changed = self.tracker.apply(event)
-        if changed:
-            self.model.mark_dirty(changed)
-        if isinstance(event, PersonalityFinished):
-            row = self.model.row_for(event.slug)
-            if row is not None:
-                self.model.update_row(
-                    event.slug,
-                    total_memories=event.total,
-                    server_total=event.server_total if event.server_total is not None else row.server_total,
-                    last_backup=datetime.now(UTC),
-                    failed_sections=_failed_in_event(event),
-                )
-            log.info(
-                "%s: done (%s new, %s stored, %s requests)",
-                event.slug,
-                event.new,
-                event.total,
-                event.requests,
-            )
-        elif isinstance(event, PersonalityFailed):
-            self._failures.append(event)
-            level = logging.INFO if event.kind == "cancelled" else logging.WARNING
-            log.log(level, "%s: %s (%s)", event.slug or "run", event.error, event.kind)
-        elif isinstance(event, PersonalityStarted):
-            row = self.model.row_for(event.slug)
-            if row is not None and row.failed_sections:
-                self.model.update_row(event.slug, failed_sections={})  # this run says anew
-            log.info("%s: started (%d of %d)", event.slug, event.index + 1, event.count)
-        elif isinstance(event, Reconciling):
-            log.info("%s: full walk (%s)", event.slug, event.reason)
-        elif isinstance(event, Retrying):
-            log.info(
-                "%s: retrying (%d of %d) %s", event.slug, event.attempt, event.max_attempts, event.reason
-            )
-        elif isinstance(event, Waiting) and event.reason != "pacing":
-            log.info("%s: waiting %.0f s (%s)", event.slug, event.seconds, event.reason)
 
     def _set_running(self, running: bool) -> None:
         """The overall bar: the run's progress while it runs (from what a resumed walk already has); after
@@ -1217,7 +971,7 @@ class MainWindow(QMainWindow):
 
     def _update_overall(self) -> None:
         self.overall_bar.setValue(round(self.tracker.fraction() * 1000))
-        if self.tracker.running and not self._cancel_requested:
+        if self.tracker.running and not self.runs.cancel_requested:
             self.overall_label.setText(self.tracker.summary())
             eta = self.tracker.eta_seconds()
             if eta is not None:
@@ -1239,8 +993,8 @@ class MainWindow(QMainWindow):
         self.back_up_all_button.setEnabled(can_all)
         if hasattr(self, "back_up_all_action"):
             self.back_up_all_action.setEnabled(can_all)
-            self.cancel_action.setEnabled(running and not self._cancel_requested)
-        self.cancel_button.setEnabled(running and not self._cancel_requested)
+            self.cancel_action.setEnabled(running and not self.runs.cancel_requested)
+        self.cancel_button.setEnabled(running and not self.runs.cancel_requested)
         self.refresh_button.setEnabled(not running)
         self.sign_out_button.setEnabled(not running)
         if hasattr(self, "export_menu"):
@@ -1288,8 +1042,6 @@ class MainWindow(QMainWindow):
 
     def open_settings(self) -> None:
         """File → Settings… (non-modal ``open``; changes apply when the dialog is accepted)."""
-        from .settings_dialog import SettingsDialog
-
         if self.settings_dialog is not None:
             self.settings_dialog.raise_()
             self.settings_dialog.activateWindow()
@@ -1358,6 +1110,20 @@ class MainWindow(QMainWindow):
         dialog = self.settings_dialog
         if dialog is not None:
             dialog.focus_data_dir()
+
+    def use_tray(self, tray: Tray | None) -> None:
+        """Show the app in this tray icon (None: no tray); its Open, Quit and clicks come back here."""
+        self.tray = tray
+        if tray is not None:
+            tray.open_requested.connect(self.show_from_tray)
+            tray.quit_requested.connect(self.quit_app)
+            tray.clicked.connect(self._tray_clicked)
+
+    def _tray_clicked(self) -> None:
+        if self.isVisible() and not self.in_tray:
+            self.activateWindow()
+        else:
+            self.show_from_tray()
 
     def show_from_tray(self) -> None:
         """The tray's Open (or a click on its notification): bring the window back; when scheduled
@@ -1649,7 +1415,7 @@ class MainWindow(QMainWindow):
             action.triggered.connect(lambda _checked=False: slot())
             return action
 
-        add(f"&Back Up {who}", lambda: self.start_backup(owned), "rowBackUpAction", ready and bool(owned))
+        add(f"&Back Up {who}", lambda: self.runs.start(owned), "rowBackUpAction", ready and bool(owned))
         single = len(rows) == 1
         has_backup = row.folder is not None and row.folder.exists()
         this = _who([row])  # what only one row can do: always the row under the menu, named
@@ -1693,7 +1459,10 @@ class MainWindow(QMainWindow):
     def copy_diagnostics(self) -> str:
         """Help → Copy Diagnostics: versions, folders, settings and the last errors on the clipboard, for a
         bug report. Never the cookie (nor anything else the app knows as secret: all of it is redacted)."""
-        text = diagnostics_text(self)
+        text = diagnostics_text(
+            self.runs, self.settings, scheduler=self.scheduler, data_dir_problem=self.data_dir_problem,
+            problems=list(self._log_handler.problems),
+        )
         QApplication.clipboard().setText(text)
         self.statusBar().showMessage(
             "Diagnostics copied to the clipboard (no cookie in them). Paste them into your bug report.", 8000
@@ -1782,7 +1551,7 @@ class MainWindow(QMainWindow):
             return
         if self.running:
             event.ignore()
-            if self._close_after_run:
+            if self.runs.close_after_run:
                 return
             box = QMessageBox(
                 QMessageBox.Icon.Question,
@@ -1834,28 +1603,8 @@ class MainWindow(QMainWindow):
             self._quitting = False
         if code == QMessageBox.StandardButton.Yes.value:
             self._quitting = True
-            self._close_after_run = True
-            self._cancel_requested = True
-            self.ctx.cancel_backup()
+            self.runs.stop_and_close()
             self.overall_label.setText("Stopping the backup…")
-
-
-class _Stopped:
-    """Why a whole run stopped: an exception that escaped, or the engine's ``report.stopped_by``."""
-
-    def __init__(self, kind: str, message: str, hint: str) -> None:
-        self.kind, self.message, self.hint = kind, message, hint
-
-    @classmethod
-    def from_outcome(cls, fatal: TzBackupError | None, report: Any) -> _Stopped | None:
-        if fatal is not None:
-            return cls(type(fatal).__name__, fatal.message, fatal.hint)
-        kind = str(getattr(report, "stopped_by", "") or "")
-        if kind:
-            return cls(
-                kind, str(getattr(report, "error", "") or kind), str(getattr(report, "hint", "") or "")
-            )
-        return None
 
 
 class _Summary:
@@ -1885,28 +1634,6 @@ def _freeze_startup_heap() -> None:
     if not _heap_frozen:
         _heap_frozen = True
         gc.freeze()
-
-
-_NOT_FAILED = frozenset({"ok", "skipped", "off"})
-
-
-def _failed_in_event(event: PersonalityFinished) -> dict[str, str]:
-    """Failed sections an engine reports on its event (``extra["sections"]``: {name: status}), if any."""
-    sections = event.extra.get("sections") if isinstance(event.extra, dict) else None
-    if not isinstance(sections, dict):
-        return {}
-    return {str(n): "failed in this run" for n, status in sections.items() if status not in _NOT_FAILED}
-
-
-def _said_total(row: Any, last_run: Any) -> int | None:
-    """The server total to plan a run with: the archive's, unless the last run (in this window) left the walk
-    unfinished after the service reported a fresher one."""
-    unfinished = getattr(last_run, "state", "") in ("failed", "cancelled")
-    said = getattr(last_run, "expected", None) if unfinished else None
-    if row.unfinished_fetched and isinstance(said, int):
-        return said
-    server: int | None = row.server_total
-    return server
 
 
 def _call_weak(method: weakref.WeakMethod[Callable[[], None]]) -> None:

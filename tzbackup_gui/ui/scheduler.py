@@ -13,15 +13,13 @@ a new sign-in, a notification says so, and the window asks when the user opens i
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import tzinfo
-from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QSettings, QTimer, Signal
 
 from ..schedule import Clock, Schedule, ScheduleState, status_text, system_clock
-
-if TYPE_CHECKING:
-    from .main_window import MainWindow, RunOutcome
+from .run_controller import RunController, RunOutcome
 
 __all__ = ["CHECK_INTERVAL_MS", "BackupScheduler"]
 
@@ -32,22 +30,26 @@ CONFIG_KEY, STATE_KEY = "schedule/config", "schedule/state"
 
 
 class BackupScheduler(QObject):
-    """Starts the window's Back Up All when the schedule says so and records each scheduled run's result."""
+    """Starts Back Up All (through the run controller) when the schedule says so and records each scheduled
+    run's result. ``hidden`` says whether anybody looks at the app (no sign-in dialog out of nowhere)."""
 
     status_changed = Signal(str)
     recorded = Signal(str)  # "ok" | "failed" | "cancelled": a scheduled run's result was recorded
 
     def __init__(
         self,
-        window: MainWindow,
+        runs: RunController,
         settings: QSettings,
         *,
+        hidden: Callable[[], bool],
         clock: Clock = system_clock,
         tz: tzinfo | None = None,
         interval_ms: int = CHECK_INTERVAL_MS,
+        parent: QObject | None = None,
     ) -> None:
-        super().__init__(window)
-        self.settings, self.clock, self.tz = settings, clock, tz
+        super().__init__(parent)
+        self.runs, self.settings, self.clock, self.tz = runs, settings, clock, tz
+        self._hidden = hidden
         self.schedule = Schedule.from_json(_text(settings.value(CONFIG_KEY)))
         self.state = ScheduleState.from_json(_text(settings.value(STATE_KEY)))
         self.in_flight = False  # a scheduled run is in progress
@@ -56,12 +58,8 @@ class BackupScheduler(QObject):
         self._timer = QTimer(self)
         self._timer.setInterval(interval_ms)
         self._timer.timeout.connect(self.check)
-        window.run_outcome.connect(self._on_outcome)
-
-    @property
-    def window(self) -> MainWindow:
-        """The window (our Qt parent; not stored, so no reference cycle keeps it alive)."""
-        return self.parent()  # type: ignore[return-value]
+        runs.run_outcome.connect(self._on_outcome)
+        runs.starting.connect(self._on_starting)
 
     # --- control --------------------------------------------------------------------------------
 
@@ -94,6 +92,10 @@ class BackupScheduler(QObject):
         self.status_changed.emit(self.status())
         self.check()
 
+    def _on_starting(self, slugs: object, scheduled: bool) -> None:
+        if slugs is None and not scheduled:
+            self.manual_run_started()  # a manual Back Up All resets the schedule's clock
+
     def manual_run_started(self) -> None:
         """A manual Back Up All starts now: the next scheduled run counts from it (no run right after)."""
         self.state.started(self.clock())
@@ -105,10 +107,10 @@ class BackupScheduler(QObject):
         self.waiting_for_sign_in = False
         self._save_state()
         self.status_changed.emit(self.status())
-        if self.schedule.active and not self.window.running and not self.in_flight:
+        if self.schedule.active and not self.runs.running and not self.in_flight:
             self.state.started(self.clock())
             self._save_state()
-            self.in_flight = self.window.start_backup(None, scheduled=True)
+            self.in_flight = self.runs.start(None, scheduled=True)
             if self.in_flight:
                 self.runs_started += 1
             self.status_changed.emit(self.status())
@@ -119,7 +121,7 @@ class BackupScheduler(QObject):
             return "Scheduled backup running…"
         if self.schedule.active and self.waiting_for_sign_in:
             return "Scheduled backups paused: your session ended. Sign in again to resume them."
-        if self.schedule.active and not self.state.paused and self.window.ctx.credential is None:
+        if self.schedule.active and not self.state.paused and self.runs.ctx.credential is None:
             text += " · sign in to let it run"
         return text
 
@@ -133,13 +135,13 @@ class BackupScheduler(QObject):
             not self.in_flight
             and not self.waiting_for_sign_in
             and self.state.due(self.schedule, now, self.tz)
-            and not self.window.running
-            and not self.window.settling
-            and self.window.ctx.credential is not None
+            and not self.runs.running
+            and not self.runs.settling
+            and self.runs.ctx.credential is not None
         ):
             self.state.started(now)
             self._save_state()
-            self.in_flight = self.window.start_backup(None, scheduled=True)
+            self.in_flight = self.runs.start(None, scheduled=True)
             started = self.in_flight
             if started:
                 self.runs_started += 1
@@ -158,10 +160,10 @@ class BackupScheduler(QObject):
         else:
             self.state.record(outcome.ok, outcome.reason, finished)
         self._save_state()
-        if outcome.auth and not outcome.cancelled and self._window_hidden():
+        if outcome.auth and not outcome.cancelled and self._hidden():
             self.waiting_for_sign_in = True
             log.info("Scheduled backups wait for a new sign-in (the session ended)")
-            self.window.notifier.notify(
+            self.runs.notifier.notify(
                 "Sign in again to resume scheduled backups",
                 "Your shapes.inc session ended during a scheduled backup. Everything fetched so far is "
                 "saved. Open tzbackup to sign in again.",
@@ -172,13 +174,8 @@ class BackupScheduler(QObject):
         self.recorded.emit(self.state.last_result)
         self.status_changed.emit(self.status())
 
-    def _window_hidden(self) -> bool:
-        """Nobody looks at the window: hidden in the tray, closed to the tray, or minimised."""
-        window = self.window
-        return bool(window.in_tray or not window.isVisible() or window.isMinimized())
-
     def _notify(self, outcome: RunOutcome, *, paused_now: bool) -> None:
-        notifier: Any = self.window.notifier
+        notifier = self.runs.notifier
         if paused_now:
             notifier.notify("Scheduled backups paused", self.status(), error=True)
         elif outcome.cancelled:

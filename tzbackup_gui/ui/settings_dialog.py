@@ -12,7 +12,7 @@ import itertools
 import logging
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, cast
 
 from PySide6.QtCore import QEvent, QSettings, Qt, QTime
 from PySide6.QtGui import QPalette
@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
 from ..app import (
     MIN_REMOTE_DELAY,
     AppConfig,
+    AppContext,
     data_dir_problem,
     display_path,
     is_loopback_url,
@@ -50,13 +51,28 @@ from ..archive.store import make_private_dirs
 from ..backup.report import ALL_SECTIONS
 from ..schedule import Schedule
 from .help_viewer import HEADLESS_HELP
+from .scheduler import BackupScheduler
 from .sections import SECTION_LABELS, chosen_sections, save_sections
 from .theme import TEXT_AIM, css, error_color, flatten, muted_text, readable
 
-if TYPE_CHECKING:
-    from .main_window import MainWindow
+__all__ = ["DATA_DIR_KEY", "SettingsDialog", "SettingsHost", "apply_saved_preferences", "make_private"]
 
-__all__ = ["DATA_DIR_KEY", "SettingsDialog", "apply_saved_preferences", "make_private"]
+
+class SettingsHost(Protocol):
+    """What the dialog changes and reads in the window that opens it (the main window is one)."""
+
+    ctx: AppContext
+    settings: QSettings
+    scheduler: BackupScheduler
+    data_dir_problem: str  # why the current data folder cannot be used ("" when it can)
+
+    @property
+    def running(self) -> bool: ...
+
+    def sign_out(self) -> object: ...
+
+    def set_data_dir(self, data_dir: Path) -> str: ...
+
 
 log = logging.getLogger("tzbackup.ui")
 
@@ -112,9 +128,10 @@ def apply_saved_preferences(config: AppConfig, settings: QSettings, *, explicit:
 class SettingsDialog(QDialog):
     """The settings of one window; ``accept`` validates, confirms a data-folder change, then applies."""
 
-    def __init__(self, window: MainWindow) -> None:
+    def __init__(self, window: QWidget) -> None:
+        """``window``: the parent, a :class:`SettingsHost` (the main window)."""
         super().__init__(window)
-        self.settings: QSettings = window.settings
+        self.settings: QSettings = self.window_.settings
         self.confirm_box: QMessageBox | None = None
         self.setObjectName("settingsDialog")
         self.setWindowTitle("Settings")
@@ -136,9 +153,9 @@ class SettingsDialog(QDialog):
         self._validate()
         self._set_tab_order()
         self._apply_theme()
-        problem = getattr(window, "data_dir_problem", "")
+        problem = self.window_.data_dir_problem
         if problem:  # the current folder cannot be used (the window's banner says so too)
-            self._refuse(f"{display_path(window.ctx.config.data_dir)} cannot be used: {problem}.")
+            self._refuse(f"{display_path(self.window_.ctx.config.data_dir)} cannot be used: {problem}.")
         # Wrapped hints make the layout height-for-width; without this the first show squeezes every group
         # to its minimum (checkboxes overlapping) instead of giving the dialog the height it asks for.
         self.setMinimumHeight(layout.totalHeightForWidth(self.minimumWidth()))
@@ -191,9 +208,9 @@ class SettingsDialog(QDialog):
         show_help(self, link)
 
     @property
-    def window_(self) -> MainWindow:
+    def window_(self) -> SettingsHost:
         """The main window (our Qt parent; not stored, so no reference cycle)."""
-        return self.parentWidget()  # type: ignore[return-value]
+        return cast("SettingsHost", self.parentWidget())
 
     # --- construction -------------------------------------------------------------------------------
 
