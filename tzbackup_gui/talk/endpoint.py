@@ -58,7 +58,7 @@ class EndpointUnreachableError(TalkError):
 class EndpointAuthError(TalkError):
     """The endpoint refused the request for want of a (right) API key."""
 
-    hint = "Set the endpoint's API key in Talk's endpoint settings (or `tzbackup talk --api-key-stdin`)."
+    hint = "Set the endpoint's API key in Talk's endpoint settings (or `tzbackup talk NAME --store-api-key`)."
 
 
 class ModelNotFoundError(TalkError):
