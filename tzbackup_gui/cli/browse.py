@@ -1,37 +1,70 @@
 """``tzbackup search`` and ``tzbackup show``: the offline browser's twin for scripts (no network, no Qt).
 
-Both read only the data dir: the search index is brought up to date first (only changed files re-read).
+Both read only the data dir: the search index is brought up to date first (only changed files re-read). The
+archive's reader and index are imported when a command runs, not when the parser is built.
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import argparse
 import json
 from pathlib import Path
-from typing import Any, Protocol, TextIO
+from typing import TYPE_CHECKING, Any
 
-from ..archive.browse import ChunkCache, format_ts, load_personality, memory_fields, resolve_source
-from ..archive.index import FLAG_DELETED, FLAG_UPSTREAM, HIT_END, HIT_START, SearchIndex
+from .context import Command, Context, check_names
+from .options import UsageError, date_arg, positive_int
 
-__all__ = ["run_search", "run_show"]
+if TYPE_CHECKING:
+    from ..archive.index import SearchIndex
+
+__all__ = ["COMMANDS", "run_search", "run_show"]
 
 
-class _Ctx(Protocol):
-    err: TextIO
+def _search_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("query", metavar="QUERY", help='words (all must match) or "a phrase"')
+    p.add_argument("--name", metavar="NAME", help="only this personality")
+    p.add_argument("--since", type=date_arg, metavar="YYYY-MM-DD", help="only memories from this day on")
+    p.add_argument("--until", type=date_arg, metavar="YYYY-MM-DD",
+                   help="only memories up to this day (inclusive)")
+    p.add_argument("--limit", type=positive_int, default=50, help="at most this many matches (default 50)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
 
-    def say(self, text: str) -> None: ...
+
+def _show_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--memory", metavar="ID", help="show this memory (an id or a unique start of one)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def cmd_search(ctx: Context) -> int:
+    a = ctx.settings.args
+    if a.since and a.until and a.until < a.since:  # both are YYYY-MM-DD: text order is date order
+        raise UsageError(f"--until {a.until} is before --since {a.since}.")
+    return run_search(ctx, ctx.settings.data_dir, a.query, a.name, a.since, a.until, a.limit, a.json)
+
+
+def cmd_show(ctx: Context) -> int:
+    a = ctx.settings.args
+    check_names([a.name])
+    if a.memory is not None and not a.memory.strip():
+        raise UsageError("--memory needs a memory id (or a unique start of one).")
+    return run_show(ctx, ctx.settings.data_dir, a.name, a.memory, a.json)
 
 
 def _day(text: str | None, *, end: bool = False) -> float | None:
     """``YYYY-MM-DD`` as local midnight (the next one for ``end``, which is exclusive)."""
     if not text:
         return None
+    import datetime as dt
+
     day = dt.datetime.strptime(text, "%Y-%m-%d") + dt.timedelta(days=1 if end else 0)
     return day.timestamp()
 
 
 def _find_folder(index: SearchIndex, name: str) -> Path | None:
     """A personality folder by folder name, slug or (case-insensitive) display name."""
+    from ..archive.browse import load_personality
+
     folders = index.source.folders
     for folder in folders:
         if folder.name == name:
@@ -44,13 +77,15 @@ def _find_folder(index: SearchIndex, name: str) -> Path | None:
 
 
 def _flags(flags: int) -> list[str]:
+    from ..archive.index import FLAG_DELETED, FLAG_UPSTREAM
+
     return (["deleted upstream"] if flags & FLAG_UPSTREAM else []) + (
         ["deleted"] if flags & FLAG_DELETED else []
     )
 
 
 def run_search(
-    ctx: _Ctx,
+    ctx: Context,
     data_dir: Path,
     query: str,
     name: str | None,
@@ -59,6 +94,9 @@ def run_search(
     limit: int,
     as_json: bool,
 ) -> int:
+    from ..archive.browse import format_ts, resolve_source
+    from ..archive.index import HIT_END, HIT_START, SearchIndex
+
     with SearchIndex(resolve_source(data_dir)) as index:
         index.update()
         folder = None
@@ -107,7 +145,10 @@ def _memory_dict(raw: dict[str, Any], flags: list[str]) -> dict[str, Any]:
     return {"flags": flags, "memory": raw}
 
 
-def run_show(ctx: _Ctx, data_dir: Path, name: str, memory: str | None, as_json: bool) -> int:
+def run_show(ctx: Context, data_dir: Path, name: str, memory: str | None, as_json: bool) -> int:
+    from ..archive.browse import load_personality, resolve_source
+    from ..archive.index import SearchIndex
+
     with SearchIndex(resolve_source(data_dir)) as index:
         index.update()
         folder = _find_folder(index, name)
@@ -163,8 +204,10 @@ def run_show(ctx: _Ctx, data_dir: Path, name: str, memory: str | None, as_json: 
 
 
 def _show_memory(
-    ctx: _Ctx, index: SearchIndex, folder: Path, memory: str, gone: dict[str, str], as_json: bool
+    ctx: Context, index: SearchIndex, folder: Path, memory: str, gone: dict[str, str], as_json: bool
 ) -> int:
+    from ..archive.browse import ChunkCache, format_ts, memory_fields
+
     places = index.locate(folder.name, memory)
     if len(places) != 1:
         what = "no memory" if not places else f"{len(places)} memories"
@@ -195,3 +238,11 @@ def _show_memory(
         )
     )
     return 0
+
+
+COMMANDS = (
+    Command("search", "search the memories and profiles saved locally (no network)", _search_arguments,
+            run=cmd_search, reads_data_dir=True),
+    Command("show", "show a saved personality, or one of its memories (no network)", _show_arguments,
+            run=cmd_show, reads_data_dir=True),
+)

@@ -11,41 +11,52 @@ written is 4 ("cannot write to FOLDER: reason").
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
-from typing import Any, Protocol, TextIO
+from typing import TYPE_CHECKING, Any
 
-from ..archive.export import ExportResult, export_as
-from ..archive.export_paths import EXPORT_FORMATS, default_outputs
-from ..archive.importer import ImportRefusedError, verify_export
-from ..archive.reader import LocalBackup, list_backups
 from ..errors import ArchiveError, DiskFullError, OwnerMismatchError
+from ..model.export_formats import EXPORT_FORMATS
+from .context import Command, Context, check_names, find_backup, require_writable
+from .options import EXIT_FATAL, EXIT_OK, EXIT_PARTIAL, UsageError
 
-__all__ = ["FORMATS", "default_outputs", "run_export", "run_import", "split_zip_names", "verify_zip_result"]
+if TYPE_CHECKING:
+    from ..archive.export import ExportResult
 
-FORMATS = EXPORT_FORMATS
-EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_FATAL = 0, 1, 2, 4
+__all__ = ["COMMANDS", "FORMAT_HELP", "run_export", "run_import", "split_zip_names", "verify_zip_result"]
+
+#: what ``--format`` says of each format (``tzbackup export --help``); the formats themselves, in their order,
+#: are :data:`tzbackup_gui.model.export_formats.EXPORT_FORMATS`
+FORMAT_HELP: dict[str, str] = {
+    "zip": "zip (the backup folder + manifest)",
+    "markdown": "markdown (one readable document)",
+    "card": "card (Character Card V2 JSON + PNG)",
+}
 
 
-class _Ctx(Protocol):
-    err: TextIO
+def _export_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--format", choices=EXPORT_FORMATS, default="zip",
+                   help=", ".join(FORMAT_HELP.get(f, f) for f in EXPORT_FORMATS) + "; default zip")
+    p.add_argument("-o", "--output", default=None, metavar="PATH",  # text: a trailing slash means a folder
+                   help="file to write, or a folder to write it in (default: the current folder)")
 
-    def say(self, text: str) -> None: ...
 
-    def note(self, text: str) -> None: ...
+def _import_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", type=Path, metavar="FILE.zip")
 
 
-def find_backup(data_dir: Path, name: str) -> tuple[LocalBackup | None, str]:
-    """The local backup called ``name`` (folder, slug, or a unique display name), else an error text."""
-    backups = list_backups(data_dir)
-    hits = [b for b in backups if name in (b.slug, b.folder.name)]
-    if not hits:
-        hits = [b for b in backups if b.display_name and b.display_name.casefold() == name.casefold()]
-    if len(hits) == 1:
-        return hits[0], ""
-    if hits:
-        return None, f"{name!r} matches {len(hits)} backups; use the username: " + ", ".join(
-            b.slug for b in hits)
-    return None, f"no local backup named {name!r} in {data_dir}"
+def cmd_export(ctx: Context) -> int:
+    a = ctx.settings.args
+    check_names([a.name])
+    return run_export(ctx, ctx.settings.data_dir, a.name, a.format, a.output)
+
+
+def cmd_import(ctx: Context) -> int:
+    check_input_file(ctx.settings.args.file)
+    # nothing is created before the archive passes its checks (a refused import leaves no trace)
+    require_writable(ctx.settings.data_dir, create=False)
+    return run_import(ctx, ctx.settings.data_dir, ctx.settings.args.file)
 
 
 def _describe(result: ExportResult) -> str:
@@ -64,8 +75,6 @@ def _shown(problems: list[str], limit: int = 5) -> str:
 def check_output_folders(*paths: Path | None) -> None:
     """Each output's folder must exist: an export creates files, never folders (a typo in ``--output``
     must not leave a tree of new folders behind). Raises the CLI's usage error (exit 2)."""
-    from . import UsageError
-
     for path in paths:
         if path is None:
             continue
@@ -79,17 +88,18 @@ def check_output_folders(*paths: Path | None) -> None:
 def check_input_file(path: Path) -> None:
     """A file named on the command line (``import FILE.zip``, ``verify FILE.zip``) must exist and be a file
     (else the CLI's usage error, exit 2)."""
-    from . import UsageError
-
     if not path.exists():
         raise UsageError(f"no such file: {path}")
     if not path.is_file():
         raise UsageError(f"not a file: {path}")
 
 
-def run_export(ctx: _Ctx, data_dir: Path, name: str, fmt: str, output: Path | str | None) -> int:
+def run_export(ctx: Context, data_dir: Path, name: str, fmt: str, output: Path | str | None) -> int:
     """Export one personality as ``zip``, ``markdown`` or ``card``. A damaged backup is exported as far as
     it can be read, with a warning naming what could not be (exit 1)."""
+    from ..archive.export import export_as
+    from ..archive.export_paths import default_outputs
+
     backup, problem = find_backup(data_dir, name)
     if backup is None:
         print(f"error: {problem}", file=ctx.err)
@@ -130,9 +140,9 @@ def run_export(ctx: _Ctx, data_dir: Path, name: str, fmt: str, output: Path | st
     return EXIT_OK
 
 
-def run_import(ctx: _Ctx, data_dir: Path, zip_path: Path) -> int:
+def run_import(ctx: Context, data_dir: Path, zip_path: Path) -> int:
     """Import an exported zip; a refused archive is exit 1 with the reason (and nothing written)."""
-    from ..archive.importer import import_archive
+    from ..archive.importer import ImportRefusedError, import_archive
 
     try:
         result = import_archive(zip_path, data_dir)
@@ -155,6 +165,8 @@ def split_zip_names(names: list[str], data_dir: Path | None = None) -> tuple[lis
     """``verify`` arguments that are exported zip files, and the rest (personality names). A name ending in
     ``.zip`` is a file unless a local backup has that name; one that does not exist is a usage error
     ("no such file: NAME"), never "no local backup named ..."."""
+    from ..archive.reader import list_backups
+
     local: set[str] = set()
     if data_dir is not None and any(n.lower().endswith(".zip") for n in names):
         local = {name for b in list_backups(data_dir) for name in (b.slug, b.folder.name)}
@@ -171,6 +183,16 @@ def split_zip_names(names: list[str], data_dir: Path | None = None) -> tuple[lis
 
 def verify_zip_result(zip_path: Path) -> dict[str, Any]:
     """``verify`` of an exported zip, in the shape of ``tzbackup verify``'s results."""
+    from ..archive.importer import verify_export
+
     report = verify_export(zip_path)
     return {"username": zip_path.name, "folder": str(zip_path), "ok": report.ok, "problems": report.problems,
             "checked_files": report.checked_files, "memories": report.memories}
+
+
+COMMANDS = (
+    Command("export", "export a saved personality as a zip, a Markdown file or a character card (no network)",
+            _export_arguments, run=cmd_export, reads_data_dir=True),
+    Command("import", "import an exported zip into the data dir (verified; never overwrites newer data)",
+            _import_arguments, run=cmd_import),
+)

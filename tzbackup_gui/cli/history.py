@@ -11,33 +11,50 @@ that was current then (``2026-05-01`` means the end of that day; times are UTC, 
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
-from typing import Protocol, TextIO
+from typing import TYPE_CHECKING
 
-from ..archive.profile_history import (
-    ProfileHistory,
-    ProfileVersion,
-    format_iso,
-    parse_when,
-    unified_profile_diff,
-)
-from ..archive.timeline import build_timeline
 from ..errors import TzBackupError
-from .export import find_backup
+from .context import Command, Context, check_names, find_backup
+from .options import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE
 
-__all__ = ["run_diff", "run_history"]
+if TYPE_CHECKING:
+    from ..archive.profile_history import ProfileHistory, ProfileVersion
 
-EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
-
-
-class _Ctx(Protocol):
-    err: TextIO
-
-    def say(self, text: str) -> None: ...
+__all__ = ["COMMANDS", "run_diff", "run_history"]
 
 
-def _folder(ctx: _Ctx, data_dir: Path, name: str) -> tuple[Path, str] | None:
+def _history_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--version", dest="profile_version", metavar="V",
+                   help="print this kept profile version as JSON (vN, previous, or a date/time: the "
+                        "version current then)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _diff_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--from", dest="from_ts", metavar="TS",
+                   help="older version: a date/time (the version current then; a day means its end, UTC), "
+                        "vN or previous (default: the version before --to)")
+    p.add_argument("--to", dest="to_ts", metavar="TS", help="newer version, same forms (default: current)")
+
+
+def cmd_history(ctx: Context) -> int:
+    a = ctx.settings.args
+    check_names([a.name])
+    return run_history(ctx, ctx.settings.data_dir, a.name, a.json, a.profile_version)
+
+
+def cmd_diff(ctx: Context) -> int:
+    a = ctx.settings.args
+    check_names([a.name])
+    return run_diff(ctx, ctx.settings.data_dir, a.name, a.from_ts, a.to_ts)
+
+
+def _folder(ctx: Context, data_dir: Path, name: str) -> tuple[Path, str] | None:
     """The backup folder of ``name`` and the name to show for it (the username, not the folder's safe name,
     which can carry a hash suffix)."""
     backup, problem = find_backup(data_dir, name)
@@ -56,7 +73,9 @@ def _version_json(v: ProfileVersion) -> dict[str, object]:
     }
 
 
-def _pick(ctx: _Ctx, history: ProfileHistory, text: str, option: str) -> ProfileVersion | None:
+def _pick(ctx: Context, history: ProfileHistory, text: str, option: str) -> ProfileVersion | None:
+    from ..archive.profile_history import parse_when
+
     found = history.find(text)
     if found is None:
         kept = len(history.versions)
@@ -73,8 +92,11 @@ def _pick(ctx: _Ctx, history: ProfileHistory, text: str, option: str) -> Profile
     return found
 
 
-def run_history(ctx: _Ctx, data_dir: Path, name: str, as_json: bool, version: str | None = None) -> int:
+def run_history(ctx: Context, data_dir: Path, name: str, as_json: bool, version: str | None = None) -> int:
     """The timeline of one personality (or, with ``version``, that profile version as JSON)."""
+    from ..archive.profile_history import format_iso
+    from ..archive.timeline import build_timeline
+
     found = _folder(ctx, data_dir, name)
     if found is None:
         return EXIT_PARTIAL
@@ -112,8 +134,10 @@ def run_history(ctx: _Ctx, data_dir: Path, name: str, as_json: bool, version: st
     return EXIT_PARTIAL if timeline.problems else EXIT_OK
 
 
-def run_diff(ctx: _Ctx, data_dir: Path, name: str, from_ts: str | None, to_ts: str | None) -> int:
+def run_diff(ctx: Context, data_dir: Path, name: str, from_ts: str | None, to_ts: str | None) -> int:
     """Unified diff of two profile versions, field by field (default: previous -> current)."""
+    from ..archive.profile_history import ProfileHistory, unified_profile_diff
+
     found = _folder(ctx, data_dir, name)
     if found is None:
         return EXIT_PARTIAL
@@ -146,3 +170,11 @@ def run_diff(ctx: _Ctx, data_dir: Path, name: str, from_ts: str | None, to_ts: s
         return EXIT_PARTIAL
     ctx.say(text.rstrip("\n") if text else f"No field differs between {old.label} and {new.label}.")
     return EXIT_OK
+
+
+COMMANDS = (
+    Command("history", "show how a saved personality evolved: backup runs and profile versions (no network)",
+            _history_arguments, run=cmd_history, reads_data_dir=True),
+    Command("diff", "unified diff of two saved profile versions, field by field (no network)",
+            _diff_arguments, run=cmd_diff, reads_data_dir=True),
+)

@@ -22,20 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from ..events import (
-    BackupEvent,
-    MemoryPageFetched,
-    PersonalityFailed,
-    PersonalityFinished,
-    PersonalityStarted,
-    PhaseChanged,
-    Reconciling,
-    RequestMade,
-    Retrying,
-    RunFinished,
-    RunStarted,
-    Waiting,
-)
+from .. import events as ev
 
 __all__ = [
     "Kept", "ProgressDisplay", "display_width", "format_duration", "format_table", "kept_numbers",
@@ -108,34 +95,34 @@ class ProgressDisplay:
 
     # --- events ------------------------------------------------------------------------------------
 
-    def __call__(self, event: BackupEvent) -> None:
+    def __call__(self, event: ev.BackupEvent) -> None:
         handler = self._handlers().get(type(event))
         if handler is not None:
             handler(event)
-        if self.tty and not self.quiet and not isinstance(event, RunFinished):
-            self.refresh(force=not isinstance(event, RequestMade | MemoryPageFetched | Waiting))
+        if self.tty and not self.quiet and not isinstance(event, ev.RunFinished):
+            self.refresh(force=not isinstance(event, ev.RequestMade | ev.MemoryPageFetched | ev.Waiting))
 
     def _handlers(self) -> dict[type, Callable[[Any], None]]:
         return {
-            RunStarted: self._on_run_started,
-            PersonalityStarted: self._on_started,
-            PhaseChanged: self._on_phase,
-            MemoryPageFetched: self._on_page,
-            Reconciling: self._on_reconciling,
-            Waiting: self._on_waiting,
-            Retrying: self._on_retrying,
-            PersonalityFinished: self._on_finished,
-            PersonalityFailed: self._on_failed,
-            RunFinished: self._on_run_finished,
+            ev.RunStarted: self._on_run_started,
+            ev.PersonalityStarted: self._on_started,
+            ev.PhaseChanged: self._on_phase,
+            ev.MemoryPageFetched: self._on_page,
+            ev.Reconciling: self._on_reconciling,
+            ev.Waiting: self._on_waiting,
+            ev.Retrying: self._on_retrying,
+            ev.PersonalityFinished: self._on_finished,
+            ev.PersonalityFailed: self._on_failed,
+            ev.RunFinished: self._on_run_finished,
         }
 
-    def _on_run_started(self, event: RunStarted) -> None:
+    def _on_run_started(self, event: ev.RunStarted) -> None:
         self.delay = event.delay
         n = len(event.slugs)
         what = "personality" if n == 1 else "personalities"
         self._line(f"Backing up {n} {what} (delay {event.delay:g}s between requests)")
 
-    def _on_started(self, event: PersonalityStarted) -> None:
+    def _on_started(self, event: ev.PersonalityStarted) -> None:
         self.current = _Current(slug=event.slug, index=event.index, count=event.count)
         if not self.tty:
             self._line(f"{self._prefix()}{event.slug}: started")
@@ -145,11 +132,11 @@ class ProgressDisplay:
             self.current = _Current(slug=slug)
         return self.current
 
-    def _on_phase(self, event: PhaseChanged) -> None:
+    def _on_phase(self, event: ev.PhaseChanged) -> None:
         cur = self._cur(event.slug)
         cur.phase, cur.note = event.phase, event.detail
 
-    def _on_page(self, event: MemoryPageFetched) -> None:
+    def _on_page(self, event: ev.MemoryPageFetched) -> None:
         cur = self._cur(event.slug)
         now = self.clock()
         cur.phase = "memories"
@@ -164,13 +151,13 @@ class ProgressDisplay:
             cur.last_plain = now
             self._line(f"{self._prefix()}{self._progress_text(cur)}")
 
-    def _on_reconciling(self, event: Reconciling) -> None:
+    def _on_reconciling(self, event: ev.Reconciling) -> None:
         cur = self._cur(event.slug)
         cur.note = "full walk"
         if not self.tty:
             self._line(f"{self._prefix()}{cur.slug}: full walk ({event.reason})")
 
-    def _on_waiting(self, event: Waiting) -> None:
+    def _on_waiting(self, event: ev.Waiting) -> None:
         cur = self._cur(event.slug)
         cur.wait_until = self.clock() + event.seconds
         cur.wait_reason = WAIT_LABELS.get(event.reason, event.reason)
@@ -178,14 +165,14 @@ class ProgressDisplay:
             wait = format_duration(event.seconds)
             self._line(f"{self._prefix()}{cur.slug}: waiting {wait} ({cur.wait_reason})")
 
-    def _on_retrying(self, event: Retrying) -> None:
+    def _on_retrying(self, event: ev.Retrying) -> None:
         cur = self._cur(event.slug)
         cur.note = f"retry {event.attempt}/{event.max_attempts} ({event.reason})"
         if not self.tty:
             self._line(f"{self._prefix()}{cur.slug}: retrying, attempt {event.attempt}/{event.max_attempts}"
                        f" ({event.reason})")
 
-    def _on_finished(self, event: PersonalityFinished) -> None:
+    def _on_finished(self, event: ev.PersonalityFinished) -> None:
         parts = [f"{event.new} new"]
         if event.edited:
             parts.append(f"{event.edited} edited")
@@ -195,7 +182,7 @@ class ProgressDisplay:
         self._line(f"{self._prefix()}{event.slug}: done, {', '.join(parts)}")
         self.current = None
 
-    def _on_failed(self, event: PersonalityFailed) -> None:
+    def _on_failed(self, event: ev.PersonalityFailed) -> None:
         self._clear_live()
         if event.kind != "cancelled":  # a cancel is reported once, by the CLI, after the summary
             word = "failed" if event.resumable else "refused"
@@ -205,7 +192,7 @@ class ProgressDisplay:
                 print(f"  hint: {event.hint}", file=self.err, flush=True)
         self.current = None
 
-    def _on_run_finished(self, event: RunFinished) -> None:
+    def _on_run_finished(self, event: ev.RunFinished) -> None:
         self.close()
 
     # --- rendering ---------------------------------------------------------------------------------
