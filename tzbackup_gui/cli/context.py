@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from ..credentials import COOKIE_ENV, COOKIE_FILE_ENV, CredentialStore, resolve_credential
 from ..errors import ArchiveError, CredentialError, TzBackupError
+from ..model.urls import is_loopback
 from ..paths import default_data_dir, demo_data_dir, personalities_dir
 from ..service.auth import SessionCredential, parse_cookie_input
 from .options import (
@@ -113,18 +114,6 @@ class Settings:
     verbose: bool
     quiet: bool
     args: argparse.Namespace
-
-
-def is_loopback(url: str) -> bool:
-    host = (urlsplit(url).hostname or "").strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    import ipaddress
-
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _check_url(url: str, option: str) -> str:
