@@ -4,7 +4,8 @@ The PNG is the saved avatar (a JPEG, WebP or GIF avatar converted to PNG with Qt
 without a usable avatar, a plain 400x600 solid-colour PNG (colour from the shape id) generated here, and the
 result says so. A V2 card goes in the PNG's ``chara`` chunk; a V3 card in its ``ccv3`` chunk, with the V2
 card backfilled from it in ``chara`` for older readers (:func:`~.card.backfill_v2`). Mapping and
-validation: :mod:`.card`; memories in the lorebook: :mod:`.card_memories`.
+validation: :mod:`.card`; memories in the lorebook: :mod:`.card_memories`. :func:`read_card_file` reads
+a card back from either file, as a front-end would.
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ from .card import backfill_v2, build_card, build_card_v3, validate_card, validat
 from .card_memories import MemoryChoice, memory_book_entries
 from .export_common import ExportResult, load_knowledge, open_folder, read_profile, redact_profile
 from .images import convert_to_png, find_image, sniff_image
-from .png_card import embed_card, read_card, solid_png
+from .png_card import PNG_SIGNATURE, embed_card, read_card, read_newest_card, solid_png
 from .store import atomic_output
 
-__all__ = ["PLACEHOLDER_SIZE", "card_png_base", "export_card"]
+__all__ = ["PLACEHOLDER_SIZE", "card_png_base", "export_card", "read_card_file"]
 
 PLACEHOLDER_SIZE = (400, 600)
 
@@ -125,3 +126,25 @@ def export_card(
         result.notes.append(note)
     result.files = len(result.paths)
     return result
+
+
+def read_card_file(path: Path) -> dict[str, Any]:
+    """A character card read back from a ``.json`` file or a PNG (its ``ccv3`` card when it has one, else
+    its ``chara`` card, as the V3 spec tells readers). Raises :class:`ArchiveError` when there is none."""
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise ArchiveError(f"{path.name} cannot be read: {err.strerror or err}") from err
+    if data.startswith(PNG_SIGNATURE):
+        try:
+            card = read_newest_card(data)
+        except ValueError as err:
+            raise ArchiveError(f"{path.name} holds no readable card: {err}") from err
+    else:
+        try:
+            card = json.loads(data)
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ArchiveError(f"{path.name} is neither a PNG nor a JSON card: {err}") from err
+    if not isinstance(card, dict):
+        raise ArchiveError(f"{path.name} holds no character card.")
+    return card

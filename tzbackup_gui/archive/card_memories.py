@@ -4,8 +4,9 @@ Each chosen memory becomes one entry: its text is the content, its keys are the 
 words. "Distinctive" is TF-IDF over the chosen memories: a word scores by how often it occurs in this memory
 and how rarely in the others, so "tea" keys the one memory about tea and not the hundred that all say
 "talked". Stop words (English function words and the chat filler every memory shares: "user", "talked",
-"discussed"...), the personality's own name, numbers and words under three letters never become keys;
-a capitalised word (a name, a place) counts a little more. Words keep their letters in any script.
+"discussed"...), the personality's own name, numbers and words under three letters (two for CJK
+ideographs) never become keys; a capitalised word (a name, a place) counts a little more. Words keep their
+letters in any script.
 
 Which memories: :class:`MemoryChoice` is none, all, or the newest N (by the memory's time). Memories flagged
 ``deleted: true`` are left out (their owner deleted them); memories deleted upstream are kept (the backup
@@ -84,7 +85,8 @@ def _words(text: str) -> Iterator[tuple[str, bool]]:
     for match in _WORD.finditer(text):
         word = match.group().strip("'’-")
         folded = word.casefold()
-        if len(folded) >= 3 and folded not in _STOP:
+        shortest = 2 if "\u2e80" <= folded[:1] <= "\ufaff" else 3  # two ideographs make a word (東京)
+        if len(folded) >= shortest and folded not in _STOP:
             yield folded, word[:1].isupper()
 
 
@@ -107,7 +109,8 @@ def memory_keys(
             capital.add(word)
     scored = []
     for word, tf in counts.items():
-        idf = math.log((1 + docs) / (1 + doc_freq.get(word, 0))) + 1.0
+        # a word in every memory keeps a small weight, so a single memory still gets its frequent words
+        idf = math.log((1 + docs) / (1 + doc_freq.get(word, 0))) + 0.1
         scored.append((-(tf * idf * (1.25 if word in capital else 1.0)), order[word], word))
     return [word for _, _, word in sorted(scored)[:limit]]
 
