@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tzbackup_gui.archive import personality, verify_backup
+from tzbackup_gui.archive import memory_index, verify_backup
 from tzbackup_gui.archive.layout import FORMAT_VERSION
 from tzbackup_gui.archive.personality import PersonalityArchive
 from tzbackup_gui.errors import CorruptBackupError
@@ -370,7 +370,7 @@ def test_a_hand_written_cache_cannot_make_a_gap_pass(tmp_path: Path) -> None:
     files = archive.chunk_files()
     entries = [[f"m{i:04d}", 0 if i < 3 else 1, "h", 1.7e9 + i] for i in (0, 1, 2, 6, 7, 8)]
     archive.state_dir.mkdir()
-    cache = {"version": personality._INDEX_VERSION, "chunkSize": CHUNK, "files": archive._file_stats(files)}
+    cache = {"version": memory_index._INDEX_VERSION, "chunkSize": CHUNK, "files": archive.file_stats(files)}
     _write_cache(archive, {**cache, "entries": entries})
     with pytest.raises(CorruptBackupError, match=_name(2)):
         archive.load_index(CHUNK)
