@@ -31,6 +31,8 @@ FORMAT_HELP: dict[str, str] = {
     "zip": "zip (the backup folder + manifest)",
     "markdown": "markdown (one readable document)",
     "card": "card (Character Card V2 JSON + PNG)",
+    "card-v3": "card-v3 (Character Card V3 JSON + PNG, with a V2 card inside the PNG for older readers)",
+    "sillytavern-chat": "sillytavern-chat (the saved chat as a SillyTavern chat file, JSON Lines)",
 }
 
 
@@ -40,6 +42,9 @@ def _export_arguments(p: argparse.ArgumentParser) -> None:
                    help=", ".join(FORMAT_HELP.get(f, f) for f in EXPORT_FORMATS) + "; default zip")
     p.add_argument("-o", "--output", default=None, metavar="PATH",  # text: a trailing slash means a folder
                    help="file to write, or a folder to write it in (default: the current folder)")
+    p.add_argument("--memories", default=None, metavar="none|all|N",
+                   help="card and card-v3: memories to put into the card's lorebook beside the knowledge, "
+                        "each keyed by its most distinctive words: none (default), all, or N (the newest N)")
 
 
 def _import_arguments(p: argparse.ArgumentParser) -> None:
@@ -49,7 +54,10 @@ def _import_arguments(p: argparse.ArgumentParser) -> None:
 def cmd_export(ctx: Context) -> int:
     a = ctx.settings.args
     check_names([a.name])
-    return run_export(ctx, ctx.settings.data_dir, a.name, a.format, a.output)
+    if a.memories is not None and a.format not in ("card", "card-v3"):
+        raise UsageError("--memories goes with --format card or card-v3 (the memories go into the card's "
+                         "lorebook).")
+    return run_export(ctx, ctx.settings.data_dir, a.name, a.format, a.output, memories=a.memories or "none")
 
 
 def cmd_import(ctx: Context) -> int:
@@ -62,6 +70,8 @@ def cmd_import(ctx: Context) -> int:
 def _describe(result: ExportResult) -> str:
     size = f"{result.bytes / 1e6:.1f} MB" if result.bytes >= 1e6 else f"{result.bytes / 1e3:.1f} KB"
     memories = f"{result.memories} memories"
+    if result.format == "sillytavern-chat":
+        memories = f"{result.messages} chat messages"
     if result.recorded is not None and result.recorded != result.memories:
         memories = f"{result.memories} of {result.recorded} memories"
     return f"{memories}, {result.files} file(s), {size}"
@@ -94,11 +104,20 @@ def check_input_file(path: Path) -> None:
         raise UsageError(f"not a file: {path}")
 
 
-def run_export(ctx: Context, data_dir: Path, name: str, fmt: str, output: Path | str | None) -> int:
-    """Export one personality as ``zip``, ``markdown`` or ``card``. A damaged backup is exported as far as
-    it can be read, with a warning naming what could not be (exit 1)."""
+def run_export(
+    ctx: Context, data_dir: Path, name: str, fmt: str, output: Path | str | None, *, memories: str = "none"
+) -> int:
+    """Export one personality in one of the export formats (``memories``: ``none``, ``all`` or N, the
+    memories a card's lorebook holds). A damaged backup is exported as far as it can be read, with a
+    warning naming what could not be (exit 1)."""
+    from ..archive.card_memories import parse_memory_choice
     from ..archive.export import export_as
     from ..archive.export_paths import default_outputs
+
+    try:
+        choice = parse_memory_choice(memories)
+    except ValueError as err:
+        raise UsageError(f"--memories: {err}") from None
 
     backup, problem = find_backup(data_dir, name)
     if backup is None:
@@ -107,7 +126,7 @@ def run_export(ctx: Context, data_dir: Path, name: str, fmt: str, output: Path |
     main, png = default_outputs(backup.folder.name, fmt, output)
     check_output_folders(main, png)
     try:
-        result, problems = export_as(backup.folder, fmt, main, png)
+        result, problems = export_as(backup.folder, fmt, main, png, memories=choice)
     except (OSError, ArchiveError) as err:
         cause = err if isinstance(err, OSError) else err.__cause__
         # the store names a failed write as an ArchiveError (or DiskFullError) caused by the OS error
@@ -191,7 +210,8 @@ def verify_zip_result(zip_path: Path) -> dict[str, Any]:
 
 
 COMMANDS = (
-    Command("export", "export a saved personality as a zip, a Markdown file or a character card (no network)",
+    Command("export", "export a saved personality as a zip, a Markdown file, a character card (V2 or V3) or "
+            "a SillyTavern chat file (no network)",
             _export_arguments, run=cmd_export, reads_data_dir=True),
     Command("import", "import an exported zip into the data dir (verified; never overwrites newer data)",
             _import_arguments, run=cmd_import),

@@ -16,11 +16,13 @@ DEFAULT_NAMES: dict[str, str] = {
     "zip": "{folder}.tzbackup.zip",
     "markdown": "{folder}.md",
     "card": "{folder}.card.json",
+    "card-v3": "{folder}.card-v3.json",
+    "sillytavern-chat": "{folder}.sillytavern.jsonl",
 }
 #: the export formats, in the order the faces offer them
 EXPORT_FORMATS: tuple[str, ...] = tuple(DEFAULT_NAMES)
 #: formats that write a PNG beside their JSON (a character card: the same card embedded in its avatar)
-WITH_PNG: frozenset[str] = frozenset({"card"})
+WITH_PNG: frozenset[str] = frozenset({"card", "card-v3"})
 
 
 def output_paths(
