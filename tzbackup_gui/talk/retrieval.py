@@ -1,10 +1,14 @@
 """The memories worth showing the model for one turn: full-text retrieval over the backup's search index.
 
 The index (:mod:`tzbackup_gui.archive.index`, SQLite FTS5) already holds every memory's text. A turn's
-message becomes an OR query of its distinctive words (stop words and very short words dropped, at most
-:data:`MAX_TERMS`), ranked by FTS5's BM25; the best memories are taken in rank order while they fit the token
-budget (one that does not fit is skipped, a shorter one further down may still fit). Memories flagged
-``deleted: true`` are left out; memories deleted upstream are kept (the backup exists to keep them).
+message becomes an OR query of its distinctive words: stop words and very short words are dropped, then the
+words that occur in more than :data:`COMMON_SHARE` of all indexed records (the personality's own name, "user":
+they rank nothing, and one of them alone made a turn take 200 ms at 100,000 memories, since BM25 scores every
+match) and words the index has never seen; of the rest the :data:`MAX_TERMS` rarest are kept (document counts
+from an ``fts5vocab`` table in the connection's ``temp`` schema: nothing is written to the index). FTS5's BM25
+ranks the matches; the best memories are taken in rank order while they fit the token budget (one that does
+not fit is skipped, a shorter one further down may still fit). Memories flagged ``deleted: true`` are left
+out; memories deleted upstream are kept (the backup exists to keep them).
 
 The search uses the index's own SQLite connection on one dedicated thread (a connection must stay on the
 thread that opened it), so callers on the event loop ``await`` :meth:`MemoryRetriever.retrieve` without
@@ -16,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
+import unicodedata
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -29,8 +34,10 @@ from ..errors import SearchIndexError
 __all__ = ["MAX_TERMS", "MemoryRetriever", "RetrievedMemory", "estimate_tokens", "query_terms"]
 
 T = TypeVar("T")
-#: words of a message that go into one query (the rarest first would need statistics; the first ones do)
-MAX_TERMS = 24
+#: words of a message that go into one query: the rarest ones
+MAX_TERMS = 12
+#: a word in more than this share of all indexed records says nothing about relevance
+COMMON_SHARE = 0.2
 #: ranked candidates looked at per turn (enough to fill any sensible budget)
 CANDIDATES = 60
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -52,12 +59,14 @@ def estimate_tokens(text: str) -> int:
 
 
 def query_terms(text: str) -> list[str]:
-    """The distinctive words of ``text``, lowercased, in order, without repeats or stop words."""
+    """The words of ``text`` as the index's tokenizer stores them (lowercase, without diacritics), in order,
+    without repeats, stop words, numbers or words under three letters."""
+    plain = "".join(ch for ch in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(ch))
     seen: dict[str, None] = {}
-    for word in _WORD.findall(text.casefold()):
+    for word in _WORD.findall(plain):
         if len(word) >= 3 and word not in _STOP and not word.isdigit():
             seen.setdefault(word, None)
-    return list(seen)[:MAX_TERMS]
+    return list(seen)
 
 
 @dataclass(frozen=True)
@@ -89,6 +98,7 @@ class MemoryRetriever:
         self.folder = folder
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="talk-retrieval")
         self._index: SearchIndex | None = None
+        self._records = 0  # records in the index when it was opened (for COMMON_SHARE)
 
     async def _run(self, func: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, func)
@@ -98,6 +108,20 @@ class MemoryRetriever:
         if self._index is None:
             self._index = SearchIndex(resolve_source(self.data_dir))
             self._index.update()
+            conn = self._index.conn
+            conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.talk_vocab "
+                         "USING fts5vocab(main, 'fts', 'row')")
+            self._records = int(conn.execute("SELECT count(*) FROM docs").fetchone()[0])
+
+    def _distinctive(self, terms: list[str]) -> list[str]:
+        """The :data:`MAX_TERMS` rarest of ``terms`` that occur in the index but not in most records."""
+        assert self._index is not None
+        marks = ", ".join("?" * len(terms))
+        counts = dict(self._index.conn.execute(
+            f"SELECT term, doc FROM temp.talk_vocab WHERE term IN ({marks})", terms).fetchall())
+        limit = max(50, int(self._records * COMMON_SHARE))
+        found = [t for t in terms if 0 < counts.get(t, 0) <= limit]
+        return sorted(found, key=lambda t: counts[t])[:MAX_TERMS]
 
     async def open(self) -> None:
         await self._run(self.open_blocking)
@@ -109,8 +133,11 @@ class MemoryRetriever:
             return []
         self.open_blocking()
         assert self._index is not None
-        query = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
         try:
+            terms = self._distinctive(terms)
+            if not terms:
+                return []
+            query = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
             rows = self._index.conn.execute(_SQL, (query, self.folder, CANDIDATES)).fetchall()
         except sqlite3.DatabaseError as err:
             raise SearchIndexError(f"Could not search the memories of {self.folder}: {err}.") from err
