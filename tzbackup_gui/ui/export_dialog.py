@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QSettings, Qt, Signal
-from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox, QWidget
 
 from ..app import display_path
+from ..archive.card_memories import MemoryChoice
 from ..archive.export import ExportResult, export_as
 from ..archive.export_paths import default_outputs
 from ..archive.importer import ImportResult, LocalBackupNewerError, import_archive
@@ -35,8 +36,22 @@ EXPORT_FORMATS: dict[str, tuple[str, str, str]] = {
     "zip": ("As &ZIP Archive…", "ZIP archive", "tzbackup archive (*.zip)"),
     "markdown": ("As &Markdown…", "Markdown document", "Markdown (*.md)"),
     "card": ("As &Character Card (JSON + PNG)…", "character card", "Character card (*.json *.png)"),
+    "card-v3": ("As Character Card &V3 (JSON + PNG)…", "character card (V3)",
+                "Character card V3 (*.json *.png)"),
+    "sillytavern-chat": ("As &SillyTavern Chat…", "SillyTavern chat file", "SillyTavern chat (*.jsonl)"),
 }
 LAST_DIR_KEY = "export/last_dir"
+MEMORIES_KEY = "export/card_memories"
+#: what a V3 card's lorebook may hold besides the knowledge: (choice offered, memories: None = all)
+MEMORY_CHOICES: tuple[tuple[str, int | None], ...] = (
+    ("Knowledge only (no memories)", 0),
+    ("Knowledge and the newest 50 memories", 50),
+    ("Knowledge and the newest 200 memories", 200),
+    ("Knowledge and the newest 1,000 memories", 1000),
+    ("Knowledge and all memories", None),
+)
+#: formats that ask which memories go into the card's lorebook
+ASKS_MEMORIES = frozenset({"card-v3"})
 
 
 def size_text(n: int) -> str:
@@ -86,10 +101,12 @@ class ManyExports:
     skipped: list[str] = field(default_factory=list)
 
 
-def run_export(folder: Path, fmt: str, main: Path, png: Path | None) -> ExportResult:
+def run_export(
+    folder: Path, fmt: str, main: Path, png: Path | None, memories: MemoryChoice | None = None
+) -> ExportResult:
     """The blocking export of one personality folder (called on the worker thread); problems a zip's
     verification found come back as a note, so the finished message says them."""
-    result, problems = export_as(folder, fmt, main, png)
+    result, problems = export_as(folder, fmt, main, png, memories=memories)
     if problems:
         shown = "; ".join(problem_text.rstrip(". ") for problem_text in problems[:5])
         result.notes.append(f"Warning: the backup has problems ({shown}); importing this zip will be refused "
@@ -134,8 +151,28 @@ class ExportImport(QObject):
             return Path(saved)
         return Path.home()
 
+    def ask_memories(self, fmt: str, title: str) -> MemoryChoice | None:
+        """Which memories a card's lorebook holds besides the knowledge (asked for the formats in
+        :data:`ASKS_MEMORIES`, else none); the last answer is offered first. None: the user cancelled."""
+        if fmt not in ASKS_MEMORIES:
+            return MemoryChoice(0)
+        labels = [label for label, _ in MEMORY_CHOICES]
+        saved = self.settings.value(MEMORIES_KEY) if self.settings is not None else None
+        current = labels.index(saved) if isinstance(saved, str) and saved in labels else 0
+        chosen, ok = QInputDialog.getItem(
+            self.widget, f"Memories in the card of {title}",
+            "The card's lorebook holds the knowledge. Memories can go in too, each recalled when its most "
+            "distinctive words come up in a chat:", labels, current, False,
+        )
+        if not ok or chosen not in labels:
+            return None
+        if self.settings is not None:
+            self.settings.setValue(MEMORIES_KEY, chosen)
+        return MemoryChoice(dict(MEMORY_CHOICES)[chosen])
+
     def export(self, folder: Path, fmt: str, title: str = "") -> bool:
-        """Ask where to save ``folder`` as ``fmt`` (``zip`` / ``markdown`` / ``card``), then export it."""
+        """Ask where to save ``folder`` as ``fmt`` (one of :data:`EXPORT_FORMATS`) and, for a V3 card, which
+        memories go into its lorebook; then export it."""
         if self.busy:
             self._say(QMessageBox.Icon.Information, "Please wait", "An export or import is still running.")
             return False
@@ -150,8 +187,11 @@ class ExportImport(QObject):
         main, png = default_outputs(folder.name, fmt, Path(chosen))
         if self.settings is not None:
             self.settings.setValue(LAST_DIR_KEY, str(main.parent))
+        memories = self.ask_memories(fmt, title)
+        if memories is None:
+            return False
         log.info("Exporting %s as %s to %s", title, label, display_path(main))
-        self._start("export", lambda: run_export(folder, fmt, main, png), title)
+        self._start("export", lambda: run_export(folder, fmt, main, png, memories), title)
         return True
 
     def export_many(self, items: list[tuple[Path, str]], fmt: str, *, skipped: Sequence[str] = ()) -> bool:
@@ -170,6 +210,9 @@ class ExportImport(QObject):
         out = Path(chosen)
         if self.settings is not None:
             self.settings.setValue(LAST_DIR_KEY, str(out))
+        memories = self.ask_memories(fmt, f"{len(items)} personalities")
+        if memories is None:
+            return False
         log.info("Exporting %d personalities as %s to %s", len(items), label, display_path(out))
 
         def work() -> ManyExports:
@@ -177,7 +220,7 @@ class ExportImport(QObject):
             for folder, title in items:
                 main, png = default_outputs(folder.name, fmt, out)
                 try:
-                    done.results.append((title, run_export(folder, fmt, main, png)))
+                    done.results.append((title, run_export(folder, fmt, main, png, memories)))
                 except Exception as err:  # one failure never stops the others; the message lists it
                     done.errors.append((title, err))
             return done
@@ -198,6 +241,8 @@ class ExportImport(QObject):
             if outcome.format == "zip":  # ExportResult.bytes counts the files before compression
                 detail = (f"{outcome.memories:,} memories in {outcome.files:,} files "
                           f"({size_text(outcome.bytes)} before compression).")
+            elif outcome.format == "sillytavern-chat":
+                detail = f"{outcome.messages:,} chat messages, {size_text(outcome.bytes)} in all."
             else:
                 detail = f"{outcome.memories:,} memories, {size_text(outcome.bytes)} in all."
             notes = "\n".join(outcome.notes)
