@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tzbackup_gui.archive import index as index_mod
+from tzbackup_gui.archive import index_schema
 from tzbackup_gui.archive.browse import resolve_source
 from tzbackup_gui.archive.index import SearchIndex
 from tzbackup_gui.archive.lock import DataDirLock
@@ -123,8 +124,8 @@ def test_read_only_backup_gets_its_index_in_the_private_user_cache(
             raise PermissionError(13, "Permission denied", str(path))
         real(path)
 
-    real = index_mod._private_db
-    monkeypatch.setattr(index_mod, "_private_db", refuse)
+    real = index_schema._private_db
+    monkeypatch.setattr(index_schema, "_private_db", refuse)
     with SearchIndex.for_path(data) as index:
         index.update()
         assert index.path == fallback and index.search("umbrella")

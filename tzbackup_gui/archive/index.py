@@ -24,37 +24,62 @@ Besides full-text search the index gives the memory list of a personality in chr
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
-import re
 import sqlite3
 import time
-from array import array
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import platformdirs
 
 from ..errors import (
     ArchiveError,
     CorruptBackupError,
-    SearchIndexError,
     TzBackupError,
     UnsupportedFormatError,
 )
+from ..model.memory import memory_id, memory_ts
 from .browse import BackupSource, memory_fields, resolve_source
 from .chat import ChatArchive
 from .chat_browse import chat_fields
-from .export import KNOWLEDGE_NAMES
+from .index_query import IndexQueries
+from .index_schema import (
+    _SCHEMA,
+    _SIDE_SUFFIXES,
+    DEFAULT_KINDS,
+    FLAG_DELETED,
+    FLAG_UPSTREAM,
+    HIT_END,
+    HIT_START,
+    KINDS,
+    ORDERS,
+    SCHEMA_VERSION,
+    IndexCancelled,
+    IndexProgress,
+    IndexUpdate,
+    MemoryRows,
+    ProgressCallback,
+    SearchHit,
+    _connect,
+    _fallback_path,
+    _id_range,
+    _use_wal,
+)
+from .index_text import (
+    _entry_ts,
+    _knowledge_text,
+    _profile_text,
+    _text_id,
+    fts_query,
+    knowledge_items,
+    knowledge_path,
+)
 from .layout import METADATA_NAME, chunk_number, profile_file_name
-from .memories import memory_id, memory_ts
 from .personality import check_format
-from .store import FILE_MODE, make_private_dirs, open_private, read_json
+from .store import make_private_dirs, read_json
 
 __all__ = [
     "DEFAULT_KINDS",
+    "FLAG_DELETED",
+    "FLAG_UPSTREAM",
     "HIT_END",
     "HIT_START",
     "KINDS",
@@ -71,226 +96,7 @@ __all__ = [
     "update_index",
 ]
 
-SCHEMA_VERSION = "3"  # 2: chat messages and knowledge entries are indexed too; 3: ids in ranges per kind
-HIT_START, HIT_END = "\x02", "\x03"  # snippet markers; callers turn them into <b> or brackets
-FLAG_DELETED, FLAG_UPSTREAM = 1, 2  # ``deleted: true`` in the memory; gone upstream (metadata)
-#: what a record can be, in the order the browser lists them
-KINDS = ("memory", "chat", "profile", "knowledge")
-#: what :meth:`SearchIndex.search` looks in unless told otherwise (what ``tzbackup search`` always searched)
-DEFAULT_KINDS = ("memory", "profile")
-#: result orders: best match first, or by date (records without a date come last either way)
-ORDERS = ("relevance", "newest", "oldest")
-#: each kind's records get ids (= FTS rowids) in a range of their own, so the matches of one kind are counted
-#: by the FTS index alone (a rowid range), without looking up every matching record
-_KIND_SPAN = 1 << 40
-
-
-def _id_range(kind: str) -> tuple[int, int]:
-    """``[low, high)`` of the ids of ``kind``'s records."""
-    low = (KINDS.index(kind) + 1) * _KIND_SPAN if kind in KINDS else (len(KINDS) + 1) * _KIND_SPAN
-    return low, low + _KIND_SPAN
-
-
-_ORDER_SQL = {
-    "relevance": "rank",
-    "newest": "d.ts = 0, d.ts DESC, d.id DESC",
-    "oldest": "d.ts = 0, d.ts ASC, d.id ASC",
-}
-
-_SCHEMA = """
-CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);
-CREATE TABLE files(id INTEGER PRIMARY KEY, folder TEXT NOT NULL, rel TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,
-                   mtime_ns INTEGER, size INTEGER, error TEXT);
-CREATE TABLE docs(id INTEGER PRIMARY KEY, file_id INTEGER NOT NULL, folder TEXT NOT NULL, kind TEXT NOT NULL,
-                  pos INTEGER NOT NULL, memory_id TEXT NOT NULL, ts REAL NOT NULL, deleted INTEGER NOT NULL);
-CREATE INDEX docs_file ON docs(file_id);
-CREATE INDEX docs_order ON docs(folder, kind, ts, memory_id, file_id, pos, deleted);
-CREATE TABLE upstream(folder TEXT NOT NULL, memory_id TEXT NOT NULL, PRIMARY KEY(folder, memory_id))
-    WITHOUT ROWID;
-CREATE VIRTUAL TABLE fts USING fts5(text, tokenize='unicode61 remove_diacritics 2');
-"""
-
-
-@dataclass
-class IndexUpdate:
-    """What one :meth:`SearchIndex.update` did."""
-
-    indexed_files: int = 0
-    removed_files: int = 0
-    rebuilt: bool = False
-    seconds: float = 0.0
-    errors: dict[str, str] = field(default_factory=dict)  # relative path -> message
-
-
-@dataclass(frozen=True)
-class IndexProgress:
-    """Reported while :meth:`SearchIndex.update` runs: ``done`` of ``total`` files that needed reading;
-    ``folder`` names a personality whose rows were just committed (then readable by other connections)."""
-
-    done: int
-    total: int
-    folder: str | None = None
-    changed: bool = False  # the committed folder had files (re)read or dropped
-
-
-class IndexCancelled(TzBackupError):
-    """:meth:`SearchIndex.update` was asked to stop; folders committed before stay indexed."""
-
-
-ProgressCallback = Callable[[IndexProgress], None]
-
-
-@dataclass
-class SearchHit:
-    """One match. ``memory_id`` is the record's own id (a memory's, a chat message's, a knowledge entry's;
-    "" for the profile); ``pos`` its position in ``path`` (the chunk file, or the knowledge file)."""
-
-    folder: str
-    kind: str  # one of KINDS
-    memory_id: str
-    ts: float  # 0 when the record has no date (the profile)
-    path: Path
-    pos: int
-    snippet: str  # with HIT_START / HIT_END around the matches
-    flags: int
-
-
-@dataclass
-class MemoryRows:
-    """A personality's memories in chronological order, a few bytes per row."""
-
-    paths: list[Path]
-    file_idx: array[int] = field(default_factory=lambda: array("I"))
-    pos: array[int] = field(default_factory=lambda: array("I"))
-    ts: array[float] = field(default_factory=lambda: array("d"))
-    flags: array[int] = field(default_factory=lambda: array("B"))
-
-    def __len__(self) -> int:
-        return len(self.pos)
-
-    def find(self, path: Path, pos: int) -> int:
-        """Row of the memory at ``pos`` in ``path``, or -1."""
-        try:
-            want = self.paths.index(path)
-        except ValueError:
-            return -1
-        for row, (f, p) in enumerate(zip(self.file_idx, self.pos, strict=True)):
-            if f == want and p == pos:
-                return row
-        return -1
-
-
-_HIT_JOINS = (
-    "JOIN docs d ON d.id = fts.rowid JOIN files f ON f.id = d.file_id "
-    "LEFT JOIN upstream u ON u.folder = d.folder AND u.memory_id = d.memory_id"
-)
-
-_TERM_RE = re.compile(r'"([^"]*)"|(\S+)')
-
-
-def fts_query(text: str) -> str:
-    """Turn what a user typed into a safe FTS5 query: words are ANDed, ``"quoted phrases"`` kept together,
-    the last word matches as a prefix (search-as-you-type); FTS5 operators typed by accident are quoted.
-    A NUL character (pasted from a binary) separates words: FTS5 would read it as the end of the query."""
-    parts: list[str] = []
-    for match in _TERM_RE.finditer(text.replace("\x00", " ")):
-        phrase, word = match.group(1), match.group(2)
-        value = (phrase if phrase is not None else word).strip()
-        if value:
-            parts.append('"' + value.replace('"', '""') + '"')
-    if parts and not text.rstrip().endswith('"'):
-        parts[-1] += "*"
-    return " ".join(parts)
-
-
-def _profile_text(profile: dict[str, Any]) -> str:
-    """The searchable text of a profile: every non-empty string field, as ``key: value`` lines."""
-    lines = []
-    for key, value in profile.items():
-        if isinstance(value, str) and value.strip() and not value.startswith(("http://", "https://")):
-            lines.append(f"{key.replace('_', ' ')}: {value}")
-    return "\n".join(lines)
-
-
-def knowledge_path(folder: Path) -> Path | None:
-    """The knowledge (``/story``) file a backup holds, under any of the names it may have."""
-    for pattern in KNOWLEDGE_NAMES:
-        path = folder / pattern.format(folder=folder.name)
-        if path.is_file():
-            return path
-    return None
-
-
-def knowledge_items(data: Any) -> list[dict[str, Any]]:
-    """The entries of a knowledge file in any envelope SERVICE_API.md lists (as ``export.load_knowledge``
-    reads them, so a position here is a position there)."""
-    if isinstance(data, dict):
-        inner = next((data[k] for k in ("items", "story", "knowledge", "entries") if k in data), None)
-        data = inner if inner is not None else ([data] if "content" in data else [])
-    return [e for e in data if isinstance(e, dict)] if isinstance(data, list) else []
-
-
-def _text_id(entry: dict[str, Any]) -> str:
-    value = entry.get("id")
-    return "" if value is None or isinstance(value, dict | list) else str(value)
-
-
-def _entry_ts(entry: dict[str, Any]) -> float:
-    meta = entry.get("metadata")
-    value = meta.get("created_at") if isinstance(meta, dict) else entry.get("created_at")
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return 0.0
-    return float(value)
-
-
-def _knowledge_text(entry: dict[str, Any]) -> str:
-    parts = (entry.get("title"), entry.get("content"))
-    return "\n".join(p for p in parts if isinstance(p, str) and p.strip())
-
-
-#: files SQLite keeps beside the database; it creates them with the database file's mode
-_SIDE_SUFFIXES = ("-journal", "-wal", "-shm")
-
-
-def _private_db(path: Path) -> None:
-    """Make sure the database file exists with mode 0600 before SQLite opens it (an empty file is an empty
-    database), so the side files SQLite creates later copy that mode whatever the umask; side files an
-    older version left with looser bits are tightened. Raises ``OSError`` (e.g. a read-only folder)."""
-    os.close(open_private(path, os.O_RDONLY))
-    for suffix in _SIDE_SUFFIXES:
-        side = Path(f"{path}{suffix}")
-        with contextlib.suppress(OSError):  # absent, or not ours: nothing to do
-            st = side.lstat()
-            if st.st_mode & 0o777 != FILE_MODE and st.st_uid == os.geteuid() and not side.is_symlink():
-                side.chmod(FILE_MODE)
-
-
-def _connect(path: Path) -> sqlite3.Connection:
-    _private_db(path)
-    conn = sqlite3.connect(str(path), isolation_level=None)
-    conn.execute("PRAGMA synchronous=OFF")  # a cache: a crash means a rebuild, never lost data
-    conn.execute("PRAGMA temp_store=MEMORY")
-    conn.execute("PRAGMA busy_timeout=2000")
-    return conn
-
-
-def _use_wal(conn: sqlite3.Connection) -> None:
-    """Write-ahead log: a reader (the browser's GUI thread) is never blocked by the writer (the indexing
-    thread) and sees each folder as soon as it is committed. Where WAL cannot be used the default journal
-    still works, readers just wait for commits (busy_timeout)."""
-    with contextlib.suppress(sqlite3.DatabaseError):
-        conn.execute("PRAGMA journal_mode=WAL")
-
-
-def _fallback_path(source: BackupSource) -> Path:
-    """Where the index goes when the backup folder is read-only (a copy on a DVD, a mounted share): the
-    user's own cache folder, not the shared temporary folder (the index holds every memory's text)."""
-    digest = hashlib.sha256(str(source.root).encode("utf-8", errors="surrogatepass")).hexdigest()[:12]
-    name = f"tzbackup-index-{digest}.sqlite3"
-    return Path(platformdirs.user_cache_dir("tzbackup", appauthor=False)) / "indexes" / name
-
-
-class SearchIndex:
+class SearchIndex(IndexQueries):
     """The index of one :class:`BackupSource`. Blocking; one instance per thread.
 
     ``SearchIndex(source)`` opens (creating or rebuilding when needed) the index and may write it;
@@ -573,198 +379,6 @@ class SearchIndex:
                 ((first + i, doc[4]) for i, doc in enumerate(docs)),
             )
         return error
-
-    # --- queries -----------------------------------------------------------------------------------------
-
-    def file_errors(self, folder: str | None = None) -> list[tuple[str, str]]:
-        """``(relative path, message)`` of every damaged or refused file (of one folder, or all)."""
-        sql = "SELECT rel, error FROM files WHERE error IS NOT NULL"
-        args: tuple[str, ...] = ()
-        if folder is not None:
-            sql += " AND folder=?"
-            args = (folder,)
-        return list(self.conn.execute(sql + " ORDER BY rel", args))
-
-    def count(self, folder: str) -> int:
-        row = self.conn.execute(
-            "SELECT count(*) FROM docs WHERE folder=? AND kind='memory'", (folder,)
-        ).fetchone()
-        return int(row[0])
-
-    def date_range(self, folder: str | None = None) -> tuple[float, float] | None:
-        """Time of the first and the last memory (of one folder, or all); None when there are none.
-        One ``min`` and one ``max`` per folder, each a single seek in the ordered index."""
-        folders = [folder] if folder is not None else [f.name for f in self.source.folders]
-        lows, highs = [], []
-        for name in folders:
-            args = (name,)
-            where = "FROM docs WHERE folder=? AND kind='memory' AND ts > 0"
-            low = self.conn.execute(f"SELECT min(ts) {where}", args).fetchone()[0]
-            if low is not None:
-                lows.append(float(low))
-                highs.append(float(self.conn.execute(f"SELECT max(ts) {where}", args).fetchone()[0]))
-        return (min(lows), max(highs)) if lows else None
-
-    def locate(self, folder: str, memory_id: str) -> list[tuple[Path, int]]:
-        """Where a memory lives: an exact id, else every memory whose id starts with ``memory_id``."""
-        sql = "SELECT f.rel, d.pos FROM docs d JOIN files f ON f.id = d.file_id WHERE d.folder=? AND "
-        found = self.conn.execute(sql + "d.memory_id=?", (folder, memory_id)).fetchall()
-        if not found and memory_id:
-            like = memory_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            found = self.conn.execute(
-                sql + "d.kind='memory' AND d.memory_id LIKE ? ESCAPE '\\' LIMIT 20", (folder, like)
-            ).fetchall()
-        return [(self.source.root / rel, pos) for rel, pos in found]
-
-    def memory_rows(self, folder: str) -> MemoryRows:
-        """All memories of one folder in chronological order, as compact (file, position) records.
-
-        Runs on the GUI thread when a personality is opened, so the per-row work stays in C: a covering
-        index gives the order, ``zip`` splits the columns, and the (usually empty) deleted-upstream set is
-        joined only when the folder has one."""
-        paths = {
-            fid: self.source.root / rel
-            for fid, rel in self.conn.execute(
-                "SELECT id, rel FROM files WHERE folder=? AND kind='memory'", (folder,)
-            )
-        }
-        upstream = "SELECT 1 FROM upstream WHERE folder=? LIMIT 1"
-        has_upstream = self.conn.execute(upstream, (folder,)).fetchone()
-        gone = (
-            "EXISTS(SELECT 1 FROM upstream u WHERE u.folder = d.folder AND u.memory_id = d.memory_id)"
-            if has_upstream
-            else "0"
-        )
-        found = self.conn.execute(
-            f"SELECT d.file_id, d.pos, d.ts, d.deleted * {FLAG_DELETED} + {gone} * {FLAG_UPSTREAM} "
-            "FROM docs d WHERE d.folder=? AND d.kind='memory' ORDER BY d.ts, d.memory_id",
-            (folder,),
-        ).fetchall()
-        rows = MemoryRows(paths=[])
-        if not found:
-            return rows
-        file_ids, positions, times, flags = zip(*found, strict=True)
-        order = {fid: at for at, fid in enumerate(sorted(set(file_ids)))}
-        rows.paths = [paths[fid] for fid in sorted(order)]
-        rows.file_idx = array("I", map(order.__getitem__, file_ids))
-        rows.pos = array("I", positions)
-        rows.ts = array("d", times)
-        rows.flags = array("B", flags)
-        return rows
-
-    def _match(
-        self,
-        text: str,
-        folder: str | None,
-        since: float | None,
-        until: float | None,
-        kinds: Iterable[str],
-    ) -> tuple[str, list[Any]] | None:
-        """The FROM / WHERE part shared by :meth:`search` and :meth:`count_hits` (None: nothing to match)."""
-        query = fts_query(text)
-        wanted = [k for k in KINDS if k in set(kinds)]
-        if not query or not wanted:
-            return None
-        sql = "FROM fts JOIN docs d ON d.id = fts.rowid WHERE fts MATCH ?"
-        args: list[Any] = [query]
-        if folder is not None:
-            sql += " AND d.folder = ?"
-            args.append(folder)
-        if len(wanted) < len(KINDS):
-            sql += f" AND d.kind IN ({', '.join('?' * len(wanted))})"
-            args += wanted
-        if since is not None:
-            sql += " AND d.ts >= ?"
-            args.append(since)
-        if until is not None:
-            sql += " AND d.ts > 0 AND d.ts < ?"
-            args.append(until)
-        return sql, args
-
-    def search(
-        self,
-        text: str,
-        *,
-        folder: str | None = None,
-        since: float | None = None,
-        until: float | None = None,
-        kinds: Iterable[str] = DEFAULT_KINDS,
-        order: str = "relevance",
-        limit: int = 200,
-    ) -> list[SearchHit]:
-        """The first ``limit`` matches in ``order`` (:data:`ORDERS`); ``since`` / ``until`` (Unix time, until
-        exclusive) filter by date, leaving out records without one (the profile). Raises
-        :class:`SearchIndexError` when the index cannot be queried (locked, damaged): never a silent [].
-        """
-        match = self._match(text, folder, since, until, kinds)
-        if match is None:
-            return []
-        where, args = match
-        sql = (
-            "SELECT d.folder, d.kind, d.memory_id, d.ts, f.rel, d.pos, d.deleted, "
-            f"u.memory_id IS NOT NULL, snippet(fts, 0, '{HIT_START}', '{HIT_END}', '…', 16) "
-            f"{where.replace('JOIN docs d ON d.id = fts.rowid', _HIT_JOINS)} "
-            f"ORDER BY {_ORDER_SQL.get(order, 'rank')} LIMIT ?"
-        )
-        found = self._fetch(sql, [*args, limit])
-        paths = self._paths
-        return [
-            SearchHit(
-                folder=fol,
-                kind=kind,
-                memory_id=mid,
-                ts=ts,
-                path=paths[rel] if rel in paths else paths.setdefault(rel, self.source.root / rel),
-                pos=pos,
-                snippet=snip,
-                flags=(FLAG_DELETED if deleted else 0) | (FLAG_UPSTREAM if gone else 0),
-            )
-            for fol, kind, mid, ts, rel, pos, deleted, gone, snip in found
-        ]
-
-    def count_hits(
-        self,
-        text: str,
-        *,
-        folder: str | None = None,
-        since: float | None = None,
-        until: float | None = None,
-        kinds: Iterable[str] = KINDS,
-    ) -> dict[str, int]:
-        """How many records of each kind match (all of them, not only the first ``limit``); raises
-        :class:`SearchIndexError` as :meth:`search` does. Over every personality and date this is a count
-        of FTS rowids in each kind's id range (no record is looked up): a few milliseconds at 100,000."""
-        match = self._match(text, folder, since, until, kinds)
-        if match is None:
-            return {}
-        if folder is None and since is None and until is None:
-            query = fts_query(text)
-            counts = {}
-            for kind in (k for k in KINDS if k in set(kinds)):
-                low, high = _id_range(kind)
-                sql = "SELECT count(*) FROM fts WHERE fts MATCH ? AND rowid >= ? AND rowid < ?"
-                n = int(self._fetch(sql, [query, low, high])[0][0])
-                if n:
-                    counts[kind] = n
-            return counts
-        where, args = match
-        found = self._fetch(f"SELECT d.kind, count(*) {where} GROUP BY d.kind", args)
-        return {str(kind): int(n) for kind, n in found}
-
-    def _fetch(self, sql: str, args: list[Any]) -> list[Any]:
-        try:
-            return self.conn.execute(sql, args).fetchall()
-        except sqlite3.DatabaseError as err:
-            # "database is locked", a damaged file, a disk error: say so. fts_query quotes every term, so a
-            # syntax error is a bug of ours and is reported the same way rather than shown as "no results".
-            raise SearchIndexError(f"Could not search the index {self.path}: {err}.") from err
-
-    def size_bytes(self) -> int:
-        try:
-            return self.path.stat().st_size
-        except OSError:
-            return 0
-
 
 def update_index(data_dir: Path) -> IndexUpdate:
     """Open (or rebuild) the index of ``data_dir`` and bring it up to date; for the CLI after a backup."""
