@@ -31,7 +31,6 @@ Qt-free; everything blocks (the engine calls :func:`record_profile` through ``as
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import gzip
 import hashlib
 import json
@@ -39,12 +38,13 @@ import os
 import re
 import stat
 import zlib
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import CorruptBackupError, TzBackupError
+from .profile_delta import VOLATILE_FIELDS, apply_delta, canonical, make_delta, strip_volatile
+from .profile_diff import FieldChanges, FieldDiff, field_changes, field_diffs, unified_profile_diff, word_diff
 from .store import (
     append_line,
     atomic_write_bytes,
@@ -87,21 +87,6 @@ GZIP_OVER = 4096
 MAX_KEPT_BYTES = 16 * 2**20
 #: what a kept version's file name looks like (written by _write_keyframe): a plain name, no path
 _KEPT_FILE = re.compile(r"[0-9A-Za-z][0-9A-Za-z._-]{0,80}\.json(?:\.gz)?")
-#: Strings at least this long are stored as word-level patches in deltas, shorter ones whole.
-TEXT_PATCH_MIN = 160
-
-#: Profile fields that change on every fetch (or on every save, even one that changes nothing else):
-#: they never make a new version, and change records never list them. Found in the profile data
-#: (SERVICE_API.md's field list, the sandbox's ``data.build_profile``). Dotted names reach into objects.
-VOLATILE_FIELDS: tuple[str, ...] = (
-    "user_count",  # people who talked to the personality: grows with use
-    "message_count",  # messages exchanged: grows with use
-    "updated_ts",  # bumped by every save in the editor, also a save that changes nothing
-    "shape_settings.last_trained_ts",  # when training last ran (activity, not configuration)
-    "shape_settings.knowledge_count",  # mirrors the knowledge section, which keeps its own history
-    "shape_settings.training_count",  # mirrors the training section, likewise
-)
-_VOLATILE_PATHS: tuple[tuple[str, ...], ...] = tuple(tuple(name.split(".")) for name in VOLATILE_FIELDS)
 
 Path_ = tuple[str, ...]
 
@@ -109,247 +94,14 @@ Path_ = tuple[str, ...]
 # --- hashing and comparing ---------------------------------------------------------------------------------
 
 
-def _canonical(obj: Any) -> bytes:
-    return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-
 def profile_hash(profile: Any) -> str:
     """A short hash of the raw profile (key order ignored)."""
-    return hashlib.sha256(_canonical(profile)).hexdigest()[:20]
-
-
-def _strip_volatile(profile: dict[str, Any]) -> dict[str, Any]:
-    """A copy without the volatile fields (copying only the objects on their paths)."""
-    out = dict(profile)
-    for path in _VOLATILE_PATHS:
-        _delete(out, path, copy_parents=True)
-    return out
+    return hashlib.sha256(canonical(profile)).hexdigest()[:20]
 
 
 def content_hash(profile: dict[str, Any]) -> str:
     """The hash of what counts as the profile's content: everything but :data:`VOLATILE_FIELDS`."""
-    return profile_hash(_strip_volatile(profile))
-
-
-@dataclass
-class FieldChanges:
-    """Dotted field names added, removed and changed between two profiles (volatile fields left out)."""
-
-    added: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    changed: list[str] = field(default_factory=list)
-
-    def __bool__(self) -> bool:
-        return bool(self.added or self.removed or self.changed)
-
-    def summary(self) -> str:
-        """``changed jailbreak, tagline; added x; removed y`` (or ``no field changed``)."""
-        parts = [f"{what} {', '.join(names)}" for what, names in
-                 (("changed", self.changed), ("added", self.added), ("removed", self.removed)) if names]
-        return "; ".join(parts) or "no field changed"
-
-
-def _walk_changes(old: dict[str, Any], new: dict[str, Any], prefix: str, out: FieldChanges) -> None:
-    for key in new:
-        name = f"{prefix}{key}"
-        if key not in old:
-            out.added.append(name)
-        elif isinstance(old[key], dict) and isinstance(new[key], dict):
-            _walk_changes(old[key], new[key], f"{name}.", out)
-        elif _canonical(old[key]) != _canonical(new[key]):
-            out.changed.append(name)
-    out.removed += [f"{prefix}{key}" for key in old if key not in new]
-
-
-def field_changes(old: dict[str, Any], new: dict[str, Any]) -> FieldChanges:
-    """What changed from ``old`` to ``new``, field by field (objects compared per nested field)."""
-    out = FieldChanges()
-    _walk_changes(_strip_volatile(old), _strip_volatile(new), "", out)
-    return out
-
-
-# --- reverse deltas -----------------------------------------------------------------------------------------
-
-#: Words, runs of punctuation, runs of whitespace. Text patches in stored deltas address these tokens by
-#: position: this pattern is part of the on-disk format (a change needs a new delta format marker).
-_TOKEN = re.compile(r"\s+|\w+|[^\w\s]+")
-
-
-def _tokens(text: str) -> list[str]:
-    """Words, punctuation and the whitespace between them; joined they give ``text`` back exactly."""
-    return _TOKEN.findall(text)
-
-
-def _get(obj: dict[str, Any], path: Path_) -> tuple[bool, Any]:
-    cur: Any = obj
-    for key in path:
-        if not isinstance(cur, dict) or key not in cur:
-            return False, None
-        cur = cur[key]
-    return True, cur
-
-
-def _parent(obj: dict[str, Any], path: Path_, *, create: bool) -> dict[str, Any] | None:
-    """The object holding ``path[-1]``, copying every object on the way (the input is never changed)."""
-    cur = obj
-    for key in path[:-1]:
-        child = cur.get(key)
-        if not isinstance(child, dict):
-            if not create:
-                return None
-            child = {}
-        child = dict(child)
-        cur[key] = child
-        cur = child
-    return cur
-
-
-def _delete(obj: dict[str, Any], path: Path_, *, copy_parents: bool) -> None:
-    found, _ = _get(obj, path)
-    if not found:
-        return
-    parent = _parent(obj, path, create=False) if copy_parents else _get(obj, path[:-1])[1]
-    if isinstance(parent, dict):
-        parent.pop(path[-1], None)
-
-
-def _set(obj: dict[str, Any], path: Path_, value: Any) -> None:
-    parent = _parent(obj, path, create=True)
-    assert parent is not None
-    parent[path[-1]] = value
-
-
-def _opcodes(a: list[str], b: list[str]) -> list[tuple[str, int, int, int, int]]:
-    """``SequenceMatcher`` opcodes, with the common start and end matched first: a small edit in a long
-    prompt then compares only the few tokens around it (the matcher is quadratic on repetitive text)."""
-    lead = 0
-    limit = min(len(a), len(b))
-    while lead < limit and a[lead] == b[lead]:
-        lead += 1
-    trail = 0
-    while trail < limit - lead and a[-1 - trail] == b[-1 - trail]:
-        trail += 1
-    ops: list[tuple[str, int, int, int, int]] = [("equal", 0, lead, 0, lead)] if lead else []
-    middle = difflib.SequenceMatcher(None, a[lead:len(a) - trail], b[lead:len(b) - trail], autojunk=False)
-    ops += [(tag, i1 + lead, i2 + lead, j1 + lead, j2 + lead) for tag, i1, i2, j1, j2 in middle.get_opcodes()]
-    if trail:
-        ops.append(("equal", len(a) - trail, len(a), len(b) - trail, len(b)))
-    return ops
-
-
-def _text_patch(base: str, target: str) -> list[list[Any]] | None:
-    """Ops turning ``base`` into ``target`` at word level: ``[start, end, replacement]`` token ranges of
-    ``base``; None when a patch would not be smaller than ``target`` itself."""
-    a, b = _tokens(base), _tokens(target)
-    ops = [[i1, i2, "".join(b[j1:j2])] for tag, i1, i2, j1, j2 in _opcodes(a, b) if tag != "equal"]
-    return ops if len(_canonical(ops)) < len(target) else None
-
-
-def _apply_text(base: str, ops: list[list[Any]]) -> str:
-    tokens = _tokens(base)
-    out: list[str] = []
-    at = 0
-    for start, end, text in ops:
-        out.extend(tokens[at:start])
-        out.append(text)
-        at = end
-    out.extend(tokens[at:])
-    return "".join(out)
-
-
-def _walk_delta(base: dict[str, Any], target: dict[str, Any], path: Path_, delta: dict[str, Any]) -> None:
-    for key in base:
-        if key not in target:
-            delta["unset"].append([*path, key])
-    for key, value in target.items():
-        sub = (*path, key)
-        if key not in base:
-            delta["set"].append([list(sub), value])
-            continue
-        old = base[key]
-        if isinstance(old, dict) and isinstance(value, dict):
-            _walk_delta(old, value, sub, delta)
-        elif isinstance(old, str) and isinstance(value, str) and old != value and len(old) >= TEXT_PATCH_MIN:
-            ops = _text_patch(old, value)
-            if ops is None:
-                delta["set"].append([list(sub), value])
-            else:
-                delta["text"].append([list(sub), ops])
-        elif _canonical(old) != _canonical(value):
-            delta["set"].append([list(sub), value])
-
-
-def _moved(keys: list[str], moves: list[list[Any]]) -> list[str]:
-    """``keys`` with each ``[key, predecessor]`` move applied in turn (predecessor None: to the front)."""
-    out = list(keys)
-    for key, before in moves:
-        if key not in out:
-            continue
-        out.remove(key)
-        out.insert(out.index(before) + 1 if before in out else 0, key)
-    return out
-
-
-def _order_fixes(got: dict[str, Any], want: dict[str, Any], path: Path_, out: list[list[Any]]) -> None:
-    """Key orders of ``want`` that rebuilding does not reproduce by itself (fields dropped and set back):
-    ``[path, [[key, predecessor], ...]]`` moves, or ``[path, [every key]]`` when moves do not suffice."""
-    have, need = list(got), list(want)
-    if have != need:
-        before = {k: (need[i - 1] if i else None) for i, k in enumerate(need)}
-        moves = [[k, before[k]] for i, k in enumerate(have) if k in before and (have[i - 1] if i else None)
-                 != before[k]]
-        moves.sort(key=lambda m: need.index(str(m[0])))
-        out.append([list(path), moves if _moved(have, moves) == need else need])
-    for key, value in want.items():
-        if isinstance(value, dict) and isinstance(got.get(key), dict):
-            _order_fixes(got[key], value, (*path, key), out)
-
-
-def make_delta(base: dict[str, Any], target: dict[str, Any]) -> dict[str, Any]:
-    """A delta that rebuilds ``target`` from ``base`` (any base with the same content: the volatile fields'
-    values of ``target`` are stored whole, so later counter-only updates of the base do not matter)."""
-    delta: dict[str, Any] = {"set": [], "unset": [], "text": [], "order": [], "volatile": []}
-    _walk_delta(_strip_volatile(base), _strip_volatile(target), (), delta)
-    for path in _VOLATILE_PATHS:
-        found, value = _get(target, path)
-        delta["volatile"].append([list(path), value] if found else [list(path)])
-    delta = {k: v for k, v in delta.items() if v}
-    order: list[list[Any]] = []
-    _order_fixes(apply_delta(base, delta), target, (), order)
-    if order:
-        delta["order"] = order
-    return delta
-
-
-def apply_delta(base: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
-    """The profile ``delta`` rebuilds from ``base`` (``base`` is left unchanged)."""
-    out = dict(base)
-    for path in delta.get("unset", []):
-        _delete(out, tuple(path), copy_parents=True)
-    for path, value in delta.get("set", []):
-        _set(out, tuple(path), value)
-    for path, ops in delta.get("text", []):
-        found, text = _get(out, tuple(path))
-        if not found or not isinstance(text, str):
-            raise ValueError(f"no text at {'.'.join(path)}")
-        _set(out, tuple(path), _apply_text(text, ops))
-    for entry in delta.get("volatile", []):  # set in place (the key keeps its position), or dropped
-        if len(entry) == 2:
-            _set(out, tuple(entry[0]), entry[1])
-        else:
-            _delete(out, tuple(entry[0]), copy_parents=True)
-    for path, keys in delta.get("order", []):
-        found, obj = (True, out) if not path else _get(out, tuple(path))
-        if found and isinstance(obj, dict):
-            if keys and isinstance(keys[0], list):
-                keys = _moved(list(obj), keys)
-            ordered = {k: obj[k] for k in keys if k in obj}
-            ordered.update(obj)
-            if path:
-                _set(out, tuple(path), ordered)
-            else:
-                out = ordered
-    return out
+    return profile_hash(strip_volatile(profile))
 
 
 # --- writing ------------------------------------------------------------------------------------------------
@@ -420,7 +172,7 @@ def record_profile(
         return None
     changes = field_changes(old, profile)
     if not changes:
-        if _canonical(old) != _canonical(profile):
+        if canonical(old) != canonical(profile):
             atomic_write_json(profile_path, profile)  # new counters: not a new version
         return None
     ensure_dir(directory)
@@ -429,9 +181,9 @@ def record_profile(
         "hash": profile_hash(old), "content": content_hash(old), "base": content_hash(profile),
     }
     delta = make_delta(profile, old)
-    encoded = _canonical(delta)
+    encoded = canonical(delta)
     if (_deltas_since_keyframe(records) + 1 >= KEYFRAME_EVERY
-            or len(encoded) * 2 > len(gzip.compress(_canonical(old), mtime=0))):
+            or len(encoded) * 2 > len(gzip.compress(canonical(old), mtime=0))):
         previous["file"] = _write_keyframe(directory, ts, old)
     else:
         previous["delta"] = delta
@@ -661,128 +413,3 @@ class ProfileHistory:
             raise CorruptBackupError(f"The kept profile version {path.name} is not a JSON object.",
                                      path=str(path))
         return profile
-
-
-# --- diffs --------------------------------------------------------------------------------------------------
-
-
-def field_text(value: Any) -> str:
-    """A profile value as diffable text: strings as they are, anything else as indented JSON."""
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True)
-
-
-@dataclass
-class FieldDiff:
-    """One field that differs between two versions (``old`` / ``new`` None when absent there)."""
-
-    name: str
-    kind: str  # "changed" | "added" | "removed"
-    old: str | None
-    new: str | None
-
-
-def _leaves(profile: dict[str, Any], names: Iterable[str]) -> Iterator[tuple[str, Any]]:
-    for name in names:
-        found, value = _get(profile, tuple(name.split(".")))
-        yield name, value if found else None
-
-
-def field_diffs(old: dict[str, Any], new: dict[str, Any]) -> list[FieldDiff]:
-    """The fields that differ (volatile ones left out), changed first, in profile order."""
-    changes = field_changes(old, new)
-    pairs = zip(_leaves(old, changes.changed), _leaves(new, changes.changed), strict=True)
-    out = [FieldDiff(n, "changed", field_text(a), field_text(b)) for (n, a), (_, b) in pairs]
-    out += [FieldDiff(n, "added", None, field_text(v)) for n, v in _leaves(new, changes.added)]
-    out += [FieldDiff(n, "removed", field_text(v), None) for n, v in _leaves(old, changes.removed)]
-    return out
-
-
-def word_diff(old: str, new: str) -> list[tuple[str, str]]:
-    """``(op, text)`` pieces turning ``old`` into ``new`` word by word; op is "equal", "delete" or
-    "insert" (a replacement is a delete followed by an insert)."""
-    a, b = _tokens(old), _tokens(new)
-    raw: list[tuple[str, str]] = []
-    for tag, i1, i2, j1, j2 in _opcodes(a, b):
-        if tag == "equal":
-            raw.append(("equal", "".join(a[i1:i2])))
-            continue
-        if i2 > i1:
-            raw.append(("delete", "".join(a[i1:i2])))
-        if j2 > j1:
-            raw.append(("insert", "".join(b[j1:j2])))
-    # A space or comma that happens to match between two changes would cut a rewritten phrase into
-    # word-sized crumbs ("[-likes-]{+rain+} [-of-]{+on+}"); fold it in, so the phrase reads as one change.
-    out: list[tuple[str, str]] = []
-    gone, came = "", ""
-    for n, (op, text) in enumerate(raw):
-        if op == "delete":
-            gone += text
-        elif op == "insert":
-            came += text
-        elif (gone or came) and not any(c.isalnum() for c in text) and n + 1 < len(raw) \
-                and raw[n + 1][0] != "equal":
-            gone += text
-            came += text
-        else:
-            out += [(o, t) for o, t in (("delete", gone), ("insert", came)) if t]
-            gone, came = "", ""
-            out.append(("equal", text))
-    out += [(o, t) for o, t in (("delete", gone), ("insert", came)) if t]
-    return out
-
-
-def _lines(text: str) -> list[str]:
-    """Text as diff lines: its own lines, long ones cut after sentence ends so an edit shows alone."""
-    out: list[str] = []
-    for line in text.splitlines() or [""]:
-        if len(line) > 100:
-            out += [part for part in re.split(r"(?<=[.!?])\s+(?=\S)", line) if part]
-        else:
-            out.append(line)
-    return out
-
-
-def _marked(text: str, sign: str) -> str:
-    """``[-text-]`` / ``{+text+}`` with the surrounding whitespace kept outside the marks."""
-    core = text.strip()
-    lead, trail = text[: len(text) - len(text.lstrip())], text[len(text.rstrip()):]
-    return f"{lead}[-{core}-]{trail}" if sign == "-" else f"{lead}{{+{core}+}}{trail}"
-
-
-def _word_marks(old: str, new: str, context: int = 4) -> list[str]:
-    """Each edit as ``…context [-old words-]{+new words+} context…`` (like ``git diff --word-diff``)."""
-    pieces = word_diff(old, new)
-    out: list[str] = []
-    for i, (op, text) in enumerate(pieces):
-        if op == "equal" or (op == "insert" and i and pieces[i - 1][0] == "delete"):
-            continue
-        before = pieces[i - 1][1] if i and pieces[i - 1][0] == "equal" else ""
-        j = i + 1
-        if op == "delete" and j < len(pieces) and pieces[j][0] == "insert":
-            mark = _marked(text.rstrip(), "-") + _marked(pieces[j][1].lstrip(), "+")
-            j += 1
-        else:
-            mark = _marked(text, "-" if op == "delete" else "+")
-        after = pieces[j][1] if j < len(pieces) and pieces[j][0] == "equal" else ""
-        head = re.search(rf"(?:\S+\s*){{0,{context}}}$", before)
-        tail = re.match(rf"(?:\s*\S+){{0,{context}}}", after)
-        text_out = (head.group(0) if head else "") + mark + (tail.group(0) if tail else "")
-        out.append("…" + " ".join(text_out.split("\n")) + "…")
-    return out
-
-
-def unified_profile_diff(old: dict[str, Any], new: dict[str, Any], old_label: str, new_label: str) -> str:
-    """A unified diff of two profiles, field by field, with the changed words marked after each field."""
-    chunks: list[str] = []
-    for d in field_diffs(old, new):
-        a = _lines(d.old) if d.old is not None else []
-        b = _lines(d.new) if d.new is not None else []
-        from_name = f"{d.name} ({old_label})" if d.old is not None else "/dev/null"
-        to_name = f"{d.name} ({new_label})" if d.new is not None else "/dev/null"
-        body = list(difflib.unified_diff(a, b, from_name, to_name, lineterm="", n=1))
-        chunks.append("\n".join(body))
-        if d.old is not None and d.new is not None:
-            chunks.append("\n".join(f"~ {mark}" for mark in _word_marks(d.old, d.new)))
-    return "\n".join(c for c in chunks if c) + ("\n" if chunks else "")
