@@ -29,7 +29,7 @@ from typing import Any, TextIO
 from .. import __version__
 from ..credentials import CredentialStore
 from ..errors import ArchiveError, AuthError, CredentialError, TzBackupError
-from . import backup, browse, export, history, sandbox, signin, status
+from . import backup, browse, export, history, sandbox, signin, status, talk
 from .context import Command, Context, http_client, make_settings, require_data_dir
 from .options import (
     DEFAULT_BASE_URL,
@@ -70,6 +70,7 @@ FAMILIES: tuple[tuple[Command, ...], ...] = (
     browse.COMMANDS,
     export.COMMANDS,
     history.COMMANDS,
+    talk.COMMANDS,
     sandbox.COMMANDS,
 )
 COMMANDS: dict[str, Command] = {command.name: command for family in FAMILIES for command in family}

@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 
 from ..errors import TzBackupError
-from .settings import is_loopback
+from ..model.urls import is_loopback
 
 __all__ = [
     "ChatEndpoint",

@@ -8,7 +8,6 @@ save_api_key`). Until a base URL and a model are set, Talk contacts nothing.
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,6 @@ __all__ = [
     "TALK_DIR",
     "EndpointSettings",
     "TalkSettingsError",
-    "is_loopback",
     "load_settings",
     "normalize_base_url",
     "save_settings",
@@ -46,17 +44,6 @@ class TalkSettingsError(TzBackupError):
 def talk_dir(data_dir: Path) -> Path:
     """``<data dir>/talk``: Talk's settings and conversations, never inside a backup folder."""
     return data_dir / TALK_DIR
-
-
-def is_loopback(url: str) -> bool:
-    """True for a server on this machine (localhost, 127.x, ::1)."""
-    host = (urlsplit(url).hostname or "").strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def normalize_base_url(url: str) -> str:
