@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Generator, Iterator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -246,8 +246,3 @@ class RecordStore:
         remove_file(self.commit_path)
         clear_dir(self.staging_dir)
         fsync_dir(self.state_dir)
-
-    def iter_records(self) -> Iterator[dict[str, Any]]:
-        """Every stored record, oldest first, one chunk file in RAM at a time."""
-        for number in self.chunk_numbers():
-            yield from self.load_chunk(number)
