@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 
 from tzbackup_gui.archive.browse import format_utc
 from tzbackup_gui.archive.index import SearchHit
-from tzbackup_gui.ui import browser_window
+from tzbackup_gui.ui import browser_search
 from tzbackup_gui.ui.browser_widgets import parse_date_text
 from tzbackup_gui.ui.browser_window import BrowserWindow
 from tzbackup_gui.ui.memories_model import row_text_colors
@@ -411,7 +411,7 @@ def test_one_search_over_every_kind_with_counts_order_and_dates(
     assert "Profiles have no date" in window.results_label.text()
     # more matches than shown: the summary says which ones are listed
     window.search.dates.clear()
-    monkeypatch.setattr(browser_window, "LIMIT", 3)
+    monkeypatch.setattr(browser_search, "LIMIT", 3)
     window.run_search()
     assert window.results_label.text().startswith("The first 3 of 8 results for “umbrella”")
     # nothing found: an empty state that says what to try

@@ -15,28 +15,20 @@ that fits the screen it is on and remembers its geometry.
 
 from __future__ import annotations
 
-import bisect
 import gc
 import hashlib
 import itertools
-import json
 from html import escape
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar, cast
 
-from PySide6.QtCore import QByteArray, QCoreApplication, QEvent, QModelIndex, QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QPalette
+from PySide6.QtCore import QByteArray, QCoreApplication, QEvent, QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QCheckBox,
-    QComboBox,
-    QHBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
-    QMainWindow,
     QSplitter,
-    QStackedWidget,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -46,32 +38,23 @@ from ..archive.browse import (
     BackupSource,
     ChunkCache,
     PersonalityDetails,
-    format_ts,
-    format_utc,
     load_personality,
-    memories_empty_reason,
-    memory_fields,
     plural,
     resolve_source,
 )
-from ..archive.chat_browse import chat_message_number
 from ..archive.index import (
-    FLAG_UPSTREAM,
     IndexUpdate,
     MemoryRows,
-    SearchHit,
     SearchIndex,
 )
-from ..errors import SearchIndexError
-from .browser_widgets import DateRangeFilter, EmptyState, FlowLayout, FocusRing, PaddedItems, secondary_text
+from .browser_search import BrowserSearch
+from .browser_widgets import FocusRing, PaddedItems
 from .chat_view import ChatView
-from .detail_pane import DetailPane, record_table, table_over_detail
 from .export_dialog import EXPORT_FORMATS, ExportImport
 from .index_worker import IndexWorker
-from .memories_model import MemoriesModel
 from .profile_view import ProfileView
-from .search_view import LIMIT, SearchResultsModel, SearchView, highlight_html
-from .theme import banner_colors, error_color
+from .search_view import SearchResultsModel, highlight_html
+from .theme import banner_colors
 from .timeline_view import TimelineView
 
 __all__ = ["BrowserWindow", "SearchResultsModel", "highlight_html"]
@@ -81,8 +64,17 @@ SPLITTER_KEY = "browser/splitter"
 DEFAULT_SIZE = (1200, 760)
 #: room left for the window manager's title bar and frame when the window is sized to a screen
 FRAME_ALLOWANCE = 40
-TAB_PROFILE, TAB_MEMORIES, TAB_SEARCH, TAB_TIMELINE, TAB_CHAT = range(5)
 
+
+class PersonalityTab(Protocol):
+    """A browser tab showing one personality (Timeline, Chat, ...): see :meth:`BrowserWindow._add_tab`."""
+
+    def show_details(self, details: PersonalityDetails) -> None: ...
+
+    def restyle(self) -> None: ...
+
+
+T = TypeVar("T", bound=QWidget)
 
 def _app_settings() -> QSettings | None:
     """The application's settings file (private), when the application has a name to store them under;
@@ -94,7 +86,7 @@ def _app_settings() -> QSettings | None:
     return make_private(QSettings())
 
 
-class BrowserWindow(QMainWindow):
+class BrowserWindow(BrowserSearch):
     """Personalities on the left; profile, memories (table + detail), search, timeline and chat on the
     right."""
 
@@ -121,6 +113,7 @@ class BrowserWindow(QMainWindow):
         self._restyle_timer.timeout.connect(self.restyle)
         self._shown_once = False
         self._centre_on_show = False
+        self.personality_tabs: list[PersonalityTab] = []
         self._build_ui()
         self._build_menu()
         self._restore_geometry()
@@ -149,10 +142,9 @@ class BrowserWindow(QMainWindow):
         self.tabs.addTab(self.profile, "Profile")
         self.tabs.addTab(self._build_memories(), "Memories")
         self.tabs.addTab(self._build_search(), "Search")
-        self.timeline = TimelineView()
-        self.tabs.addTab(self.timeline, "Timeline")
-        self.chat = ChatView()
-        self.tabs.addTab(self.chat, "Chat")  # after the others: their tab indices stay as they were
+        # each view of one personality: a module of its own, one line here (appended: earlier indices stay)
+        self.timeline = self._add_tab(TimelineView(), "Timeline")
+        self.chat = self._add_tab(ChatView(), "Chat")
         for number in range(self.tabs.count()):  # Ctrl+1 Profile ... Ctrl+5 Chat, as in tabbed apps
             tab_action = QAction(self)
             tab_action.setShortcut(QKeySequence(f"Ctrl+{number + 1}"))
@@ -189,75 +181,12 @@ class BrowserWindow(QMainWindow):
             QWidget.setTabOrder(before, after)
         self._style_banner()
 
-    def _build_memories(self) -> QWidget:
-        """Order, dates and deleted filters above the table they drive; an empty state in its place when
-        there is nothing to list."""
-        self.model = MemoriesModel(self.cache, self)
-        self.table = record_table("memoriesTable", self.model, (130, 110, 150), name="Memories")
-        self.table.selectionModel().currentRowChanged.connect(self._on_memory_row)
-        self.memory_sort = QComboBox()
-        self.memory_sort.setObjectName("memorySort")
-        self.memory_sort.setAccessibleName("Sort memories")
-        self.memory_sort.addItem("Newest first", True)
-        self.memory_sort.addItem("Oldest first", False)
-        self.memory_sort.currentIndexChanged.connect(
-            lambda _i: self._set_options(newest_first=bool(self.memory_sort.currentData()))
-        )
-        sort_label = QLabel("Sort:")
-        sort_label.setBuddy(self.memory_sort)
-        self.memory_dates = DateRangeFilter("memoryDates")
-        self.memory_dates.changed.connect(self._on_memory_dates)
-        self.show_deleted = QCheckBox("Deleted")
-        self.show_deleted.setObjectName("showDeleted")
-        self.show_deleted.setChecked(True)
-        self.show_deleted.toggled.connect(lambda on: self._set_options(deleted=on))
-        self.show_upstream = QCheckBox("Deleted upstream")
-        self.show_upstream.setObjectName("showUpstream")
-        self.show_upstream.setChecked(True)
-        self.show_upstream.toggled.connect(lambda on: self._set_options(upstream=on))
-        self.show_deleted.setToolTip("Show memories marked deleted: true")
-        self.show_upstream.setToolTip("Show memories deleted on the service (kept in this backup)")
-        self.memory_shown = QLabel()
-        self.memory_shown.setObjectName("memoryShown")
-        sort = QWidget()  # "Sort: [Newest first]  Show: [x] Deleted [x] Deleted upstream" wraps as one piece
-        sort_row = QHBoxLayout(sort)
-        sort_row.setContentsMargins(0, 0, 0, 0)
-        sort_row.addWidget(sort_label)
-        sort_row.addWidget(self.memory_sort)
-        sort_row.addSpacing(8)
-        sort_row.addWidget(QLabel("Show:"))
-        sort_row.addWidget(self.show_deleted)
-        sort_row.addWidget(self.show_upstream)
-        tools = FlowLayout()
-        for w in (sort, self.memory_dates, self.memory_shown):
-            tools.addWidget(w)
-        pane = DetailPane("memory", self.copy_text, self.copy_json, name="Memory")
-        self.detail_text, self.json_model, self.json_view = pane.text, pane.json_model, pane.json_view
-        self.memory_empty = EmptyState("memoriesEmpty")
-        self.memory_stack = QStackedWidget()
-        self.memory_stack.addWidget(self.memory_empty)
-        self.memory_stack.addWidget(table_over_detail(self.table, pane))
-        page = QWidget()
-        pl = QVBoxLayout(page)
-        pl.addLayout(tools)
-        pl.addWidget(self.memory_stack, 1)
-        self.memory_empty.show_message("No personality selected", "Choose one in the list on the left.")
-        return page
-
-    def _build_search(self) -> QWidget:
-        self.search = SearchView()
-        self.search_edit = self.search.edit
-        self.scope = self.search.scope
-        self.results = self.search.results
-        self.results_model = self.search.model
-        self.results_label = self.search.summary
-        self._search_timer = QTimer(self, singleShot=True, interval=300)
-        self._search_timer.timeout.connect(self.run_search)
-        self.search_edit.textEdited.connect(lambda _t: self._search_timer.start())
-        self.search_edit.returnPressed.connect(self.run_search)
-        self.search.changed.connect(self._on_search_changed)
-        self.search.open_requested.connect(self.open_hit)
-        return self.search
+    def _add_tab(self, view: T, title: str) -> T:
+        """Add a tab that shows the selected personality (``show_details``) and follows the palette
+        (``restyle``); returns the view."""
+        self.tabs.addTab(view, title)
+        self.personality_tabs.append(cast("PersonalityTab", view))
+        return view
 
     def _build_menu(self) -> None:
         menu = self.menuBar().addMenu("&File")
@@ -390,8 +319,8 @@ class BrowserWindow(QMainWindow):
         self.memory_empty.restyle()
         if self.selected is not None:
             self.profile.show_details(self.selected)
-            self.timeline.restyle()
-            self.chat.restyle()
+            for tab in self.personality_tabs:
+                tab.restyle()
         row = self.table.currentIndex().row()
         self._show_memory(row if row >= 0 and self.model.rowCount() else None)
         self.results.viewport().update()
@@ -548,13 +477,6 @@ class BrowserWindow(QMainWindow):
         if self.source is not None:
             self.open_folder(self.source.root, select=self.selected.folder.name if self.selected else None)
 
-    def select_personality(self, folder_name: str) -> bool:
-        for row in range(self.list.count()):
-            if self.list.item(row).data(Qt.ItemDataRole.UserRole) == folder_name:
-                self.list.setCurrentRow(row)
-                return True
-        return False
-
     def _on_personality_row(self, row: int) -> None:
         if row < 0:
             return
@@ -563,8 +485,8 @@ class BrowserWindow(QMainWindow):
         self.selected = details
         self._show_avatar_from_cache(details)
         self.profile.show_details(details)
-        self.timeline.show_details(details)
-        self.chat.show_details(details)
+        for tab in self.personality_tabs:
+            tab.show_details(details)
         self._show_memories(details)
         if self.scope.currentIndex() == 1 and self.search_edit.text().strip():
             self.run_search(switch_tab=False)
@@ -606,41 +528,6 @@ class BrowserWindow(QMainWindow):
         if selected is None or not self.select_memory(*selected):
             self._show_memory(None)
 
-    def _show_memory_state(self, details: PersonalityDetails | None, waiting: str = "") -> None:
-        """The count beside the filters and in the status bar, and the empty state when nothing is listed."""
-        model = self.model
-        shown, total = model.rowCount(), model.total
-        title = details.title if details else ""
-        if waiting:
-            self.memory_shown.setText("")
-            self.memory_empty.show_message(waiting, "The memories appear as soon as this personality's files "
-                                           "are indexed.")
-            self.memory_stack.setCurrentWidget(self.memory_empty)
-            return
-        if model.filtered and total:
-            counts = f"{shown:,} of {plural(total, 'memory', 'memories')}"
-            self.memory_shown.setText(f"{counts} shown")
-        else:
-            counts = plural(total, "memory", "memories")
-            self.memory_shown.setText("")
-        self.count_label.setText(f"{title}: {counts}" if title else counts)
-        if details is not None and details.refused:
-            self.memory_empty.show_message("This backup cannot be read", details.refused)
-        elif details is not None and total == 0:
-            self.memory_empty.show_message("No memories backed up", memories_empty_reason(details))
-        elif shown == 0:
-            dates = self.memory_dates.describe()
-            self.memory_empty.show_message(
-                "No memory matches the filters above",
-                f"None of the {plural(total, 'memory', 'memories')} is "
-                + (f"dated {dates}" if dates else "left once the deleted ones are hidden") + ".",
-                ("Clear Filters", self.clear_memory_filters),
-            )
-        else:
-            self.memory_stack.setCurrentIndex(1)
-            return
-        self.memory_stack.setCurrentWidget(self.memory_empty)
-
     def _show_avatar_from_cache(self, details: PersonalityDetails) -> None:
         """Use the picture the main window cached (``<data dir>/.cache/avatars``) when none is saved."""
         url = (details.profile or {}).get("avatar")
@@ -673,237 +560,7 @@ class BrowserWindow(QMainWindow):
 
     # --- memories ----------------------------------------------------------------------------------------
 
-    def _set_options(self, **options: bool) -> None:
-        selected = self._selected_location()
-        self.model.set_options(**options)
-        self._after_filter(selected)
-
-    def _on_memory_dates(self) -> None:
-        selected = self._selected_location()
-        self.model.set_date_range(*self.memory_dates.bounds())
-        self._after_filter(selected)
-
-    def _after_filter(self, selected: tuple[Path, int] | None) -> None:
-        self._show_memory_state(self.current)
-        if selected is None or not self.select_memory(*selected):
-            self._show_memory(None)
-
-    def clear_memory_filters(self) -> None:
-        """Every memory shown again (dates cleared, deleted ones shown); the order stays."""
-        self.memory_dates.clear()
-        self.show_deleted.setChecked(True)
-        self.show_upstream.setChecked(True)
-
-    def _refresh_memory_hints(self) -> None:
-        """The empty From / To fields show the first and last memory day of the listed personality."""
-        ts = self.model.rows.ts
-        first = bisect.bisect_right(ts, 0)  # memories without a time sort first
-        self.memory_dates.set_hints(ts[first] if first < len(ts) else None, ts[-1] if len(ts) else None)
-
-    def _selected_location(self) -> tuple[Path, int] | None:
-        row = self.table.currentIndex().row()
-        return self.model.location(row) if row >= 0 else None
-
-    def select_memory(self, path: Path, pos: int) -> bool:
-        row = self.model.row_of(path, pos)
-        if row < 0:
-            return False
-        index = self.model.index(row, 0)
-        self.table.setCurrentIndex(index)
-        self.table.scrollTo(index, QAbstractItemView.ScrollHint.PositionAtCenter)
-        return True
-
-    def _on_memory_row(self, current: QModelIndex, _previous: QModelIndex) -> None:
-        self._show_memory(current.row() if current.isValid() else None)
-
-    def _show_memory(self, row: int | None) -> None:
-        palette = self.detail_text.palette()
-        base = palette.color(QPalette.ColorRole.Base)
-        muted, error = secondary_text(palette, base).name(), error_color(palette, base).name()
-        raw = self.model.raw(row) if row is not None else None
-        if row is None:
-            self.detail_text.setHtml(f"<p style='color:{muted}'>Select a memory to see it in full.</p>")
-            self.json_model.load({})
-            return
-        if raw is None:
-            path, _pos = self.model.location(row)
-            unreadable = f"The file {escape(path.name)} cannot be read."
-            self.detail_text.setHtml(f"<p style='color:{error}'>{unreadable}</p>")
-            self.json_model.load({})
-            return
-        f = memory_fields(raw)
-        flags = self.model.flags_of(row)
-        marks = []
-        if flags & FLAG_UPSTREAM:
-            marks.append("Deleted upstream (kept in this backup)")
-        if f.deleted:
-            marks.append("Marked deleted: true")
-        mark_html = "".join(f"<p style='color:{error}'><b>{escape(m)}</b></p>" for m in marks)
-        created = format_ts(f.created, seconds=True)
-        facts = [
-            ("Created", f"{created} ({format_utc(f.created)})" if created else ""),
-            (
-                "Conversation",
-                f"{format_ts(f.start, seconds=True)} – {format_ts(f.end, seconds=True)}"
-                if f.start or f.end
-                else "",
-            ),
-            ("Type", f.summary_type),
-            ("Senders", ", ".join(self._sender_name(x) for x in f.senders)),
-            ("Memory id", f.id),
-            ("Message ids", "<br>".join(escape(m) for m in f.msg_ids)),
-        ]
-        rows = "".join(
-            f"<tr><td style='color:{muted};padding-right:10px;vertical-align:top'>{k}</td>"
-            f"<td>{v if k == 'Message ids' else escape(v)}</td></tr>"
-            for k, v in facts
-            if v
-        )
-        self.detail_text.setHtml(
-            f"{mark_html}<p style='font-size:11pt'>{escape(f.text).replace(chr(10), '<br>')}</p>"
-            f"<table cellspacing='2'>{rows}</table>"
-        )
-        self.json_model.load(raw)
-        self.json_view.expandToDepth(0)
-
-    def _sender_name(self, sender: str) -> str:
-        """The owner reads as "you" (as in the table), with the id kept for reference."""
-        owner = self.current.status.owner_id if self.current else ""
-        return f"you ({sender})" if sender and sender == owner else sender
-
-    def current_raw(self) -> dict[str, Any] | None:
-        row = self.table.currentIndex().row()
-        return self.model.raw(row) if row >= 0 else None
-
-    def copy_text(self) -> None:
-        raw = self.current_raw()
-        if raw is not None:
-            QGuiApplication.clipboard().setText(memory_fields(raw).text)
-
-    def copy_json(self) -> None:
-        raw = self.current_raw()
-        if raw is not None:
-            QGuiApplication.clipboard().setText(json.dumps(raw, ensure_ascii=False, indent=2))
-
     # --- search ------------------------------------------------------------------------------------------
-
-    def show_search(self) -> None:
-        """Find (Ctrl+F): the Search tab, its words selected for typing over."""
-        self.tabs.setCurrentWidget(self.search)
-        self.search_edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
-        self.search_edit.selectAll()
-
-    def _on_search_changed(self) -> None:
-        self._refresh_date_hints()
-        self.run_search(switch_tab=False)
-
-    def _search_folder(self) -> str | None:
-        """The folder searched: the selected personality's with scope "This personality", else all."""
-        return self.selected.folder.name if self.scope.currentIndex() == 1 and self.selected else None
-
-    def _refresh_date_hints(self) -> None:
-        """The empty From / To fields of the search show the first / last memory day of its scope."""
-        if self.index is None:
-            return
-        span = self.index.date_range(self._search_folder())
-        self.search.dates.set_hints(*(span if span else (None, None)))
-
-    def run_search(self, switch_tab: bool = False) -> None:
-        """Search with what the Search tab's controls say; ``switch_tab`` brings that tab to the front."""
-        self._search_timer.stop()
-        if switch_tab:
-            self.tabs.setCurrentWidget(self.search)
-        params = self.search.params()
-        view = self.search
-        view.show_counts({})
-        if not params.text:
-            self.results_model.set_hits([], {})
-            self.results_label.setText("")
-            view.show_empty("Search everything backed up", "Type a few words above: memories, chat messages, "
-                            "profiles and knowledge entries are searched together.")
-            return
-        if self.index is None:
-            self.results_model.set_hits([], {})
-            self.results_label.setText("")
-            view.show_empty("Opening the search index…", "The search runs as soon as it is ready.")
-            return
-        folder = self._search_folder()
-        scope = self.selected.title if folder and self.selected else "all personalities"
-        try:
-            counts = self.index.count_hits(params.text, folder=folder, since=params.since, until=params.until)
-            hits = self.index.search(
-                params.text, folder=folder, since=params.since, until=params.until, kinds=params.kinds,
-                order=params.order, limit=LIMIT,
-            )
-        except SearchIndexError as err:
-            self.results_model.set_hits([], {})
-            self.results_label.setText("")
-            view.show_empty("Search unavailable", str(err))
-            return
-        view.show_counts(counts)
-        view.show_results(hits, {k: v.title for k, v in self.details.items()})
-        total = sum(counts.get(kind, 0) for kind in params.kinds)
-        where = f"“{params.text}” in {scope}" + (f", {view.dates.describe()}" if view.dates.active else "")
-        if total > len(hits):
-            summary = (f"The first {len(hits):,} of {plural(total, 'result')} for {where} "
-                       f"({view.order_text()}): {view.kinds_text(counts, params.kinds)}.")
-        else:
-            summary = f"{plural(total, 'result')} for {where}"
-            summary += f" ({view.order_text()}): {view.kinds_text(counts, params.kinds)}." if total else "."
-        if view.dates.active and "profile" in params.kinds:
-            summary += " Profiles have no date: they are left out while a date is set."
-        if self.indexing:
-            done, files = self.index_progress
-            summary += f" Still indexing: {done:,} of {plural(files, 'file')} read, results so far."
-        self.results_label.setText(summary)
-        if not params.kinds:
-            view.show_empty("Nothing to look in", "Tick at least one of Memories, Chat, Profiles or "
-                            "Knowledge.")
-        elif not hits:
-            hidden = sum(n for kind, n in counts.items() if kind not in params.kinds)
-            reason = (f"{plural(hidden, 'match', 'matches')} in the kinds not ticked." if hidden else
-                      "Try fewer or shorter words" + (", or clear the dates." if view.dates.active else "."))
-            view.show_empty(f"No matches for “{params.text}”", reason)
-
-    def open_hit(self, hit: SearchHit) -> bool:
-        """Show a search result where it lives: the memory selected in Memories, the message in Chat, the
-        profile or the knowledge entry in Profile. The memory is found again by its id, so the row selected is
-        the one the result named even when filters or the order changed."""
-        if not self.select_personality(hit.folder):
-            return False
-        if hit.kind == "profile":
-            self.tabs.setCurrentIndex(TAB_PROFILE)
-            self.profile.tabs.setCurrentIndex(0)
-            return True
-        if hit.kind == "knowledge":
-            self.tabs.setCurrentIndex(TAB_PROFILE)
-            return self.profile.show_knowledge_entry(hit.pos)
-        if hit.kind == "chat":
-            self.tabs.setCurrentIndex(TAB_CHAT)
-            number = chat_message_number(hit.path, hit.pos)
-            return number is not None and self.chat.reveal(number, hit.memory_id)
-        self.tabs.setCurrentIndex(TAB_MEMORIES)
-        return self.reveal_memory(hit.folder, hit.memory_id, (hit.path, hit.pos))
-
-    def reveal_memory(self, folder: str, memory_id: str, where: tuple[Path, int] | None = None) -> bool:
-        """Select and scroll to the memory ``memory_id`` of ``folder`` (shown first), clearing the filters
-        that hide it; ``where`` is the place the search saw it, tried after the index's current answer."""
-        places = self.index.locate(folder, memory_id) if self.index is not None and memory_id else []
-        places += [where] if where is not None else []
-        for path, pos in places:
-            if self.model.rows.find(path, pos) < 0:
-                continue
-            if self.model.row_of(path, pos) < 0:
-                self.clear_memory_filters()
-                self.statusBar().showMessage("Filters cleared to show the memory you opened.", 6000)
-            raw = self.model.cache.memory(path, pos)
-            if memory_id and (raw is None or memory_fields(raw).id != memory_id):
-                continue  # the file changed since the search: try the next place
-            if self.select_memory(path, pos):
-                self.table.setFocus(Qt.FocusReason.OtherFocusReason)
-                return True
-        self.statusBar().showMessage("That memory is no longer in this backup.", 6000)
-        return False
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_geometry()

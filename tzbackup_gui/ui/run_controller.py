@@ -30,7 +30,8 @@ from ..events import (
 )
 from .notifier import Notifier, NullNotifier
 from .personalities_model import PersonalitiesModel
-from .progress import AUTH_KINDS, RunTracker, failure_reason, stop_message
+from .progress import RunTracker
+from .run_words import AUTH_KINDS, failure_reason, stop_message
 from .sections import chosen_sections
 
 __all__ = ["ERROR_TITLES", "LONG_RUN_SECONDS", "RunController", "RunHost", "RunOutcome", "RunStop"]
