@@ -155,3 +155,15 @@ def test_reader_refuses_what_is_not_a_chat(tmp_path: Path) -> None:
         (tmp_path / name).write_text(text, "utf-8")
         with pytest.raises(ArchiveError, match=needle):
             read_sillytavern_chat(tmp_path / name)
+
+
+def test_a_message_without_a_usable_time_keeps_its_place(tmp_path: Path) -> None:
+    f = make_folder(tmp_path, [memory(0, BASE)])
+    write_chat(f, [message(0, BASE), message(1, "soon"), message(2, BASE + 60)])
+    result = export_sillytavern_chat(f, tmp_path / "odd.jsonl")
+    assert result.messages == 3 and not result.unreadable
+    assert any("msg-1 has no usable time" in n for n in result.notes)
+    lines = read_sillytavern_chat(tmp_path / "odd.jsonl").lines
+    assert [x.extra["tzbackup"]["id"] for x in lines] == ["msg-0", "msg-0", "msg-1", "msg-1", "msg-2",
+                                                          "msg-2"]
+    assert lines[2].ts == BASE

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..errors import ArchiveError, TzBackupError
+from ..errors import ArchiveError, DriftError, TzBackupError
 from .chat import iter_chat, message_id, message_ts
 from .chat_browse import chat_fields, chat_section_state
 from .export_common import TOOL, ExportResult, failure_reason, open_folder, read_profile, utc_now
@@ -102,10 +102,10 @@ def _line(name: str, is_user: bool, ts: float, mes: str, mark: dict[str, Any]) -
             "extra": {"tzbackup": mark}}
 
 
-def _lines(raw: dict[str, Any], user: str, character: str) -> Iterator[dict[str, Any]]:
-    """The SillyTavern lines of one stored message: the user's turn, then the reply (with its swipes)."""
+def _lines(raw: dict[str, Any], user: str, character: str, ts: float) -> Iterator[dict[str, Any]]:
+    """The SillyTavern lines of one stored message (sent at ``ts``): the user's turn, then the reply (with
+    its swipes)."""
     fields = chat_fields(raw)
-    ts = message_ts(raw)
     mark = {"id": message_id(raw), "ts": ts}
     if fields.message:
         line = _line(user, True, ts, fields.message, {**mark, "part": "message"})
@@ -152,9 +152,15 @@ def export_sillytavern_chat(
         fh.write(data)
         result.bytes += len(data)
         try:
+            last = first or 0.0
             for raw in iter_chat(folder):
                 result.messages += 1
-                for line in _lines(raw, user_name, character):
+                try:
+                    last = message_ts(raw)
+                except DriftError:  # kept in order, at the time of the message before it, and said
+                    result.notes.append(f"chat message {message_id(raw) or '(no id)'} has no usable time; "
+                                        "it is dated like the message before it")
+                for line in _lines(raw, user_name, character, last):
                     data = b"\n" + json.dumps(line, ensure_ascii=False).encode("utf-8")
                     fh.write(data)
                     result.bytes += len(data)
@@ -172,7 +178,7 @@ def _first_ts(folder: Path) -> Iterator[float]:
         for raw in iter_chat(folder):
             yield message_ts(raw)
             return
-    except TzBackupError:
+    except TzBackupError:  # a damaged first file or time: the export says so while writing
         return
 
 
