@@ -40,6 +40,7 @@ LAYERS: dict[str, int] = {
     "browser_cookies": 3,
     "backup": 4,  # the engine
     "schedule": 4,
+    "talk": 4,  # talking to a backed-up personality: reads the archive, used by both faces
     "app": 5,
     "cli": 6,  # the two faces
     "ui": 6,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .engine import BackupEngine, run_backup
 from .report import BackupOptions, PersonalityResult, RunReport
+from .run import BackupEngine, run_backup
 
 __all__ = ["BackupEngine", "BackupOptions", "PersonalityResult", "RunReport", "run_backup"]

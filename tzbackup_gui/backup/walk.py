@@ -49,7 +49,7 @@ from ..events import MemoryPageFetched, Reconciling
 
 if TYPE_CHECKING:
     from ..archive.personality import MemoryIndex
-    from .engine import BackupEngine
+    from .engine import EngineCore as BackupEngine
 
 __all__ = ["MAX_PASSES", "MemoryWalk", "WalkState", "window_deletions"]
 
