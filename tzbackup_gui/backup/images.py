@@ -25,6 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ..archive.images import IMAGE_EXTENSIONS, IMAGE_KINDS, sniff_image, verify_images
+from ..archive.images import find_image as current_image
 from ..archive.store import atomic_write_bytes, ensure_dir, remove_file
 from ..errors import AuthError, NetworkError, RateLimitedError, TzBackupError
 from ..service.client import DownloadTooLargeError
@@ -42,9 +44,6 @@ __all__ = [
     "verify_images",
 ]
 
-IMAGE_KINDS: tuple[str, ...] = ("avatar", "banner")
-#: file extensions an image of a kind may have on disk (``jpeg`` only as written by hand / other tools)
-IMAGE_EXTENSIONS: tuple[str, ...] = ("png", "jpg", "jpeg", "gif", "webp")
 IMAGE_HISTORY_DIR = Path("history") / "images"
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 _MIME = {"png": "image/png", "jpg": "image/jpeg", "gif": "image/gif", "webp": "image/webp"}
@@ -56,31 +55,8 @@ class ImageError(TzBackupError):
     """A downloaded file is not an image we keep (unknown type, too big)."""
 
 
-def sniff_image(data: bytes) -> str | None:
-    """The file extension for ``data`` by its magic bytes ("png", "jpg", "gif", "webp"), else ``None``."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "jpg"
-    if data.startswith((b"GIF87a", b"GIF89a")):
-        return "gif"
-    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "webp"
-    return None
-
-
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def current_image(folder: Path, kind: str, preferred: str | None = None) -> Path | None:
-    """The saved image of ``kind`` (``avatar.png``...), the recorded file name first."""
-    names = [preferred] if preferred else []
-    names += [f"{kind}.{ext}" for ext in IMAGE_EXTENSIONS]
-    for name in names:
-        if name and name.startswith(f"{kind}.") and (folder / name).is_file():
-            return folder / name
-    return None
 
 
 def _stamp() -> str:
@@ -240,31 +216,3 @@ async def sync_images(
     count = sum(1 for entry in entries.values() if entry)
     status = "failed" if problems else "ok"
     return SectionOutcome("images", status, count, " ".join(problems) or None, extra=dict(entries))
-
-
-def verify_images(folder: Path, summary: object) -> list[str]:
-    """Problems of the saved images against the metadata's ``sections.images`` summary."""
-    if not isinstance(summary, dict):
-        return []
-    problems: list[str] = []
-    for kind in IMAGE_KINDS:
-        entry = summary.get(kind)
-        if not isinstance(entry, dict):
-            continue
-        name = str(entry.get("file") or "")
-        path = folder / name
-        if not name or "/" in name or not path.is_file():
-            problems.append(f"The {kind} image {name or '(no name)'} recorded in the metadata is missing.")
-            continue
-        try:
-            data = path.read_bytes()
-        except OSError as err:
-            problems.append(f"The {kind} image {name} cannot be read: {err.strerror or err}.")
-            continue
-        if _sha256(data) != entry.get("sha256"):
-            problems.append(
-                f"The {kind} image {name} does not match its recorded SHA-256 (damaged or changed)."
-            )
-        elif sniff_image(data) is None:
-            problems.append(f"The {kind} image {name} is not a PNG, JPEG, GIF or WebP image.")
-    return problems
