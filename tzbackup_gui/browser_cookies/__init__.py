@@ -21,6 +21,8 @@ machine without D-Bus / Secret Service it simply falls back to Chromium's defaul
 
 Every failure a user must act on has its own :class:`CookieState` with a plain message and a hint: a locked
 database, a key that cannot be opened, no cookie, a talk.shapes.inc cookie only, an expired one.
+
+This module reads one profile; ``profiles.py`` finds them, ``remember.py`` notes which one was used.
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import enum
-import json
 import logging
 import os
 import shutil
@@ -36,18 +37,21 @@ import sqlite3
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from configparser import ConfigParser
-from configparser import Error as ConfigParserError
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import platformdirs
-
-from .errors import CredentialError, MalformedCookieError
-from .paths import APP_NAME
-from .service.auth import DEFAULT_COOKIE_NAME, SESSION_COOKIE_NAMES, SessionCredential, parse_cookie_input
+from ..errors import CredentialError, MalformedCookieError
+from ..service.auth import DEFAULT_COOKIE_NAME, SESSION_COOKIE_NAMES, SessionCredential, parse_cookie_input
+from .profiles import BROWSERS, BrowserKind, BrowserProfile, browser_kind, discover_profiles
+from .remember import (
+    RememberedSource,
+    find_remembered,
+    forget_source,
+    load_remembered_source,
+    remember_source,
+)
 
 __all__ = [
     "BROWSERS",
@@ -74,248 +78,6 @@ log = logging.getLogger("tzbackup.browser_cookies")
 
 COOKIE_DOMAIN = "shapes.inc"
 _EXACT_HOSTS = frozenset({COOKIE_DOMAIN, "." + COOKIE_DOMAIN})
-REMEMBERED_FILE = "browser-session.json"
-
-
-# --- browsers and where they keep their profiles -----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BrowserKind:
-    """One browser: its CLI name, its label, its family, and its user-data folders per platform.
-
-    Linux entries are ``(path relative to HOME, install kind)``; Windows ones are relative to ``%APPDATA%``
-    (Firefox family) or ``%LOCALAPPDATA%`` (Chromium family); macOS ones to ``~/Library/Application Support``.
-    For the Firefox family a folder holds ``profiles.ini``; for the Chromium family it is the "User Data"
-    folder that holds ``Local State`` and the profile folders.
-    """
-
-    key: str
-    label: str
-    family: str  # "firefox" | "chromium"
-    linux: tuple[tuple[str, str], ...]
-    windows: tuple[str, ...] = ()
-    macos: tuple[str, ...] = ()
-
-
-BROWSERS: tuple[BrowserKind, ...] = (
-    BrowserKind("firefox", "Firefox", "firefox", (
-        (".mozilla/firefox", ""),
-        (".config/mozilla/firefox", ""),
-        ("snap/firefox/common/.mozilla/firefox", "Snap"),
-        (".var/app/org.mozilla.firefox/.mozilla/firefox", "Flatpak"),
-        (".var/app/org.mozilla.firefox/config/mozilla/firefox", "Flatpak"),
-    ), windows=("Mozilla/Firefox",), macos=("Firefox",)),
-    BrowserKind("librewolf", "LibreWolf", "firefox", (
-        (".librewolf", ""),
-        (".var/app/io.gitlab.librewolf-community/.librewolf", "Flatpak"),
-    ), windows=("librewolf",), macos=("librewolf",)),
-    BrowserKind("waterfox", "Waterfox", "firefox", (
-        (".waterfox", ""),
-        (".var/app/net.waterfox.waterfox/.waterfox", "Flatpak"),
-    ), windows=("Waterfox",), macos=("Waterfox",)),
-    BrowserKind("floorp", "Floorp", "firefox", (
-        (".floorp", ""),
-        (".var/app/one.ablaze.floorp/.floorp", "Flatpak"),
-    ), windows=("Floorp",), macos=("Floorp",)),
-    BrowserKind("zen", "Zen", "firefox", (
-        (".zen", ""),
-        (".var/app/app.zen_browser.zen/.zen", "Flatpak"),
-    ), windows=("zen",), macos=("zen",)),
-    BrowserKind("chrome", "Google Chrome", "chromium", (
-        (".config/google-chrome", ""),
-        (".config/google-chrome-beta", "Beta"),
-        (".config/google-chrome-unstable", "Dev"),
-        (".var/app/com.google.Chrome/config/google-chrome", "Flatpak"),
-    ), windows=("Google/Chrome/User Data",), macos=("Google/Chrome",)),
-    BrowserKind("chromium", "Chromium", "chromium", (
-        (".config/chromium", ""),
-        ("snap/chromium/common/chromium", "Snap"),
-        (".var/app/org.chromium.Chromium/config/chromium", "Flatpak"),
-    ), windows=("Chromium/User Data",), macos=("Chromium",)),
-    BrowserKind("edge", "Microsoft Edge", "chromium", (
-        (".config/microsoft-edge", ""),
-        (".config/microsoft-edge-beta", "Beta"),
-        (".config/microsoft-edge-dev", "Dev"),
-        (".var/app/com.microsoft.Edge/config/microsoft-edge", "Flatpak"),
-    ), windows=("Microsoft/Edge/User Data",), macos=("Microsoft Edge",)),
-    BrowserKind("brave", "Brave", "chromium", (
-        (".config/BraveSoftware/Brave-Browser", ""),
-        ("snap/brave/current/.config/BraveSoftware/Brave-Browser", "Snap"),
-        (".var/app/com.brave.Browser/config/BraveSoftware/Brave-Browser", "Flatpak"),
-    ), windows=("BraveSoftware/Brave-Browser/User Data",), macos=("BraveSoftware/Brave-Browser",)),
-    BrowserKind("vivaldi", "Vivaldi", "chromium", (
-        (".config/vivaldi", ""),
-        (".config/vivaldi-snapshot", "Snapshot"),
-        (".var/app/com.vivaldi.Vivaldi/config/vivaldi", "Flatpak"),
-    ), windows=("Vivaldi/User Data",), macos=("Vivaldi",)),
-    BrowserKind("opera", "Opera", "chromium", (
-        (".config/opera", ""),
-        ("snap/opera/current/.config/opera", "Snap"),
-        (".var/app/com.opera.Opera/config/opera", "Flatpak"),
-    ), macos=("com.operasoftware.Opera",)),
-)
-_BY_KEY = {b.key: b for b in BROWSERS}
-
-
-@dataclass(frozen=True)
-class BrowserProfile:
-    """One browser profile with a cookie database. Holds paths only, never a cookie."""
-
-    browser: str  # BrowserKind.key
-    browser_label: str
-    family: str
-    name: str  # the profile's own name ("default-release", "Person 1", "Work")
-    path: Path  # the profile folder
-    cookie_db: Path
-    install: str = ""  # "", "Flatpak", "Snap", "Beta", ...
-    key_file: Path | None = None  # Chromium's "Local State" (the key on Windows)
-
-    @property
-    def browser_name(self) -> str:
-        """"Firefox" or "Firefox (Flatpak)"."""
-        return f"{self.browser_label} ({self.install})" if self.install else self.browser_label
-
-    @property
-    def label(self) -> str:
-        """What a person reads in a list: "Firefox (Flatpak), profile default-release"."""
-        return f"{self.browser_name}, profile {self.name}"
-
-    @property
-    def ref(self) -> str:
-        """A stable identifier (browser key + profile folder) to remember the choice. Not secret."""
-        return f"{self.browser}:{self.path}"
-
-
-def _home(home: Path | None) -> Path:
-    return home if home is not None else Path.home()
-
-
-def discover_profiles(
-    home: Path | None = None,
-    *,
-    platform: str | None = None,
-    environ: Mapping[str, str] | None = None,
-) -> list[BrowserProfile]:
-    """Every browser profile on this machine that has a cookie database, in :data:`BROWSERS` order.
-
-    Only looks at folder names, ``profiles.ini`` and Chromium's ``Local State`` (for profile names); no
-    cookie database is opened here.
-    """
-    home = _home(home)
-    platform = platform or sys.platform
-    env = os.environ if environ is None else environ
-    found: list[BrowserProfile] = []
-    seen: set[Path] = set()
-    for kind in BROWSERS:
-        for root, install in _roots(kind, home, platform, env):
-            try:
-                profiles = (
-                    _firefox_profiles(kind, root, install)
-                    if kind.family == "firefox"
-                    else _chromium_profiles(kind, root, install)
-                )
-            except OSError as exc:  # an unreadable folder is skipped, never fatal
-                log.debug("Skipping %s: %s", root, exc.strerror)
-                continue
-            for profile in profiles:
-                key = _real(profile.cookie_db)
-                if key not in seen:  # a symlinked snap "current" and its target are the same profile
-                    seen.add(key)
-                    found.append(profile)
-    return found
-
-
-def _real(path: Path) -> Path:
-    try:
-        return path.resolve()
-    except OSError:
-        return path
-
-
-def _roots(
-    kind: BrowserKind, home: Path, platform: str, env: Mapping[str, str]
-) -> Iterator[tuple[Path, str]]:
-    if platform.startswith("win"):
-        base_env = "APPDATA" if kind.family == "firefox" else "LOCALAPPDATA"
-        default = home / "AppData" / ("Roaming" if kind.family == "firefox" else "Local")
-        base = Path(env.get(base_env) or default)
-        for rel in kind.windows:
-            yield base / rel, ""
-    elif platform == "darwin":
-        base = home / "Library" / "Application Support"
-        for rel in kind.macos:
-            yield base / rel, ""
-    else:
-        for rel, install in kind.linux:
-            yield home / rel, install
-
-
-def _firefox_profiles(kind: BrowserKind, root: Path, install: str) -> list[BrowserProfile]:
-    """Profiles named in ``profiles.ini`` (relative or absolute), plus any folder with a cookies.sqlite."""
-    if not root.is_dir():
-        return []
-    dirs: list[tuple[str, Path]] = []
-    ini = root / "profiles.ini"
-    if ini.is_file():
-        parser = ConfigParser(interpolation=None, strict=False)
-        try:
-            parser.read(ini, encoding="utf-8")
-        except (ConfigParserError, UnicodeDecodeError) as exc:
-            log.debug("Unreadable %s: %s", ini, type(exc).__name__)
-        for section in parser.sections():
-            if not section.lower().startswith("profile") or "Path" not in parser[section]:
-                continue
-            entry = parser[section]
-            raw = entry.get("Path", "")
-            relative = entry.get("IsRelative", "1").strip() != "0"
-            path = root / raw if relative else Path(raw)
-            dirs.append((entry.get("Name", "") or path.name, path))
-    for sub in (root, root / "Profiles"):  # Windows and macOS keep them under Profiles/
-        if sub.is_dir():
-            for child in sorted(sub.iterdir()):
-                if (child / "cookies.sqlite").is_file() and all(_real(child) != _real(p) for _, p in dirs):
-                    dirs.append((child.name, child))
-    profiles = []
-    for name, path in dirs:
-        db = path / "cookies.sqlite"
-        if db.is_file():
-            profiles.append(BrowserProfile(kind.key, kind.label, kind.family, name, path, db, install))
-    return profiles
-
-
-def _chromium_profiles(kind: BrowserKind, root: Path, install: str) -> list[BrowserProfile]:
-    """``Default`` and ``Profile N`` folders (any folder with a Cookies database), named from Local State."""
-    if not root.is_dir():
-        return []
-    local_state = root / "Local State"
-    names: dict[str, str] = {}
-    if local_state.is_file():
-        try:
-            state = json.loads(local_state.read_text(encoding="utf-8"))
-            info = state.get("profile", {}).get("info_cache", {})
-            names = {str(k): str(v.get("name") or k) for k, v in info.items() if isinstance(v, dict)}
-        except (OSError, ValueError, AttributeError) as exc:
-            log.debug("Unreadable %s: %s", local_state, type(exc).__name__)
-    candidates = [root, *sorted(p for p in root.iterdir() if p.is_dir())]
-    profiles = []
-    for folder in candidates:
-        db = _chromium_cookie_db(folder)
-        if db is None:
-            continue
-        name = names.get(folder.name) or (folder.name if folder != root else "Default")
-        profiles.append(BrowserProfile(
-            kind.key, kind.label, kind.family, name, folder, db, install,
-            key_file=local_state if local_state.is_file() else None,
-        ))
-    return profiles
-
-
-def _chromium_cookie_db(folder: Path) -> Path | None:
-    for rel in ("Network/Cookies", "Cookies"):  # newer Chrome keeps it under Network/
-        if (folder / rel).is_file():
-            return folder / rel
-    return None
 
 
 # --- reading one profile ----------------------------------------------------------------------------------
@@ -641,74 +403,3 @@ def _expiry(raw: Any) -> float | None:
     if value <= 0:
         return None
     return value / 1000.0 if value > 1e11 else value
-
-
-# --- remembering which profile was used (not the secret) ------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RememberedSource:
-    """The browser profile the last browser sign-in came from. Paths and a label only."""
-
-    browser: str
-    path: Path
-    label: str
-    name: str = ""  # the profile's own name
-
-    @property
-    def cli_args(self) -> str:
-        """The ``login`` arguments that take a fresh cookie from this profile."""
-        import shlex
-
-        return f"--from-browser {self.browser} --profile {shlex.quote(self.path.name)}"
-
-
-def _remember_path(config_dir: Path | None) -> Path:
-    if config_dir is None:
-        config_dir = Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
-    base = config_dir
-    return base / REMEMBERED_FILE
-
-
-def remember_source(profile: BrowserProfile, config_dir: Path | None = None) -> None:
-    """Note which profile the cookie came from, so an expired session can offer a fresh one from it."""
-    from .archive.store import atomic_write_json, ensure_dir
-
-    path = _remember_path(config_dir)
-    ensure_dir(path.parent)
-    atomic_write_json(path, {"browser": profile.browser, "path": str(profile.path), "label": profile.label,
-                             "name": profile.name})
-
-
-def load_remembered_source(config_dir: Path | None = None) -> RememberedSource | None:
-    """The remembered profile, or None (never signed in from a browser, or the note is unreadable)."""
-    path = _remember_path(config_dir)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return RememberedSource(str(data["browser"]), Path(str(data["path"])), str(data.get("label", "")),
-                                str(data.get("name", "")))
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def forget_source(config_dir: Path | None = None) -> None:
-    """Drop the note (a sign-in by pasting replaces the browser as the source)."""
-    with contextlib.suppress(OSError):
-        _remember_path(config_dir).unlink()
-
-
-def find_remembered(
-    profiles: Sequence[BrowserProfile], remembered: RememberedSource | None
-) -> BrowserProfile | None:
-    """The profile among ``profiles`` that ``remembered`` names, if it is still there."""
-    if remembered is None:
-        return None
-    for profile in profiles:
-        if profile.browser == remembered.browser and _real(profile.path) == _real(remembered.path):
-            return profile
-    return None
-
-
-def browser_kind(name: str) -> BrowserKind | None:
-    """The browser called ``name`` (its CLI key, case-insensitive), or None."""
-    return _BY_KEY.get(name.strip().lower())
