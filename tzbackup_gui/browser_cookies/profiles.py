@@ -36,6 +36,18 @@ class BrowserKind:
     macos: tuple[str, ...] = ()
 
 
+def _installs(native: str, **others: str) -> tuple[tuple[str, str], ...]:
+    """Linux folders: the native one, then each other install kind (``Flatpak=...``) in the order given."""
+    return ((native, ""), *((path, kind) for kind, path in others.items()))
+
+
+def _firefox_fork(key: str, label: str, flatpak_id: str, folder: str) -> BrowserKind:
+    """A Firefox fork laid out like most: ``~/.<key>`` natively or in its Flatpak, ``<folder>`` under
+    ``%APPDATA%`` and ``~/Library/Application Support``."""
+    linux = ((f".{key}", ""), (f".var/app/{flatpak_id}/.{key}", "Flatpak"))
+    return BrowserKind(key, label, "firefox", linux, windows=(folder,), macos=(folder,))
+
+
 BROWSERS: tuple[BrowserKind, ...] = (
     BrowserKind("firefox", "Firefox", "firefox", (
         (".mozilla/firefox", ""),
@@ -44,53 +56,33 @@ BROWSERS: tuple[BrowserKind, ...] = (
         (".var/app/org.mozilla.firefox/.mozilla/firefox", "Flatpak"),
         (".var/app/org.mozilla.firefox/config/mozilla/firefox", "Flatpak"),
     ), windows=("Mozilla/Firefox",), macos=("Firefox",)),
-    BrowserKind("librewolf", "LibreWolf", "firefox", (
-        (".librewolf", ""),
-        (".var/app/io.gitlab.librewolf-community/.librewolf", "Flatpak"),
-    ), windows=("librewolf",), macos=("librewolf",)),
-    BrowserKind("waterfox", "Waterfox", "firefox", (
-        (".waterfox", ""),
-        (".var/app/net.waterfox.waterfox/.waterfox", "Flatpak"),
-    ), windows=("Waterfox",), macos=("Waterfox",)),
-    BrowserKind("floorp", "Floorp", "firefox", (
-        (".floorp", ""),
-        (".var/app/one.ablaze.floorp/.floorp", "Flatpak"),
-    ), windows=("Floorp",), macos=("Floorp",)),
-    BrowserKind("zen", "Zen", "firefox", (
-        (".zen", ""),
-        (".var/app/app.zen_browser.zen/.zen", "Flatpak"),
-    ), windows=("zen",), macos=("zen",)),
-    BrowserKind("chrome", "Google Chrome", "chromium", (
-        (".config/google-chrome", ""),
-        (".config/google-chrome-beta", "Beta"),
-        (".config/google-chrome-unstable", "Dev"),
-        (".var/app/com.google.Chrome/config/google-chrome", "Flatpak"),
+    _firefox_fork("librewolf", "LibreWolf", "io.gitlab.librewolf-community", "librewolf"),
+    _firefox_fork("waterfox", "Waterfox", "net.waterfox.waterfox", "Waterfox"),
+    _firefox_fork("floorp", "Floorp", "one.ablaze.floorp", "Floorp"),
+    _firefox_fork("zen", "Zen", "app.zen_browser.zen", "zen"),
+    BrowserKind("chrome", "Google Chrome", "chromium", _installs(
+        ".config/google-chrome", Beta=".config/google-chrome-beta", Dev=".config/google-chrome-unstable",
+        Flatpak=".var/app/com.google.Chrome/config/google-chrome",
     ), windows=("Google/Chrome/User Data",), macos=("Google/Chrome",)),
-    BrowserKind("chromium", "Chromium", "chromium", (
-        (".config/chromium", ""),
-        ("snap/chromium/common/chromium", "Snap"),
-        (".var/app/org.chromium.Chromium/config/chromium", "Flatpak"),
+    BrowserKind("chromium", "Chromium", "chromium", _installs(
+        ".config/chromium", Snap="snap/chromium/common/chromium",
+        Flatpak=".var/app/org.chromium.Chromium/config/chromium",
     ), windows=("Chromium/User Data",), macos=("Chromium",)),
-    BrowserKind("edge", "Microsoft Edge", "chromium", (
-        (".config/microsoft-edge", ""),
-        (".config/microsoft-edge-beta", "Beta"),
-        (".config/microsoft-edge-dev", "Dev"),
-        (".var/app/com.microsoft.Edge/config/microsoft-edge", "Flatpak"),
+    BrowserKind("edge", "Microsoft Edge", "chromium", _installs(
+        ".config/microsoft-edge", Beta=".config/microsoft-edge-beta", Dev=".config/microsoft-edge-dev",
+        Flatpak=".var/app/com.microsoft.Edge/config/microsoft-edge",
     ), windows=("Microsoft/Edge/User Data",), macos=("Microsoft Edge",)),
-    BrowserKind("brave", "Brave", "chromium", (
-        (".config/BraveSoftware/Brave-Browser", ""),
-        ("snap/brave/current/.config/BraveSoftware/Brave-Browser", "Snap"),
-        (".var/app/com.brave.Browser/config/BraveSoftware/Brave-Browser", "Flatpak"),
+    BrowserKind("brave", "Brave", "chromium", _installs(
+        ".config/BraveSoftware/Brave-Browser", Snap="snap/brave/current/.config/BraveSoftware/Brave-Browser",
+        Flatpak=".var/app/com.brave.Browser/config/BraveSoftware/Brave-Browser",
     ), windows=("BraveSoftware/Brave-Browser/User Data",), macos=("BraveSoftware/Brave-Browser",)),
-    BrowserKind("vivaldi", "Vivaldi", "chromium", (
-        (".config/vivaldi", ""),
-        (".config/vivaldi-snapshot", "Snapshot"),
-        (".var/app/com.vivaldi.Vivaldi/config/vivaldi", "Flatpak"),
+    BrowserKind("vivaldi", "Vivaldi", "chromium", _installs(
+        ".config/vivaldi", Snapshot=".config/vivaldi-snapshot",
+        Flatpak=".var/app/com.vivaldi.Vivaldi/config/vivaldi",
     ), windows=("Vivaldi/User Data",), macos=("Vivaldi",)),
-    BrowserKind("opera", "Opera", "chromium", (
-        (".config/opera", ""),
-        ("snap/opera/current/.config/opera", "Snap"),
-        (".var/app/com.opera.Opera/config/opera", "Flatpak"),
+    BrowserKind("opera", "Opera", "chromium", _installs(
+        ".config/opera", Snap="snap/opera/current/.config/opera",
+        Flatpak=".var/app/com.opera.Opera/config/opera",
     ), macos=("com.operasoftware.Opera",)),
 )
 _BY_KEY = {b.key: b for b in BROWSERS}
