@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import httpx
@@ -186,7 +186,7 @@ class ChatEndpoint:
         return [str(m.get("id")) for m in items if isinstance(m, dict) and m.get("id")]
 
     async def stream_chat(self, model: str, messages: list[Message], *,
-                          temperature: float | None = None) -> AsyncIterator[str]:
+                          temperature: float | None = None) -> AsyncGenerator[str, None]:
         """Yield the reply's text as it streams in. Cancel the iterating task to stop the turn."""
         payload: dict[str, Any] = {"model": model, "messages": messages, "stream": True}
         if temperature is not None:
@@ -201,12 +201,14 @@ class ChatEndpoint:
                     body = await response.aread()
                     yield _delta(_json(response, body), model)
                     return
-                async for line in response.aiter_lines():
-                    if not line.startswith("data:"):
+                done = False
+                async for line in response.aiter_lines():  # to the end, even after [DONE]: nothing left open
+                    if done or not line.startswith("data:"):
                         continue  # blank separators, ": keep-alive" comments, "event:" names
                     data = line[5:].strip()
                     if data == "[DONE]":
-                        return
+                        done = True
+                        continue
                     try:
                         event = json.loads(data)
                     except ValueError as err:

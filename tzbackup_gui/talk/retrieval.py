@@ -106,8 +106,11 @@ class MemoryRetriever:
     def open_blocking(self) -> None:
         """Open the index and index what changed since (blocking; on the retriever's thread only)."""
         if self._index is None:
-            self._index = SearchIndex(resolve_source(self.data_dir))
-            self._index.update()
+            try:
+                self._index = SearchIndex(resolve_source(self.data_dir))
+                self._index.update()
+            except sqlite3.DatabaseError as err:  # e.g. locked by an indexer for longer than busy_timeout
+                raise SearchIndexError(f"Could not open the search index of {self.data_dir}: {err}.") from err
             conn = self._index.conn
             conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.talk_vocab "
                          "USING fts5vocab(main, 'fts', 'row')")

@@ -9,6 +9,7 @@ is saved with its error and the :class:`~.endpoint.TalkError` is raised for the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,10 +111,12 @@ class TalkSession:
                                model=self.settings.model, stopped=stopped, error=error)
 
         try:
-            async for piece in self.endpoint.stream_chat(self.settings.model, parts.messages):
-                pieces.append(piece)
-                if on_delta is not None:
-                    on_delta(piece)
+            stream = self.endpoint.stream_chat(self.settings.model, parts.messages)
+            async with contextlib.aclosing(stream):  # a stopped turn closes the response now, on this loop
+                async for piece in stream:
+                    pieces.append(piece)
+                    if on_delta is not None:
+                        on_delta(piece)
         except asyncio.CancelledError:
             self.conversation.add(reply(stopped=True))  # small and local: written before the cancel goes on
             raise
