@@ -145,6 +145,9 @@ class WindowRows(WindowStatus):
 
     @async_slot()
     async def refresh(self) -> None:
+        # every caller (buttons, a new data folder, an import) goes through here: remember the task so
+        # closing the window cancels a load still running instead of letting it touch deleted models
+        self._refresh_task = asyncio.current_task()
         self.check_data_dir()
         if self.ctx.running:
             await self.reload_local()
