@@ -724,12 +724,6 @@ def test_an_empty_first_page_without_pagination_deletes_nothing(
     sc.finish()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=pytest.fail.Exception,
-    reason="issue 13 walk, shape without pagination: on a first backup (nothing stored yet) an empty page 1 "
-    "is believed at once: exit 0, a certified full walk of an empty list, 0 memories stored",
-)
 def test_an_empty_first_page_of_a_first_backup_without_pagination(
     sandbox: SandboxServer, tmp_path: Path
 ) -> None:
@@ -744,12 +738,6 @@ def test_an_empty_first_page_of_a_first_backup_without_pagination(
     sc.finish()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=pytest.fail.Exception,
-    reason="issue 13 walk: a 404 on the last page, then the list shrinking and growing back while it is "
-    "retried, is reported as the service contradicting itself ('answered 404 twice': it did once): exit 1",
-)
 @pytest.mark.parametrize("shape", ["has_next+total", "total_pages+total"])
 def test_a_404_at_the_end_of_a_changing_list_is_not_a_contradiction(
     sandbox: SandboxServer, tmp_path: Path, shape: str
@@ -775,8 +763,8 @@ def test_a_404_at_the_end_of_a_changing_list_is_not_a_contradiction(
             adv.act(step, "insert", 3)
             seen.append(step.n)
 
-    sc.run("first", Profile(), script=script)  # exit 1 with that message: a failure of the run check
-    assert len(seen) == 3, "the schedule never fired"
+    sc.run("first", Profile(), script=script)  # exit 0: another pass reads the list
+    assert len(seen) >= 3, "the schedule never fired"
     sc.finish()
 
 
@@ -872,12 +860,6 @@ def test_a_memory_added_after_the_last_probe_does_not_hide_a_skip(
     sc.finish()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=pytest.fail.Exception,
-    reason="issue 13 walk: cancelled just after the top-up's last page arrived, the walk had saved itself "
-    "'done'; the resumed run commits it without a request (exit 0, certified), missing what was added since",
-)
 @pytest.mark.parametrize("shape", ["has_next+total"])
 def test_a_resumed_walk_that_had_ended_picks_up_new_memories(
     sandbox: SandboxServer, tmp_path: Path, shape: str
@@ -893,12 +875,6 @@ def test_a_resumed_walk_that_had_ended_picks_up_new_memories(
     sc.finish()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=pytest.fail.Exception,
-    reason="issue 13 walk, shapes with a total: the top-up is not checked: memories added mid-walk (more "
-    "than a page of them) are missed when a memory of the top-up's page 1 is deleted while it reads page 2",
-)
 @pytest.mark.parametrize("shape", ["total_pages+total"])
 def test_the_top_up_misses_nothing_added_before_it(
     sandbox: SandboxServer, tmp_path: Path, shape: str
@@ -985,4 +961,39 @@ def test_nasty_schedules_stay_exact(
     sc.run("first", Profile(), script=script)
     anchors.clear()
     sc.run("full", Profile(), script=script, full=True)
+    sc.finish()
+
+
+
+_STRADDLE = pytest.mark.xfail(
+    strict=True,
+    raises=pytest.fail.Exception,
+    reason="issue 13 walk, shapes without a total, OPEN DATA LOSS: a probe is answered between two pages "
+    "read in order, so the move counted at the boundary after it also covers the time before it; a deletion "
+    "just before the probe and an insert just after cancel at that boundary, the anchor counts only the "
+    "insert, and the insert then hides a later skip (exit 0, certified, a live memory missing)",
+)
+
+
+@pytest.mark.parametrize(
+    "shape", [pytest.param("has_next", marks=_STRADDLE), pytest.param("none", marks=_STRADDLE), "total_pages"]
+)
+def test_a_deletion_then_an_insert_around_a_probe_do_not_hide_a_skip(
+    sandbox: SandboxServer, tmp_path: Path, shape: str
+) -> None:
+    """403 memories. The walk reads page 3, probes page 8 (request 7), reads page 4 (request 8). While page 8
+    is probed, a memory of page 1 (read) is deleted; while page 4 is read, one memory arrives: the boundary
+    into page 4 shows no move (net zero), but anchor 8 counts the insert and not the deletion. While page 5
+    is read, another memory of page 1 is deleted: the first memory of page 5 moves up unread (a skip), and
+    anchor 8 finds its memory where the moves say (one in, one out since its probe). Found by this session's
+    attack on ce47ff4 (total_pages passes: its first probe is page total_pages, which moves the schedule)."""
+    sc = Scenario(sandbox, tmp_path, shape, 0, memories=403)
+
+    def script(adv: Adversary, step: Step) -> None:
+        if step.n in (7, 9):
+            adv.act(step, "delete_at", 3)
+        elif step.n == 8:
+            adv.act(step, "insert", 1)
+
+    sc.run("first", Profile(), script=script)
     sc.finish()

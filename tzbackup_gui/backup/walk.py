@@ -188,6 +188,10 @@ class MemoryWalk:
 
     async def run(self) -> None:
         st = self.st
+        if st.phase == "done" and self.journal.resumed:
+            # the walk had ended, but the run that walked it never committed (cancelled or killed after the
+            # last state line): memories added since then are picked up by another top-up before the commit
+            st.phase = "topup"
         while st.phase != "done":
             if st.phase == "walk":
                 outcome = await self._pass()
@@ -260,7 +264,8 @@ class MemoryWalk:
         while True:
             if st.requests > 3 * max(st.next_page, self._pages_estimate()) + 40:
                 st.disturbed = st.disturbed or "the pages kept moving under the walk"
-            if st.disturbed:
+                return "disturbed"
+            if st.disturbed and (self.full or st.kind == "total"):
                 return "disturbed"
             if st.kind == "anchored" and self.full:
                 probe = self._probe_due()
@@ -283,8 +288,11 @@ class MemoryWalk:
                 await self._save()
                 return "disturbed" if st.disturbed else "end"
             await self._save()
-            if st.disturbed:
+            if st.disturbed and (self.full or st.kind == "total"):
                 return "disturbed"
+            # An early-stop walk without a total goes on to its first stored memory even when the list moved
+            # under it (a burst of new memories repeats a page): it is not certified anyway, and what it
+            # stopped short of would wait for the next run although it was live all along.
             if not self.full and any(mid in self.index for mid in record.ids):
                 return "known"
 
@@ -324,7 +332,7 @@ class MemoryWalk:
         if total is None:
             st.disturbed = "the service stopped sending its total"
             raise _Ended
-        self._boundary(record)
+        # (a page that repeats the one before it needs no check here: the frontier moved with the total)
         delta = total - st.last_total if st.last_total is not None else 0
         frontier = max(0, st.frontier + delta)
         start = (record.page - 1) * self.limit
@@ -481,7 +489,7 @@ class MemoryWalk:
         if page == 1:
             if record.not_found and not self.full:
                 return record  # proves nothing to an early-stop walk (it records nothing from it)
-            if record.not_found or self._claims_more(record, 2) or self.st.furthest or len(self.index):
+            if self.full or record.not_found or self._claims_more(record, 2) or len(self.index):
                 record = await self._fetch(page)  # "no memories" only when it says so twice
                 if record.raw_count and not record.not_found:
                     return record
@@ -501,6 +509,12 @@ class MemoryWalk:
         before = await self._fetch(page - 1, role="reread")
         if before.raw_count and not self._says_more(before):
             self.st.disturbed = f"the list shrank to {page - 1} pages during the walk"
+            return None
+        totals = {t for t in (self.st.last_total, record.total, before.total) if t is not None}
+        if not record.not_found and not self._expected_more(page, record) and len(totals) > 1:
+            # the retry's own pagination ends the list before this page and the totals moved between the
+            # answers: the list shrank and grew again while the page was retried, nothing contradicted itself
+            self.st.disturbed = f"the list changed length while page {page} was retried"
             return None
         raise MemoryWalkError(
             f"Memory page {page} of {self.slug!r} {what} twice although the list goes on (page {page - 1} "
@@ -572,11 +586,17 @@ class MemoryWalk:
         walk had read (or that was stored). A memory met on the top-up's own previous page does not count:
         a memory added meanwhile pushes it onto the next page, above memories nobody has read yet."""
         before = set(self.journal.items)
-        page = 1
+        page, total, restarts = 1, None, 0
         while True:
             record = await self._fetch(page, role="topup")
             if self.st.final_length is not None:
                 self.st.final_length += record.unseen
+            if record.total is not None and total is not None and record.total < total and restarts < 3:
+                # the total dropped between two pages of the top-up: a deletion above the boundary pulled
+                # unread memories up into a page it had read; read again from page 1 (only when it happens)
+                page, total, restarts = 1, None, restarts + 1
+                continue
+            total = record.total
             if (
                 record.raw_count == 0
                 or any(mid in before or mid in self.index for mid in record.ids)
