@@ -4,4 +4,5 @@ from __future__ import annotations
 
 from . import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # importing this module (as tests that import every module do) runs nothing
+    raise SystemExit(main())
