@@ -101,7 +101,9 @@ class MemoryRetriever:
         self._records = 0  # records in the index when it was opened (for COMMON_SHARE)
 
     async def _run(self, func: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, func)
+        # through to_thread, like every other blocking call: the loop's own executor waits for the retriever's
+        # thread (under qasync a future of a foreign executor would call back into the loop from that thread)
+        return await asyncio.to_thread(lambda: self._executor.submit(func).result())
 
     def open_blocking(self) -> None:
         """Open the index and index what changed since (blocking; on the retriever's thread only)."""
@@ -169,8 +171,9 @@ class MemoryRetriever:
             self._index = None
 
     async def close(self) -> None:
+        """Close the index and wait for the retriever's thread to end (none is left behind a closed loop)."""
         await self._run(self._close_blocking)
-        self._executor.shutdown(wait=False)
+        await asyncio.to_thread(self._executor.shutdown, wait=True)
 
     def close_blocking(self) -> None:
         """Close from a thread without an event loop (the CLI's exit path, tests)."""
