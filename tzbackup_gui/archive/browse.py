@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ..errors import CorruptBackupError, TzBackupError, UnsupportedFormatError
+from ..model.memory import memory_id, memory_ts
 from .layout import METADATA_NAME, STATE_DIR, personalities_root
-from .memories import memory_id, memory_ts
 from .personality import PersonalityArchive, check_format
 from .reader import LocalBackup, read_backup_status
 from .store import read_json
