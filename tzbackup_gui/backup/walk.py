@@ -331,7 +331,10 @@ class MemoryWalk:
         if page == 1:
             if record.not_found and not self.full:
                 return record  # proves nothing to an early-stop walk (it records nothing from it)
-            if self.full or record.not_found or claims_more(self.limit, record, 2) or len(self.index):
+            # without any pagination, an empty page 1 is no evidence of an empty list to a full walk
+            bare = record.has_next is None and record.total is None and record.total_pages is None
+            doubt = (self.full and bare) or record.not_found or claims_more(self.limit, record, 2)
+            if doubt or len(self.index):
                 record = await self._fetch(page)  # "no memories" only when it says so twice
                 if record.raw_count and not record.not_found:
                     return record
@@ -408,6 +411,8 @@ class MemoryWalk:
     def _needs_top_up(self) -> bool:
         st = self.st
         if self.full:
+            if st.final_length == 0 and not self.journal.items:
+                return False  # an empty list, said twice: the last answer was page 1 itself
             return st.requests > 1 or self.journal.resumed
         return self.journal.resumed or len(set(self.journal.totals)) > 1 or st.moves > 0
 
