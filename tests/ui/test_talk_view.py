@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QApplication
 
 from tests.integration.talk_support import OLD_DESCRIPTION, SLUG, Backed, make_backup
 from tzbackup_gui.archive.browse import load_personality
+from tzbackup_gui.archive.index import SearchHit
 from tzbackup_gui.talk import EndpointSettings
 from tzbackup_gui.ui.talk_view import DEMO_ENDPOINT_PROPERTY, TalkView
 
@@ -36,16 +37,16 @@ def backed(module_backup: Backed) -> Iterator[Backed]:
 
 class Opened:
     def __init__(self) -> None:
-        self.calls: list[tuple[str, str, tuple[Path, int] | None]] = []
+        self.calls: list[SearchHit] = []
 
-    def __call__(self, folder: str, memory_id: str, where: tuple[Path, int] | None) -> bool:
-        self.calls.append((folder, memory_id, where))
+    def __call__(self, hit: SearchHit) -> bool:
+        self.calls.append(hit)
         return True
 
 
 @pytest.fixture
 def view(qtbot: Any, qloop: asyncio.AbstractEventLoop, backed: Backed) -> Iterator[TalkView]:
-    widget = TalkView(open_memory=Opened())
+    widget = TalkView(open_hit=Opened())
     qtbot.addWidget(widget)
     widget.resize(900, 600)
     widget.show()
@@ -103,11 +104,11 @@ def test_a_reply_streams_in_with_the_memories_used(qtbot: Any, view: TalkView, b
 
     item = view.memories.item(0)
     view.memories.itemActivated.emit(item)
-    opened = view.open_memory
+    opened = view.open_hit
     assert isinstance(opened, Opened) and len(opened.calls) == 1
-    folder, memory_id, where = opened.calls[0]
-    assert folder == SLUG and memory_id in view.session.conversation.messages[-1].memories
-    assert where is not None and where[0].is_file()
+    hit = opened.calls[0]
+    assert hit.folder == SLUG and hit.kind == "memory"
+    assert hit.memory_id in view.session.conversation.messages[-1].memories and hit.path.is_file()
 
 
 def test_stop_ends_the_reply_and_keeps_what_came(qtbot: Any, view: TalkView, backed: Backed) -> None:
@@ -166,4 +167,31 @@ def test_the_demo_uses_the_sandbox_endpoint_and_saves_nothing(
     assert not (backed.data_dir / "talk" / "endpoint.json").exists()
     widget.new_conversation()
     qtbot.waitUntil(lambda: not widget._closing, timeout=5000)
+    settle(qtbot)
+
+
+def test_the_browser_has_a_talk_tab_whose_memories_open_in_the_memories_tab(
+        qtbot: Any, qloop: asyncio.AbstractEventLoop, backed: Backed, tmp_path: Path) -> None:
+    from PySide6.QtCore import QSettings
+
+    from tzbackup_gui.ui.browser_window import BrowserWindow
+
+    settings = QSettings(str(tmp_path / "browser.ini"), QSettings.Format.IniFormat)
+    window = BrowserWindow(backed.data_dir, settings=settings)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: not window.indexing, timeout=20000)
+    assert window.select_personality(SLUG)
+    talk = window.talk
+    assert window.tabs.tabText(window.tabs.indexOf(talk)) == "Talk" and talk.folder == backed.folder()
+    configure(qtbot, talk, backed)
+    window.tabs.setCurrentWidget(talk)
+    send(qtbot, talk, QUESTION)
+    qtbot.waitUntil(lambda: talk.memories.count() > 0 and talk.send_button.isEnabled(), timeout=10000)
+    talk.memories.itemActivated.emit(talk.memories.item(0))
+    assert window.tabs.currentIndex() == 1  # Memories, the memory selected there
+    assert talk.session is not None
+    assert window.table.currentIndex().isValid()
+    talk.new_conversation()
+    qtbot.waitUntil(lambda: not talk._closing, timeout=5000)
     settle(qtbot)

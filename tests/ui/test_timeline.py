@@ -143,7 +143,7 @@ def test_ctrl_number_switches_the_browser_tabs(qtbot: Any, tmp_path: Path) -> No
     window.activateWindow()
     qtbot.waitUntil(window.isActiveWindow)  # window shortcuts need the active window, as for a user
     names = [window.tabs.tabText(i) for i in range(window.tabs.count())]
-    assert names == ["Profile", "Memories", "Search", "Timeline", "Chat"]
+    assert names == ["Profile", "Memories", "Search", "Timeline", "Chat", "Talk"]
     keys = {1: Qt.Key.Key_1, 2: Qt.Key.Key_2, 4: Qt.Key.Key_4, 5: Qt.Key.Key_5}
     for number in (4, 5, 2, 1):
         qtbot.keyClick(window, keys[number], Qt.KeyboardModifier.ControlModifier)

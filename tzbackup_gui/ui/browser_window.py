@@ -54,6 +54,7 @@ from .export_dialog import EXPORT_FORMATS, ExportImport
 from .index_worker import IndexWorker
 from .profile_view import ProfileView
 from .search_view import SearchResultsModel, highlight_html
+from .talk_view import TalkView
 from .theme import banner_colors
 from .timeline_view import TimelineView
 
@@ -145,6 +146,7 @@ class BrowserWindow(BrowserSearch):
         # each view of one personality: a module of its own, one line here (appended: earlier indices stay)
         self.timeline = self._add_tab(TimelineView(), "Timeline")
         self.chat = self._add_tab(ChatView(), "Chat")
+        self.talk = self._add_tab(TalkView(open_hit=self.open_hit), "Talk")
         for number in range(self.tabs.count()):  # Ctrl+1 Profile ... Ctrl+5 Chat, as in tabbed apps
             tab_action = QAction(self)
             tab_action.setShortcut(QKeySequence(f"Ctrl+{number + 1}"))

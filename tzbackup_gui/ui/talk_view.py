@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..archive.browse import PersonalityDetails, format_ts
+from ..archive.index import SearchHit
 from ..archive.profile_history import ProfileHistory
 from ..credentials import CredentialStore
 from ..errors import TzBackupError
@@ -59,8 +60,8 @@ __all__ = ["DEMO_ENDPOINT_PROPERTY", "DEMO_MODEL", "OpenMemory", "TalkView"]
 DEMO_ENDPOINT_PROPERTY = "tzbackupTalkDemoEndpoint"
 DEMO_MODEL = "sandbox-echo"
 FLUSH_MS = 33
-#: ``open_memory(folder name, memory id, (file, position))``: show it in the browser; False when it is gone
-OpenMemory = Callable[[str, str, tuple[Path, int] | None], bool]
+#: the browser's ``open_hit``: show a memory where it lives (the Memories tab); False when it is gone
+OpenMemory = Callable[[SearchHit], bool]
 
 
 def _demo_endpoint() -> str:
@@ -72,10 +73,10 @@ def _demo_endpoint() -> str:
 class TalkView(QWidget):
     """One tab of the browser; ``show_details`` points it at a personality (see ``PersonalityTab``)."""
 
-    def __init__(self, open_memory: OpenMemory | None = None, parent: QWidget | None = None) -> None:
+    def __init__(self, open_hit: OpenMemory | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("talkView")
-        self.open_memory = open_memory
+        self.open_hit = open_hit
         self.folder: Path | None = None
         self.session: TalkSession | None = None
         self.turn_task: asyncio.Task[Any] | None = None
@@ -105,8 +106,12 @@ class TalkView(QWidget):
         self.version.setAccessibleName("Profile version to talk to")
         self.version.currentIndexChanged.connect(lambda _n: self.new_conversation())
         self.endpoint_button = self._button("&Endpoint…", "talkEndpointButton", self.edit_endpoint)
-        self.new_button = self._button("&New Conversation", "talkNew", lambda: self.new_conversation())
-        self.export_button = self._button("E&xport Markdown…", "talkExport", lambda: self.export())
+        self.new_button = self._button("&New", "talkNew", lambda: self.new_conversation())
+        self.new_button.setToolTip("Start a new conversation")
+        self.export_button = self._button("E&xport…", "talkExport", lambda: self.export())
+        self.export_button.setToolTip("Export the conversation as Markdown")
+        self.version.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.version.setMinimumContentsLength(8)
         top = QHBoxLayout()
         top.addWidget(QLabel("Profile:"))
         top.addWidget(self.version, 1)
@@ -143,6 +148,7 @@ class TalkView(QWidget):
         self.memories.setObjectName("talkMemories")
         self.memories.setAccessibleName("Memories given for the last reply")
         self.memories.setWordWrap(True)
+        self.memories.setMinimumWidth(80)
         self.memories.itemActivated.connect(self._open_memory)
         self.memories_label = QLabel("Memories used")
         right = QWidget()
@@ -155,6 +161,7 @@ class TalkView(QWidget):
         split.addWidget(right)
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 1)
+        split.setChildrenCollapsible(True)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.status)
@@ -259,8 +266,9 @@ class TalkView(QWidget):
 
     def _open_memory(self, item: QListWidgetItem) -> None:
         memory_id, path, pos = item.data(Qt.ItemDataRole.UserRole)
-        if self.open_memory is not None and self.folder is not None:
-            self.open_memory(self.folder.name, str(memory_id), (Path(path), int(pos)))
+        if self.open_hit is not None and self.folder is not None:
+            self.open_hit(SearchHit(folder=self.folder.name, kind="memory", memory_id=str(memory_id), ts=0.0,
+                                    path=Path(path), pos=int(pos), snippet="", flags=0))
 
     # --- conversation --------------------------------------------------------------------------------------
 
