@@ -167,3 +167,27 @@ def test_data_dir_lock(sandbox: SandboxServer, tmp_path: Path) -> None:
         report = Runner(sandbox, tmp_path).run(["locked"])
     assert report.exit_code == 4 and report.stopped_by == "DataDirLockedError"
     assert not os.path.exists(personalities_root(tmp_path) / "locked")
+
+
+def test_rename_carries_the_chat_along(sandbox: SandboxServer, tmp_path: Path) -> None:
+    """The chat files carry the folder's name too: after a slug change they follow the folder, so the chat
+    is neither hidden behind the old name nor fetched and stored a second time under the new one."""
+    from tzbackup_gui.backup.chat import iter_chat, verify_chat
+
+    sandbox.state.add_personality("old-talker", "Talker", memories=30, chat=1_200)
+    runner = Runner(sandbox, tmp_path)
+    assert runner.run(["old-talker"]).exit_code == 0
+    before = [m["id"] for m in iter_chat(runner.folder("old-talker"))]
+    assert len(before) == 1_200
+    sandbox.state.rename_personality("old-talker", "new-talker")
+    report = runner.run(["new-talker"])
+    assert report.exit_code == 0, report.results
+    folder = runner.folder("new-talker")
+    names = sorted(p.name for p in (folder / "chat").iterdir() if "_chat_" in p.name)
+    assert names and all(n.startswith("new-talker_chat_") for n in names), names
+    after = [m["id"] for m in iter_chat(folder)]
+    assert after == before
+    chat_requests = sandbox.state.count("/api/shapes/")  # profile + chat pages of this run
+    assert chat_requests <= 6, chat_requests
+    assert verify_chat(folder) == []
+    assert verify_backup(folder).ok

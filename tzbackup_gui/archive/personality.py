@@ -16,9 +16,10 @@ from typing import Any
 
 from ..errors import UnsupportedFormatError
 from .journal import Journal
-from .layout import CHUNK_SIZE, FORMAT_VERSION, chunk_number, profile_file_name
+from .layout import CHUNK_SIZE, FORMAT_VERSION, profile_file_name, record_file_name, record_file_number
 from .memory_commit import CommitResult, commit_steps
-from .memory_index import DAMAGE_HINT, ChunkCheck, Damage, IndexEntry, MemoryFiles, MemoryIndex
+from .memory_index import DAMAGE_HINT, MEMORY_KIND, ChunkCheck, Damage, IndexEntry, MemoryFiles, MemoryIndex
+from .messages import CHAT_KIND
 from .profile_history import FieldChanges, record_profile
 from .records import run_steps
 from .store import atomic_write_json, ensure_dir, fsync_dir
@@ -75,15 +76,20 @@ class PersonalityArchive(MemoryFiles):
         atomic_write_json(self.metadata_path, metadata)
 
     def adopt_folder_name(self) -> None:
-        """After the folder was renamed, rename the files that carry the folder's name to match it."""
-        if self.memory_dir.is_dir():
-            for entry in os.listdir(self.memory_dir):
-                number = chunk_number(entry)
-                if number is not None and chunk_number(entry, self.folder) is None:
-                    target = self.chunk_path(number)
+        """After the folder was renamed, rename the files that carry the folder's name to match it: the memory
+        chunk files and the chat chunk files alike (left behind, the chat would read as empty under the new
+        name and be fetched and stored a second time)."""
+        for kind in (MEMORY_KIND, CHAT_KIND):
+            records_dir = self.path / kind.records_dir
+            if not records_dir.is_dir():
+                continue
+            for entry in os.listdir(records_dir):
+                number = record_file_number(entry, kind.noun)
+                if number is not None and record_file_number(entry, kind.noun, self.folder) is None:
+                    target = records_dir / record_file_name(self.folder, kind.noun, number)
                     if not target.exists():
-                        os.replace(self.memory_dir / entry, target)
-            fsync_dir(self.memory_dir)
+                        os.replace(records_dir / entry, target)
+            fsync_dir(records_dir)
         if not self.profile_path.exists():
             for entry in os.listdir(self.path):
                 if entry.endswith(".json") and not entry.startswith("."):
