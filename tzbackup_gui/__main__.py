@@ -142,8 +142,11 @@ async def _amain(app: Any, args: argparse.Namespace) -> int:
         credential = None
         if args.demo:
             from .sandbox import SandboxServer
+            from .ui.talk_view import DEMO_ENDPOINT_PROPERTY
 
             sandbox = stack.enter_context(SandboxServer(port=0, seed=1, stable_urls=True))
+            # the browser's Talk tab talks to the sandbox's made-up chat endpoint (no model, no keyring)
+            app.setProperty(DEMO_ENDPOINT_PROPERTY, f"{sandbox.base_url}/v1")
             config = AppConfig(
                 data_dir=args.data_dir or demo_data_dir(),
                 base_url=sandbox.base_url,
