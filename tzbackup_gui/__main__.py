@@ -101,15 +101,15 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     configure_app(app, demo=args.demo)
-    if args.offline:
-        return _offline(app, args)
-    app.setQuitOnLastWindowClosed(False)
+    app.setQuitOnLastWindowClosed(False)  # each face ends its own loop when its last window closes
     with asyncio.Runner(loop_factory=qasync.QEventLoop) as runner:
-        return runner.run(_amain(app, args))
+        return runner.run(_offline(app, args) if args.offline else _amain(app, args))
 
 
-def _offline(app: Any, args: argparse.Namespace) -> int:
-    """The offline browser alone: plain Qt event loop, no asyncio, no HTTP client, no keyring."""
+async def _offline(app: Any, args: argparse.Namespace) -> int:
+    """The offline browser alone: no service client, no keyring, no sign-in. It still runs on the qasync loop,
+    because the Talk tab streams its replies from the chat endpoint the user chose (in the demo, the
+    sandbox's made-up one on this machine; never shapes.inc)."""
     from .ui.browser_window import BrowserWindow
 
     icon_path = app_icon_path()
@@ -117,9 +117,28 @@ def _offline(app: Any, args: argparse.Namespace) -> int:
         from PySide6.QtGui import QIcon
 
         app.setWindowIcon(QIcon(str(icon_path)))
-    window = BrowserWindow(args.data_dir or (demo_data_dir() if args.demo else default_data_dir()))
-    window.show()
-    return int(app.exec())
+    with contextlib.ExitStack() as stack:
+        if args.demo:
+            from .sandbox import SandboxServer
+            from .ui.talk_view import DEMO_ENDPOINT_PROPERTY
+
+            sandbox = stack.enter_context(SandboxServer(port=0, seed=1, stable_urls=True))
+            app.setProperty(DEMO_ENDPOINT_PROPERTY, f"{sandbox.base_url}/v1")
+        window = BrowserWindow(args.data_dir or (demo_data_dir() if args.demo else default_data_dir()))
+        closed = asyncio.Event()
+        app.lastWindowClosed.connect(closed.set)
+        window.show()
+        await closed.wait()
+        await _drain()
+    return 0
+
+
+async def _drain() -> None:
+    """Let the tasks a closing window started (a Talk conversation closing its HTTP client and retrieval
+    thread) finish while the loop still runs; stopped later they fail with "no running event loop"."""
+    pending = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    if pending:
+        await asyncio.wait(pending, timeout=5.0)
 
 
 async def _amain(app: Any, args: argparse.Namespace) -> int:
@@ -184,6 +203,7 @@ async def _amain(app: Any, args: argparse.Namespace) -> int:
         if not start.done():
             start.cancel()
         await asyncio.gather(start, return_exceptions=True)
+        await _drain()
         await ctx.aclose()
     return 0
 
