@@ -102,8 +102,10 @@ def reply_text(model: str, messages: list[Any]) -> str:
     users = [_text_of(m.get("content")) for m in messages if isinstance(m, dict) and m.get("role") == "user"]
     last = " ".join(users[-1].split()) if users else ""
     first_line = next((line.strip() for line in system.splitlines() if line.strip()), "")
+    if len(first_line) > 60:  # cut at a word, with an ellipsis, never mid-word
+        first_line = first_line[:60].rsplit(" ", 1)[0] + "…"
     return (f"You said “{last}”. I'm the sandbox's made-up model {model}: I only echo, and my "
-            f"instructions ({len(system)} characters) begin “{first_line[:60]}”. "
+            f"instructions ({len(system)} characters) begin “{first_line}”. "
             f"Point Talk at a real model (Ollama, LM Studio, llama.cpp) for real answers.")
 
 
