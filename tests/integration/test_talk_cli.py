@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -43,7 +44,8 @@ def test_one_reply_per_line_over_a_real_pipe(backed: Backed, tmp_path: pytest.Te
     assert len(replies) == 2
     assert replies[0].startswith("You said “Hello Lilith”")
     assert replies[1].startswith("You said “Do you remember the night market?”")
-    assert "memories:" in result.err and "Conversation saved in" in result.err
+    assert "memories used]" in result.err and "Conversation saved in" in result.err
+    assert not re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-", result.err), "memory ids only with -v"
     saved = json.loads((backed.data_dir / "talk" / "endpoint.json").read_text("utf-8"))
     assert saved["base_url"] == backed.endpoint_url and saved["model"] == "sandbox-echo"
     assert [r.path for r in backed.sb.state.request_log] == ["/v1/chat/completions"] * 2

@@ -128,7 +128,10 @@ async def _turn(ctx: Context, session: TalkSession, text: str) -> None:
     result = await session.turn(text, on_delta=lambda piece: print(piece, end="", file=ctx.out, flush=True))
     print(file=ctx.out, flush=True)
     if result.memories:
-        ctx.note(f"[{len(result.memories)} memories: {', '.join(m.id for m in result.memories)}]")
+        # the count by default; the ids (to look up with `tzbackup show`) with -v, not 34 uuids a turn
+        used = f"{len(result.memories)} memories used"
+        ids = ", ".join(m.id for m in result.memories)
+        ctx.note(f"[{used}: {ids}]" if ctx.settings.verbose else f"[{used}]")
 
 
 def _converse(ctx: Context, runner: asyncio.Runner, session: TalkSession) -> int:

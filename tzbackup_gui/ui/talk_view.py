@@ -148,6 +148,8 @@ class TalkView(QWidget):
         self.memories.setObjectName("talkMemories")
         self.memories.setAccessibleName("Memories given for the last reply")
         self.memories.setWordWrap(True)
+        self.memories.setAlternatingRowColors(True)  # where one memory ends and the next begins
+        self.memories.setSpacing(2)
         self.memories.setMinimumWidth(80)
         self.memories.itemActivated.connect(self._open_memory)
         self.memories_label = QLabel("Memories used")
@@ -204,6 +206,8 @@ class TalkView(QWidget):
         if window is not self._watched and window is not self:
             window.installEventFilter(self)  # the window closing ends the conversation (and its client)
             self._watched = window
+        if self.isVisible() and self.input.isEnabled():
+            self.input.setFocus()  # Ctrl+6 and type: the tab is for writing
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if watched is self._watched and event.type() == QEvent.Type.Close:
