@@ -106,6 +106,7 @@ def _raise_for(response: httpx.Response, body: bytes, model: str) -> None:
     if response.status_code < 400:
         return
     message, code = _error_text(body)
+    message = message.rstrip(" .")  # our sentences end with their own full stop, not "tokens.."
     said = f": {message}" if message else ""
     status = response.status_code
     if status in (401, 403):
@@ -130,6 +131,7 @@ def _delta(event: Any, model: str) -> str:
     """The text of one streamed chunk (or of a whole completion, for servers that ignore ``stream``)."""
     if isinstance(event, dict) and "error" in event:
         message, code = _error_text(json.dumps(event).encode())
+        message = message.rstrip(" .")
         if code == "context_length_exceeded" or _CONTEXT_WORDS.search(message):
             raise ContextTooLongError(f"The conversation is too long for the model: {message}.")
         raise EndpointAnswerError(f"The endpoint stopped with an error: {message or code}.")
