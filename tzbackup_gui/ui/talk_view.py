@@ -149,7 +149,7 @@ class TalkView(QWidget):
         self.memories.setAccessibleName("Memories given for the last reply")
         self.memories.setWordWrap(True)
         self.memories.setAlternatingRowColors(True)  # where one memory ends and the next begins
-        self.memories.setSpacing(2)
+        self.memories.setResizeMode(QListWidget.ResizeMode.Adjust)  # rows re-measured at the real width
         self.memories.setMinimumWidth(80)
         self.memories.itemActivated.connect(self._open_memory)
         self.memories_label = QLabel("Memories used")
@@ -161,7 +161,7 @@ class TalkView(QWidget):
         split = QSplitter()
         split.addWidget(left)
         split.addWidget(right)
-        split.setStretchFactor(0, 3)
+        split.setStretchFactor(0, 2)
         split.setStretchFactor(1, 1)
         split.setChildrenCollapsible(True)
         layout = QVBoxLayout(self)
@@ -262,7 +262,8 @@ class TalkView(QWidget):
         self.memories.clear()
         for m in memories:
             snippet = " ".join(m.text.split())
-            item = QListWidgetItem(f"{format_ts(m.ts) or 'undated'} · {snippet[:160]}")
+            short = snippet if len(snippet) <= 110 else snippet[:110].rsplit(" ", 1)[0] + "…"
+            item = QListWidgetItem(f"{format_ts(m.ts) or 'undated'} · {short}")
             item.setToolTip(f"{m.id}\n\n{snippet[:1000]}")
             item.setData(Qt.ItemDataRole.UserRole, (m.id, str(m.path), m.pos))
             self.memories.addItem(item)
