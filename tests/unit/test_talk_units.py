@@ -36,7 +36,8 @@ def test_base_urls(given: str, expected: str) -> None:
     assert normalize_base_url(given) == expected
 
 
-@pytest.mark.parametrize("bad", ["localhost:11434", "ftp://x.org", "http://", "http://h/v1?x=1"])
+@pytest.mark.parametrize("bad", ["localhost:11434", "ftp://x.org", "http://", "http://h/v1?x=1",
+                                 "https://api.shapes.inc/v1", "https://SHAPES.INC./v1", "http://shapes.inc"])
 def test_bad_base_urls(bad: str) -> None:
     with pytest.raises(TalkSettingsError):
         normalize_base_url(bad)
@@ -87,3 +88,14 @@ def test_api_key_memory_only_store() -> None:
     assert store.load_api_key("http://h/v1") == "k1"
     store.delete_api_key("http://h/v1")
     assert store.load_api_key("http://h/v1") is None
+
+
+def test_talk_never_builds_a_client_for_shapes_inc() -> None:
+    """Offline means offline, even when endpoint.json was edited by hand past the settings' check."""
+    import httpx
+
+    from tzbackup_gui.talk import ChatEndpoint, TalkError
+
+    with pytest.raises(TalkError, match=r"never contacts shapes\.inc"):
+        ChatEndpoint(httpx.AsyncClient(), "https://api.shapes.inc/v1")
+    assert normalize_base_url("https://notshapes.inc/v1") == "https://notshapes.inc/v1"

@@ -10,7 +10,10 @@ from __future__ import annotations
 import ipaddress
 from urllib.parse import urlsplit
 
-__all__ = ["is_loopback"]
+__all__ = ["SHAPES_DOMAIN", "is_loopback", "is_shapes_host"]
+
+#: the service whose data we back up; Talk, which works from the backup alone, must never call it
+SHAPES_DOMAIN = "shapes.inc"
 
 
 def is_loopback(url: str) -> bool:
@@ -23,3 +26,10 @@ def is_loopback(url: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def is_shapes_host(url: str) -> bool:
+    """True for shapes.inc and any of its subdomains (``api.shapes.inc`` serves an OpenAI-compatible API):
+    Talk refuses them, so "offline" stays true even when such a URL is typed in."""
+    host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    return host == SHAPES_DOMAIN or host.endswith("." + SHAPES_DOMAIN)

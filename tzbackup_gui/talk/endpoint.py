@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 
 from ..errors import TzBackupError
-from ..model.urls import is_loopback
+from ..model.urls import is_loopback, is_shapes_host
 
 __all__ = [
     "ChatEndpoint",
@@ -150,6 +150,9 @@ class ChatEndpoint:
     """One configured endpoint. ``http`` is the caller's client; this object never closes it."""
 
     def __init__(self, http: httpx.AsyncClient, base_url: str, *, api_key: str | None = None) -> None:
+        if is_shapes_host(base_url):  # a hand-edited endpoint.json: offline means offline
+            raise TalkError(f"Talk never contacts shapes.inc ({base_url}).",
+                            hint="Choose a model server of your own with --endpoint or Endpoint….")
         if api_key and not base_url.startswith("https://") and not is_loopback(base_url):
             raise TalkError("An API key is only sent over https (or to this machine): the endpoint "
                             f"{base_url} would carry it in the clear.",

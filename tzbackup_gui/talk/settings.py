@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from ..archive.store import atomic_write_json, ensure_dir, read_json
 from ..errors import CorruptBackupError, TzBackupError
+from ..model.urls import is_shapes_host
 
 __all__ = [
     "DEFAULT_CONTEXT_TOKENS",
@@ -57,6 +58,10 @@ def normalize_base_url(url: str) -> str:
                                 f"not {url!r}.")
     if parts.query or parts.fragment:
         raise TalkSettingsError("The endpoint URL cannot have a query (?...) or a fragment (#...).")
+    if is_shapes_host(text):
+        raise TalkSettingsError(f"Talk works from your backup without shapes.inc, so it does not talk to "
+                                f"{parts.hostname}: choose a model server of your own (Ollama, LM Studio, "
+                                "llama.cpp) or another OpenAI-compatible service.")
     text = text.rstrip("/")
     return text if parts.path.strip("/") else f"{text}/v1"
 
