@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..app import display_path
 from ..archive.browse import (
     BackupSource,
     ChunkCache,
@@ -96,7 +97,7 @@ class BrowserWindow(BrowserSearch):
     ) -> None:
         super().__init__(parent)
         self.setObjectName("browserWindow")
-        self.setWindowTitle("tzbackup: Backup Browser")
+        self.setWindowTitle("Backup Browser")  # Qt appends the app's name: "Backup Browser — tzbackup"
         self.settings = settings if settings is not None else _app_settings()
         self.source: BackupSource | None = None
         self.index: SearchIndex | None = None
@@ -351,7 +352,7 @@ class BrowserWindow(BrowserSearch):
         self._stop_indexing()
         self.source = resolve_source(path)
         self.details = {f.name: load_personality(f) for f in self.source.folders}
-        self.setWindowTitle(f"tzbackup: Backup Browser — {self.source.root}")
+        self.setWindowTitle(f"Backup Browser — {display_path(self.source.root)}")
         self.selected = self.current = None
         self.model.set_rows(MemoryRows(paths=[]))
         self.list.blockSignals(True)
