@@ -142,7 +142,7 @@ def test_cli_history_and_diff(
     base = server_args(sandbox, runner.data_dir)
     res = run_inprocess(capsys, monkeypatch, ["history", SLUG, *base])
     assert res.code == 0, res.err
-    assert "2 profile version(s) kept" in res.out
+    assert "2 profile versions kept" in res.out
     assert "profile v2: changed jailbreak; added voice_accent; removed tagline" in res.out
     assert res.out.count("Backup ok") == 4
     res = run_inprocess(capsys, monkeypatch, ["history", SLUG, "--json", *base])
@@ -256,4 +256,4 @@ def test_history_names_the_personality_not_its_safe_folder(
     assert len(folders) == 1 and folders[0] != "zoë-✨"  # the folder's safe name differs from the username
     res = run_inprocess(capsys, monkeypatch, ["history", "zoë-✨", *server_args(sandbox, runner.data_dir)])
     assert res.code == 0, res.err
-    assert res.out.startswith("zoë-✨: 1 profile version(s) kept"), res.out
+    assert res.out.startswith("zoë-✨: 1 profile version kept"), res.out

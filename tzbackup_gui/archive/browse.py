@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from ..errors import CorruptBackupError, TzBackupError, UnsupportedFormatError
 from ..model.memory import memory_id, memory_ts
+from ..model.words import plural
 from .layout import METADATA_NAME, STATE_DIR, personalities_root
 from .personality import PersonalityArchive, check_format
 from .reader import LocalBackup, read_backup_status
@@ -283,12 +284,6 @@ def _from_ts(ts: float | None) -> dt.datetime | None:
         return dt.datetime.fromtimestamp(ts, dt.UTC)
     except (OverflowError, OSError, ValueError):
         return None
-
-
-def plural(count: int, noun: str, plural_noun: str | None = None) -> str:
-    """``1 memory``, ``2,600 memories``: the count with thousands separators and the noun it needs
-    (``noun + "s"`` unless ``plural_noun`` is given)."""
-    return f"{count:,} {noun if count == 1 else plural_noun or noun + 's'}"
 
 
 def memories_empty_reason(details: PersonalityDetails) -> str:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ArchiveError, DiskFullError, OwnerMismatchError
 from ..model.export_formats import EXPORT_FORMATS
+from ..model.words import plural
 from .context import Command, Context, check_names, find_backup, require_writable
 from .options import EXIT_FATAL, EXIT_OK, EXIT_PARTIAL, UsageError
 
@@ -174,7 +175,7 @@ def run_import(ctx: Context, data_dir: Path, zip_path: Path) -> int:
     ctx.say(f"Imported {result.display_name or result.slug}: {result.memories} memories, {result.files} "
             f"file(s) into {result.folder} ({action}).")
     if result.history_kept:
-        ctx.note(f"  kept {result.history_kept} older memory version(s) that only the local copy had")
+        ctx.note(f"  kept {plural(result.history_kept, 'older memory version')} that only the local copy had")
     for name, count in result.carried.items():
         ctx.note(f"  kept {count} entr{'y' if count == 1 else 'ies'} of {name} that only the local copy had")
     return EXIT_OK

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import TzBackupError
+from ..model.words import plural
 from .context import Command, Context, check_names, find_backup
 from .options import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE
 
@@ -122,9 +123,10 @@ def run_history(ctx: Context, data_dir: Path, name: str, as_json: bool, version:
         }, indent=2, ensure_ascii=False))
         return EXIT_PARTIAL if timeline.problems else EXIT_OK
     current = history.current
-    ctx.say(f"{shown}: {len(history.versions)} profile version(s) kept"
+    runs = plural(sum(e.kind == "run" for e in timeline.entries), "backup run")
+    ctx.say(f"{shown}: {plural(len(history.versions), 'profile version')} kept"
             + (f", current v{current.number} since {format_iso(current.since) or 'the first backup'}"
-               if current else "") + f"; {sum(e.kind == 'run' for e in timeline.entries)} backup run(s)")
+               if current else "") + f"; {runs}")
     for entry in timeline.entries:
         ctx.say(f"{entry.when:<24} {entry.title}")
         for line in entry.details:

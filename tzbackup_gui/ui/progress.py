@@ -26,6 +26,7 @@ from ..events import (
     RunStarted,
     Waiting,
 )
+from ..model.words import plural
 from .run_words import AUTH_KINDS, RESUMES, failure_reason, stop_message, stop_reason
 
 __all__ = [
@@ -97,11 +98,6 @@ class RowProgress:
 
 
 DONE = "backed up"
-
-
-def plural(n: int, noun: str, nouns: str = "") -> str:
-    """ "1 message", "1,200 messages" (``nouns`` for an irregular plural: "personalities")."""
-    return f"{n:,} {noun if n == 1 else nouns or noun + 's'}"
 
 
 def done_text(counts: str = "") -> str:
