@@ -30,9 +30,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..archive.browse import PersonalityDetails, format_iso_local, format_ts, plural
+from ..archive.browse import PersonalityDetails, format_iso_local, format_ts
 from ..archive.chat_browse import ChatSectionState, chat_fields, chat_section_state, scan_chat
 from ..errors import CorruptBackupError
+from ..model.words import plural
 from .browser_widgets import secondary_text
 from .chat_model import ChatModel, exact_time
 from .detail_pane import DetailPane, record_table, table_over_detail

@@ -26,6 +26,7 @@ from ..archive.export import ExportResult, export_as
 from ..archive.export_paths import default_outputs
 from ..archive.importer import ImportResult, LocalBackupNewerError, import_archive
 from ..errors import TzBackupError
+from ..model.words import plural
 
 __all__ = ["EXPORT_FORMATS", "ExportImport", "FileJob", "ManyExports", "size_text"]
 
@@ -272,7 +273,7 @@ class ExportImport(QObject):
         self._say(
             QMessageBox.Icon.Information if not outcome.errors else QMessageBox.Icon.Warning,
             "Export finished" if not outcome.errors else "Export finished with problems",
-            f"Exported {n} {'personality' if n == 1 else 'personalities'}, each as a {label}, into "
+            f"Exported {plural(n, 'personality', 'personalities')}, each as a {label}, into "
             f"{display_path(outcome.folder)}:\n\n{files}",
             "\n".join(lines), name="exportDoneBox" if not outcome.errors else "exportErrorBox",
         )
@@ -307,13 +308,12 @@ class ExportImport(QObject):
             action = (
                 "It replaced the older local copy." if outcome.replaced else "It is new in this data folder."
             )
-            versions = "version" if outcome.history_kept == 1 else "versions"
             kept = (
-                f"\n{outcome.history_kept:,} older memory {versions} that only the local copy had "
+                f"\n{plural(outcome.history_kept, 'older memory version')} that only the local copy had "
                 f"{'was' if outcome.history_kept == 1 else 'were'} kept."
                 if outcome.history_kept else ""
             ) + "".join(
-                f"\n{count:,} entr{'y' if count == 1 else 'ies'} of {what} that only the local copy had "
+                f"\n{plural(count, 'entry', 'entries')} of {what} that only the local copy had "
                 f"{'was' if count == 1 else 'were'} kept."
                 for what, count in outcome.carried.items()
             )

@@ -24,8 +24,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..archive.browse import PersonalityDetails, field_text, format_iso_local, format_ts, format_utc, plural
+from ..archive.browse import PersonalityDetails, field_text, format_iso_local, format_ts, format_utc
 from ..archive.export import load_knowledge
+from ..model.words import plural
 from .avatars import initials_icon
 from .browser_widgets import secondary_text
 from .json_tree_model import JsonTreeModel

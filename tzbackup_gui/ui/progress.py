@@ -39,7 +39,6 @@ __all__ = [
     "failure_reason",
     "format_duration",
     "kept_text",
-    "plural",
     "stop_message",
     "stop_reason",
 ]

@@ -45,8 +45,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..archive.browse import format_ts, format_utc, plural
+from ..archive.browse import format_ts, format_utc
 from ..archive.index import FLAG_DELETED, FLAG_UPSTREAM, HIT_END, HIT_START, KINDS, ORDERS, SearchHit
+from ..model.words import plural
 from .browser_widgets import DateRangeFilter, FlowLayout, secondary_text
 from .theme import hit_colors, readable
 

@@ -88,7 +88,8 @@ class TalkView(QWidget):
         demo = _demo_endpoint()
         self.demo = bool(demo)
         self.store = CredentialStore(memory_only=self.demo)
-        self._demo_settings = EndpointSettings(base_url=demo, model=DEMO_MODEL) if demo else None
+        #: the endpoint setting as last read (``_show_setting`` rereads the file; the demo's lives only here)
+        self.setting = EndpointSettings(base_url=demo, model=DEMO_MODEL) if demo else EndpointSettings()
         self._watched: QObject | None = None  # the window whose closing ends the conversation
         self._build()
 
@@ -177,11 +178,6 @@ class TalkView(QWidget):
         """The data dir of the shown personality (``<data dir>/personalities/<folder>``)."""
         return self.folder.parent.parent if self.folder is not None else None
 
-    def settings(self) -> EndpointSettings:
-        if self._demo_settings is not None:
-            return self._demo_settings
-        return load_settings(self.data_dir) if self.data_dir is not None else EndpointSettings()
-
     def show_details(self, details: PersonalityDetails) -> None:
         """Point the tab at ``details``' personality (a new conversation when it is another one)."""
         if details.folder == self.folder:
@@ -223,7 +219,10 @@ class TalkView(QWidget):
     # --- state shown ---------------------------------------------------------------------------------------
 
     def _show_setting(self, error: str = "") -> None:
-        settings = self.settings()
+        """Reread the setting (a new conversation, a turn's end: the CLI may have changed it) and say it."""
+        if not self.demo:
+            self.setting = load_settings(self.data_dir) if self.data_dir is not None else EndpointSettings()
+        settings = self.setting
         if error:
             text = error
         elif not settings.configured:
@@ -236,7 +235,7 @@ class TalkView(QWidget):
 
     def _update_buttons(self) -> None:
         busy = self.turn_task is not None
-        self.send_button.setEnabled(self.settings().configured and self.folder is not None and not busy)
+        self.send_button.setEnabled(self.setting.configured and self.folder is not None and not busy)
         self.stop_button.setEnabled(busy)
 
     def _append(self, text: str, *, bold: bool = False) -> None:
@@ -310,11 +309,12 @@ class TalkView(QWidget):
         if self.session is not None:
             return self.session
         assert self.folder is not None and self.data_dir is not None
-        settings = self.settings()
+        settings = self.setting  # just reread by ``send``
         key = None
         if settings.has_api_key and not self.demo:
             key = await asyncio.to_thread(self.store.load_api_key, settings.base_url)
-        self._http = httpx.AsyncClient(follow_redirects=False)
+        if self._http is None:  # else left by a start that failed: reused, not leaked
+            self._http = httpx.AsyncClient(follow_redirects=False)
         endpoint = ChatEndpoint(self._http, settings.base_url, api_key=key)
         self.session = await TalkSession.start(self.data_dir, self.folder, endpoint, settings,
                                                version=self.version.currentData())
@@ -327,11 +327,14 @@ class TalkView(QWidget):
     async def send(self) -> None:
         """Send the message box's text and stream the reply into the transcript."""
         text = self.input.toPlainText().strip()
-        if not text or self.turn_task is not None or self.folder is None or not self.settings().configured:
+        if not text or self.turn_task is not None or self.folder is None:
+            return
+        self._show_setting()  # reread: what this turn is sent through
+        if not self.setting.configured:
             return
         self.input.clear()
         self.turn_task = asyncio.current_task()
-        self._show_setting()
+        self._update_buttons()
         try:
             session = await self._session()
             self._append("You: ", bold=True)
@@ -370,10 +373,9 @@ class TalkView(QWidget):
     @async_slot()
     async def edit_endpoint(self) -> None:
         """Endpoint…: edit, save the setting (not in the demo) and keep the API key in the keyring."""
-        current = self.settings()
+        current = self.setting
         dialog = EndpointDialog(current, key_stored=current.has_api_key, fetch_models=self._fetch_models,
                                 parent=self)
-        self.endpoint_dialog = dialog  # for tests
         done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         dialog.finished.connect(lambda code: None if done.done() else done.set_result(code))
         dialog.open()
@@ -387,8 +389,8 @@ class TalkView(QWidget):
             if key:
                 await asyncio.to_thread(self.store.save_api_key, settings.base_url, key)
                 settings.has_api_key = True
-            if self._demo_settings is not None:
-                self._demo_settings = settings
+            if self.demo:
+                self.setting = settings
             elif self.data_dir is not None:
                 await asyncio.to_thread(save_settings, self.data_dir, settings)
         except TzBackupError as err:

@@ -30,11 +30,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..archive.browse import PersonalityDetails, format_iso_local, format_utc, plural
+from ..archive.browse import PersonalityDetails, format_iso_local, format_utc
 from ..archive.export import ExportResult, export_card, export_markdown, export_profile_json
 from ..archive.profile_history import ProfileVersion, field_diffs, word_diff
 from ..archive.timeline import Timeline, TimelineEntry, build_timeline
 from ..errors import TzBackupError
+from ..model.words import plural
 from .browser_widgets import FlowLayout, PaddedItems, secondary_text
 from .profile_view import field_label
 from .theme import banner_colors, error_color, is_dark, success_color, warning_color

@@ -9,11 +9,11 @@ from typing import Any
 
 from ..app import SignInResult, where_text
 from ..errors import AuthError, TzBackupError
+from ..model.words import plural
 from ..service.auth import SessionCredential
 from .async_slot import async_slot
 from .avatars import initials_icon
 from .personalities_model import merge_rows
-from .progress import plural
 from .sign_in_dialog import SignInDialog
 from .window_status import WindowStatus, escape_html
 
@@ -196,7 +196,7 @@ class WindowRows(WindowStatus):
         self._account_ready = True
         self._apply_rows(merge_rows(remote, local))
         n = len(self.model.owned_slugs())
-        self.overall_label.setText(f"{n} personalit{'y' if n == 1 else 'ies'} on your account.")
+        self.overall_label.setText(f"{plural(n, 'personality', 'personalities')} on your account.")
 
     async def _fetch_account(self) -> list[Any]:
         """The signed-in user (once) and the account's personalities: two requests."""
@@ -232,10 +232,7 @@ class WindowRows(WindowStatus):
             rows = merge_rows(self._remote if provisional else [], local)
         self._apply_rows(rows, fetch_avatars=False)
         if provisional:
-            n = len(rows)
-            self.overall_label.setText(
-                f"{n} local backup{'' if n == 1 else 's'} shown · checking your account…"
-            )
+            self.overall_label.setText(f"{plural(len(rows), 'local backup')} shown · checking your account…")
 
     def _apply_rows(self, rows: list[Any], *, fetch_avatars: bool = True) -> None:
         for row in rows:  # a total counted on request stands until a backup brings its own
