@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ..errors import CorruptBackupError, TzBackupError, UnsupportedFormatError
-from ..model.memory import memory_id, memory_ts
+from ..model.memory import as_float, memory_id, memory_text, memory_ts
 from ..model.words import plural
 from .layout import METADATA_NAME, STATE_DIR, personalities_root
 from .personality import PersonalityArchive, check_format
@@ -205,15 +205,6 @@ class MemoryFields:
     msg_ids: list[str]
 
 
-def _num(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        return None
-
-
 def _strings(value: object) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else []
 
@@ -222,19 +213,16 @@ def memory_fields(memory: Mapping[str, Any]) -> MemoryFields:
     """Pick the displayed fields out of a raw memory, tolerating missing or odd values."""
     meta = memory.get("metadata")
     meta = meta if isinstance(meta, Mapping) else {}
-    text = memory.get("result")
-    if not isinstance(text, str):
-        text = memory.get("content") if isinstance(memory.get("content"), str) else ""
     senders = _strings(memory.get("senders")) or _strings(meta.get("senders"))
     return MemoryFields(
         id=memory_id(memory),
-        text=str(text),
+        text=memory_text(memory),
         summary_type=str(memory.get("summary_type") or ""),
         senders=senders,
         deleted=memory.get("deleted") is True,
         created=memory_ts(memory),
-        start=_num(meta.get("start_ts")),
-        end=_num(meta.get("end_ts")),
+        start=as_float(meta.get("start_ts")),
+        end=as_float(meta.get("end_ts")),
         msg_ids=_strings(meta.get("msg_ids")),
     )
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import TzBackupError
-from ..model.memory import memory_id, memory_ts
+from ..model.memory import memory_id, memory_text, memory_ts
 from .export_common import failure_reason, ts_text
 from .personality import PersonalityArchive
 
@@ -115,11 +115,6 @@ def memory_keys(
     return [word for _, _, word in sorted(scored)[:limit]]
 
 
-def _text_of(raw: dict[str, Any]) -> str:
-    text = raw.get("result") if isinstance(raw.get("result"), str) else raw.get("content")
-    return text if isinstance(text, str) else ""
-
-
 def _chosen(archive: PersonalityArchive, choice: MemoryChoice, notes: list[str]) -> list[dict[str, Any]]:
     """The chosen memories, oldest first (one memory file in RAM at a time besides them)."""
     keep: collections.deque[dict[str, Any]] = collections.deque(maxlen=choice.newest)
@@ -129,7 +124,7 @@ def _chosen(archive: PersonalityArchive, choice: MemoryChoice, notes: list[str])
         except (OSError, TzBackupError) as err:
             notes.append(f"memory file {name} left out of the lorebook: {failure_reason(err)}")
             continue
-        memories = [m for m in memories if m.get("deleted") is not True and _text_of(m).strip()]
+        memories = [m for m in memories if m.get("deleted") is not True and memory_text(m).strip()]
         memories.sort(key=memory_ts)  # stable: files are chronological already
         keep.extend(memories)
     return list(keep)
@@ -147,15 +142,15 @@ def memory_book_entries(
     chosen = _chosen(archive, choice, notes)
     doc_freq: collections.Counter[str] = collections.Counter()
     for raw in chosen:
-        doc_freq.update({word for word, _ in _words(_text_of(raw))})
+        doc_freq.update({word for word, _ in _words(memory_text(raw))})
     excluded = [w for name in exclude for w, _ in _words(name)]
     entries = []
     for raw in chosen:
         when = ts_text(memory_ts(raw)) or "undated"
-        keys = memory_keys(_text_of(raw), doc_freq, len(chosen), exclude=excluded)
+        keys = memory_keys(memory_text(raw), doc_freq, len(chosen), exclude=excluded)
         entries.append({
             "keys": keys,
-            "content": _text_of(raw),
+            "content": memory_text(raw),
             "extensions": {"tzbackup": {"memoryId": memory_id(raw), "ts": memory_ts(raw) or None,
                                         "summary_type": raw.get("summary_type")}},
             "enabled": True,

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CorruptBackupError
+from ..model.memory import as_float
 from .browse import format_iso_local, lru_get
 from .chat import CHAT_CHUNK_SIZE, ChatArchive
 from .layout import METADATA_NAME
@@ -119,22 +120,13 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
-def _ts(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        return None
-
-
 def chat_fields(raw: Mapping[str, Any]) -> ChatFields:
     """Read a raw message leniently: a missing or odd-typed field becomes empty, never an error."""
     regen = raw.get("regenerated_replies")
     regenerated = [t for t in (_text(r) for r in regen) if t] if isinstance(regen, list) else []
     return ChatFields(
         id=str(raw.get("id") or ""),
-        ts=_ts(raw.get("ts")),
+        ts=as_float(raw.get("ts")),
         message=_text(raw.get("message")),
         reply=_text(raw.get("reply")),
         regenerated=regenerated,

@@ -11,7 +11,7 @@ default file names are :mod:`tzbackup_gui.model.export_formats`):
 - ``sillytavern-chat`` (:mod:`.sillytavern`): the saved chat as a SillyTavern chat file (JSON Lines).
 
 All of them only read the backup and write their output atomically (:mod:`.export_common`). The names
-below are re-exported so callers keep importing them from here.
+in ``__all__`` are re-exported because callers import them from here.
 """
 
 from __future__ import annotations
@@ -20,51 +20,28 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .card import CARD_V2_FIELDS, CARD_V3_FIELDS, build_card, build_card_v3, validate_card, validate_card_v3
-from .card_export import card_png_base, export_card
-from .card_memories import MemoryChoice, parse_memory_choice
-from .export_common import (
-    KNOWLEDGE_NAMES,
-    REDACTED,
-    TOOL,
-    ExportResult,
-    load_knowledge,
-    open_folder,
-    redact_profile,
-    utc_now,
-)
+from .card import CARD_V2_FIELDS, build_card, validate_card
+from .card_export import export_card
+from .card_memories import MemoryChoice
+from .export_common import REDACTED, ExportResult, load_knowledge, open_folder
 from .export_markdown import export_markdown
-from .export_zip import MANIFEST_FORMAT, MANIFEST_NAME, archive_files, count_chunk_memories, export_zip
+from .export_zip import archive_files, export_zip
 from .sillytavern import export_sillytavern_chat
 from .store import atomic_output
 
 __all__ = [
     "CARD_V2_FIELDS",
-    "CARD_V3_FIELDS",
-    "KNOWLEDGE_NAMES",
-    "MANIFEST_FORMAT",
-    "MANIFEST_NAME",
     "REDACTED",
-    "TOOL",
     "ExportResult",
-    "MemoryChoice",
     "archive_files",
     "build_card",
-    "build_card_v3",
-    "card_png_base",
-    "count_chunk_memories",
     "export_as",
     "export_card",
     "export_markdown",
     "export_profile_json",
-    "export_sillytavern_chat",
     "export_zip",
     "load_knowledge",
-    "parse_memory_choice",
-    "redact_profile",
-    "utc_now",
     "validate_card",
-    "validate_card_v3",
 ]
 
 _CARDS = ("card", "card-v3")

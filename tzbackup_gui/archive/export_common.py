@@ -26,6 +26,8 @@ __all__ = [
     "ExportResult",
     "failure_reason",
     "field_label",
+    "knowledge_items",
+    "knowledge_path",
     "load_knowledge",
     "open_damaged",
     "open_folder",
@@ -103,23 +105,41 @@ def read_profile(archive: PersonalityArchive) -> tuple[dict[str, Any], str]:
     return profile, ""
 
 
-def load_knowledge(folder: Path) -> tuple[list[dict[str, Any]], str]:
-    """Knowledge entries of a saved knowledge file (any envelope SERVICE_API.md lists), and a problem."""
+def knowledge_path(folder: Path) -> Path | None:
+    """The knowledge (``/story``) file a backup holds, under any of the names it may have."""
     for pattern in KNOWLEDGE_NAMES:
         path = folder / pattern.format(folder=folder.name)
-        if not path.is_file():
-            continue
-        try:
-            data = read_json(path)
-        except (OSError, TzBackupError) as err:
-            return [], str(err)
-        if isinstance(data, dict):
-            inner = next((data[k] for k in ("items", "story", "knowledge", "entries") if k in data), None)
-            data = inner if inner is not None else ([data] if "content" in data else [])
-        if not isinstance(data, list):
-            return [], f"{path.name} does not hold a list of knowledge entries."
-        return [e for e in data if isinstance(e, dict)], ""
-    return [], ""
+        if path.is_file():
+            return path
+    return None
+
+
+def _knowledge_list(data: Any) -> list[Any] | None:
+    """The list inside a knowledge file's envelope (any SERVICE_API.md lists); None when there is none."""
+    if isinstance(data, dict):
+        inner = next((data[k] for k in ("items", "story", "knowledge", "entries") if k in data), None)
+        data = inner if inner is not None else ([data] if "content" in data else [])
+    return data if isinstance(data, list) else None
+
+
+def knowledge_items(data: Any) -> list[dict[str, Any]]:
+    """The entries of a knowledge file's data (what :func:`load_knowledge` returns, so a position in the
+    search index is a position there)."""
+    return [e for e in _knowledge_list(data) or () if isinstance(e, dict)]
+
+
+def load_knowledge(folder: Path) -> tuple[list[dict[str, Any]], str]:
+    """Knowledge entries of a saved knowledge file (any envelope SERVICE_API.md lists), and a problem."""
+    path = knowledge_path(folder)
+    if path is None:
+        return [], ""
+    try:
+        data = read_json(path)
+    except (OSError, TzBackupError) as err:
+        return [], str(err)
+    if _knowledge_list(data) is None:
+        return [], f"{path.name} does not hold a list of knowledge entries."
+    return knowledge_items(data), ""
 
 
 #: Profile keys whose values are credentials (``engine_api_key``...): never copied into a card or a

@@ -52,11 +52,9 @@ from .store import (
 from .verify import VerifyReport
 
 __all__ = [
-    "ImportLimits",
     "ImportRefusedError",
     "ImportResult",
     "LocalBackupNewerError",
-    "Manifest",
     "import_archive",
     "verify_export",
 ]

@@ -40,11 +40,11 @@ from ..model.memory import memory_id, memory_ts
 from .browse import BackupSource, memory_fields, resolve_source
 from .chat import ChatArchive
 from .chat_browse import chat_fields
+from .export_common import knowledge_items, knowledge_path
 from .index_query import IndexQueries
 from .index_schema import (
     _SCHEMA,
     _SIDE_SUFFIXES,
-    DEFAULT_KINDS,
     FLAG_DELETED,
     FLAG_UPSTREAM,
     HIT_END,
@@ -63,21 +63,12 @@ from .index_schema import (
     _id_range,
     _use_wal,
 )
-from .index_text import (
-    _entry_ts,
-    _knowledge_text,
-    _profile_text,
-    _text_id,
-    fts_query,
-    knowledge_items,
-    knowledge_path,
-)
+from .index_text import _entry_ts, _knowledge_text, _profile_text, _text_id, fts_query
 from .layout import METADATA_NAME, chunk_number, profile_file_name
 from .personality import check_format
 from .store import make_private_dirs, read_json
 
 __all__ = [
-    "DEFAULT_KINDS",
     "FLAG_DELETED",
     "FLAG_UPSTREAM",
     "HIT_END",
@@ -91,8 +82,6 @@ __all__ = [
     "SearchHit",
     "SearchIndex",
     "fts_query",
-    "knowledge_items",
-    "knowledge_path",
     "update_index",
 ]
 

@@ -220,9 +220,3 @@ class IndexQueries:
             # "database is locked", a damaged file, a disk error: say so. fts_query quotes every term, so a
             # syntax error is a bug of ours and is reported the same way rather than shown as "no results".
             raise SearchIndexError(f"Could not search the index {self.path}: {err}.") from err
-
-    def size_bytes(self) -> int:
-        try:
-            return self.path.stat().st_size
-        except OSError:
-            return 0

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
-from .export import KNOWLEDGE_NAMES
-
-__all__ = ["fts_query", "knowledge_items", "knowledge_path"]
+__all__ = ["fts_query"]
 
 _TERM_RE = re.compile(r'"([^"]*)"|(\S+)')
 
@@ -35,24 +32,6 @@ def _profile_text(profile: dict[str, Any]) -> str:
         if isinstance(value, str) and value.strip() and not value.startswith(("http://", "https://")):
             lines.append(f"{key.replace('_', ' ')}: {value}")
     return "\n".join(lines)
-
-
-def knowledge_path(folder: Path) -> Path | None:
-    """The knowledge (``/story``) file a backup holds, under any of the names it may have."""
-    for pattern in KNOWLEDGE_NAMES:
-        path = folder / pattern.format(folder=folder.name)
-        if path.is_file():
-            return path
-    return None
-
-
-def knowledge_items(data: Any) -> list[dict[str, Any]]:
-    """The entries of a knowledge file in any envelope SERVICE_API.md lists (as ``export.load_knowledge``
-    reads them, so a position here is a position there)."""
-    if isinstance(data, dict):
-        inner = next((data[k] for k in ("items", "story", "knowledge", "entries") if k in data), None)
-        data = inner if inner is not None else ([data] if "content" in data else [])
-    return [e for e in data if isinstance(e, dict)] if isinstance(data, list) else []
 
 
 def _text_id(entry: dict[str, Any]) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..errors import UnsupportedFormatError
 from .journal import Journal
-from .layout import CHUNK_SIZE, FORMAT_VERSION, profile_file_name, record_file_name, record_file_number
+from .layout import FORMAT_VERSION, profile_file_name, record_file_name, record_file_number
 from .memory_commit import CommitResult, commit_steps
 from .memory_index import DAMAGE_HINT, MEMORY_KIND, ChunkCheck, Damage, IndexEntry, MemoryFiles, MemoryIndex
 from .messages import CHAT_KIND
@@ -33,7 +33,6 @@ __all__ = [
     "MemoryIndex",
     "PersonalityArchive",
     "check_format",
-    "new_metadata_defaults",
 ]
 
 
@@ -124,7 +123,3 @@ class PersonalityArchive(MemoryFiles):
         :func:`.memory_commit.commit_steps`."""
         return commit_steps(self, journal, index, chunk_size, now, make_metadata, keep_journal=keep_journal)
 
-
-def new_metadata_defaults() -> dict[str, Any]:
-    """Fields every metadata file starts with."""
-    return {"formatVersion": FORMAT_VERSION, "chunkSize": CHUNK_SIZE}

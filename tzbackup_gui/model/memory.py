@@ -1,4 +1,5 @@
-"""Rules over one raw memory object: its id, its timestamp, its chronological key and its content hash.
+"""Rules over one raw memory object: its id, its timestamp, its text, its chronological key and its content
+hash.
 
 What the client parses and what the archive stores must never disagree on these, so both take them from here.
 """
@@ -16,8 +17,8 @@ __all__ = [
     "memory_created_at",
     "memory_id",
     "memory_sort_key",
+    "memory_text",
     "memory_ts",
-    "sort_key",
     "sub_mapping",
 ]
 
@@ -61,18 +62,18 @@ def memory_id(memory: Mapping[str, Any]) -> str:
     return value if isinstance(value, str) else ("" if value is None else str(value))
 
 
-def sort_key(memory: Mapping[str, Any]) -> tuple[float, str]:
-    """Chronological order (oldest first); ties broken by id so the order is total and stable."""
-    return (memory_created_at(memory), memory_id(memory))
-
-
 def memory_sort_key(memory: Mapping[str, Any]) -> tuple[float, str]:
-    """Chronological order (oldest first), ties broken by id so the order is total.
+    """Chronological order (oldest first); ties broken by id so the order is total and stable."""
+    return memory_created_at(memory), memory_id(memory)
 
-    Unlike :func:`sort_key`, a missing id sorts as "" without str(None) ambiguity; both agree for stored
-    memories (which always have an id)."""
-    mid = memory.get("id")
-    return memory_created_at(memory), "" if mid is None else str(mid)
+
+def memory_text(memory: Mapping[str, Any]) -> str:
+    """The memory's text: ``result``, else ``content``, else "" (when neither is a string)."""
+    for key in ("result", "content"):
+        value = memory.get(key)
+        if isinstance(value, str):
+            return value
+    return ""
 
 
 def content_hash(memory: Mapping[str, Any]) -> str:
