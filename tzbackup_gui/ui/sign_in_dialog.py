@@ -51,7 +51,7 @@ from ..service.auth import DEFAULT_COOKIE_NAME, SessionCredential, parse_cookie_
 from .async_slot import async_slot
 from .theme import (
     TEXT_AIM,
-    banner_colors,
+    banner_sheet,
     css,
     error_color,
     flatten,
@@ -213,12 +213,7 @@ class SignInDialog(QDialog):
         try:
             palette = self.palette()
             if self.resume_banner is not None:
-                background, text = banner_colors(palette, "warning")
-                text = readable(text, background, TEXT_AIM)
-                self.resume_banner.setStyleSheet(
-                    f"QLabel {{ background: {css(background)}; color: {css(text)}; padding: 8px;"
-                    " border-radius: 4px; }"
-                )
+                self.resume_banner.setStyleSheet(banner_sheet(palette, "warning", "8px"))
             edit_palette = self.cookie_edit.palette()
             edit_palette.setColor(QPalette.ColorRole.PlaceholderText, placeholder_color(palette))
             self.cookie_edit.setPalette(edit_palette)

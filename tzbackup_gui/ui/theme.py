@@ -13,6 +13,7 @@ __all__ = [
     "MIN_CONTRAST",
     "TEXT_AIM",
     "banner_colors",
+    "banner_sheet",
     "contrast_ratio",
     "css",
     "error_color",
@@ -120,6 +121,14 @@ def banner_colors(palette: QPalette, kind: str = "info") -> tuple[QColor, QColor
     background = QColor.fromHslF(hue, 0.45, 0.22) if is_dark(palette) else QColor.fromHslF(hue, 0.7, 0.94)
     text = readable(palette.color(QPalette.ColorRole.WindowText), background)
     return background, text
+
+
+def banner_sheet(palette: QPalette, kind: str, padding: str) -> str:
+    """The style sheet of a banner label (:func:`banner_colors`, its text pushed to :data:`TEXT_AIM`)."""
+    background, text = banner_colors(palette, kind)
+    text = readable(text, background, TEXT_AIM)
+    return (f"QLabel {{ background: {css(background)}; color: {css(text)}; padding: {padding};"
+            " border-radius: 4px; }")
 
 
 def readable_on(color: QColor, *backgrounds: QColor, minimum: float = MIN_CONTRAST) -> QColor:

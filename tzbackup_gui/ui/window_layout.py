@@ -56,7 +56,16 @@ from .run_controller import RunController
 from .scheduler import BackupScheduler
 from .settings_dialog import SettingsDialog
 from .sign_in_dialog import SignInDialog
-from .theme import TEXT_AIM, banner_colors, css, error_color, placeholder_color, readable, warning_fill
+from .theme import (
+    TEXT_AIM,
+    banner_colors,
+    banner_sheet,
+    css,
+    error_color,
+    placeholder_color,
+    readable,
+    warning_fill,
+)
 from .tray import Tray
 
 __all__ = ["ElidedLabel", "LogSplitter", "WindowLayout"]
@@ -322,12 +331,7 @@ class WindowLayout(QMainWindow):
         try:
             palette = self.palette()
             if self.demo_banner is not None:
-                background, text = banner_colors(palette, "info")
-                text = readable(text, background, TEXT_AIM)
-                self.demo_banner.setStyleSheet(
-                    f"QLabel {{ background: {css(background)}; color: {css(text)}; padding: 6px 8px;"
-                    " border-radius: 4px; }"
-                )
+                self.demo_banner.setStyleSheet(banner_sheet(palette, "info", "6px 8px"))
             background, text = banner_colors(palette, "error")
             text = readable(text, background, TEXT_AIM)
             self.data_dir_banner.setStyleSheet(
