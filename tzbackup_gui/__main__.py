@@ -13,10 +13,13 @@ import contextlib
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .paths import default_data_dir, demo_data_dir
+
+if TYPE_CHECKING:
+    from .sandbox import SandboxServer
 
 __all__ = ["configure_app", "display_name", "main", "parse_args"]
 
@@ -119,11 +122,7 @@ async def _offline(app: Any, args: argparse.Namespace) -> int:
         app.setWindowIcon(QIcon(str(icon_path)))
     with contextlib.ExitStack() as stack:
         if args.demo:
-            from .sandbox import SandboxServer
-            from .ui.talk_view import DEMO_ENDPOINT_PROPERTY
-
-            sandbox = stack.enter_context(SandboxServer(port=0, seed=1, stable_urls=True))
-            app.setProperty(DEMO_ENDPOINT_PROPERTY, f"{sandbox.base_url}/v1")
+            _start_demo_sandbox(app, stack)
         window = BrowserWindow(args.data_dir or (demo_data_dir() if args.demo else default_data_dir()))
         closed = asyncio.Event()
         app.lastWindowClosed.connect(closed.set)
@@ -131,6 +130,18 @@ async def _offline(app: Any, args: argparse.Namespace) -> int:
         await closed.wait()
         await _drain()
     return 0
+
+
+def _start_demo_sandbox(app: Any, stack: contextlib.ExitStack) -> SandboxServer:
+    """Start the demo's sandbox (stopped when ``stack`` closes) and point the browser's Talk tab at its
+    made-up chat endpoint (no model, no keyring). Returns the sandbox."""
+    from .sandbox import SandboxServer
+    from .sandbox.llm import llm_base_url
+    from .ui.talk_view import DEMO_ENDPOINT_PROPERTY
+
+    sandbox = stack.enter_context(SandboxServer.demo())
+    app.setProperty(DEMO_ENDPOINT_PROPERTY, llm_base_url(sandbox.base_url))
+    return sandbox
 
 
 async def _drain() -> None:
@@ -160,12 +171,7 @@ async def _amain(app: Any, args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         credential = None
         if args.demo:
-            from .sandbox import SandboxServer
-            from .ui.talk_view import DEMO_ENDPOINT_PROPERTY
-
-            sandbox = stack.enter_context(SandboxServer(port=0, seed=1, stable_urls=True))
-            # the browser's Talk tab talks to the sandbox's made-up chat endpoint (no model, no keyring)
-            app.setProperty(DEMO_ENDPOINT_PROPERTY, f"{sandbox.base_url}/v1")
+            sandbox = _start_demo_sandbox(app, stack)
             config = AppConfig(
                 data_dir=args.data_dir or demo_data_dir(),
                 base_url=sandbox.base_url,

@@ -15,7 +15,7 @@ from tests.fake_keyring import MemoryKeyring
 from tests.integration.cli_support import memory_keyring, run_inprocess, server_args
 from tzbackup_gui import browser_cookies
 from tzbackup_gui.browser_cookies import CookieState, discover_profiles, reader_unavailable, scan_profiles
-from tzbackup_gui.cli import EXIT_AUTH
+from tzbackup_gui.cli.options import EXIT_AUTH
 
 __all__ = ["memory_keyring"]
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -18,7 +17,6 @@ from tests.integration.talk_support import (
     OLD_DESCRIPTION,
     SLUG,
     Backed,
-    make_backup,
     run,
     start,
     unused_port,
@@ -40,17 +38,6 @@ from tzbackup_gui.talk import (
 )
 
 QUESTION = "Do you remember the night market and the jazz music?"
-
-
-@pytest.fixture(scope="module")
-def module_backup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backed]:
-    yield from make_backup(tmp_path_factory)
-
-
-@pytest.fixture
-def backed(module_backup: Backed) -> Backed:
-    module_backup.reset()
-    return module_backup
 
 
 def _system(backed: Backed) -> str:

@@ -6,26 +6,12 @@ from __future__ import annotations
 import io
 import json
 import re
-from collections.abc import Iterator
 
 import pytest
 
 from tests.fake_keyring import MemoryKeyring
 from tests.integration.cli_support import Result, memory_keyring, run_inprocess, run_subprocess  # noqa: F401
-from tests.integration.talk_support import SLUG, Backed, make_backup, unused_port
-
-
-@pytest.fixture(scope="module")
-def module_backup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backed]:
-    yield from make_backup(tmp_path_factory)
-
-
-@pytest.fixture
-def backed(module_backup: Backed) -> Iterator[Backed]:
-    module_backup.reset()
-    yield module_backup
-    settings = module_backup.data_dir / "talk" / "endpoint.json"
-    settings.unlink(missing_ok=True)  # each test sets up its own endpoint
+from tests.integration.talk_support import SLUG, Backed, unused_port
 
 
 def talk(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, backed: Backed, lines: str,

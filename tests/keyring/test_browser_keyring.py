@@ -8,22 +8,14 @@ HOME and an unlocked gnome-keyring; elsewhere it skips, so it never touches a de
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
-import pytest
-
 from tests.browser_profiles import CHROMIUM_GOOD, SESSION, Row, chromium_profile, good_rows
+from tests.keyring import REAL_KEYRING_ONLY
 from tzbackup_gui.browser_cookies import CookieState, discover_profiles, inspect_profile, take_session_cookie
 
-pytestmark = [
-    pytest.mark.keyring,
-    pytest.mark.skipif(
-        os.environ.get("TZBACKUP_REAL_KEYRING") != "1",
-        reason="needs a real Secret Service: run by scripts/test inside dbus-run-session",
-    ),
-]
+pytestmark = REAL_KEYRING_ONLY
 
 PASSWORD = b"Zk3pQ9wXr7LmT2vB8nYc4A=="  # the kind of random password Chrome keeps in the keyring
 

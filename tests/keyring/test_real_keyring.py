@@ -7,22 +7,16 @@ they never touch a developer's own keyring by accident.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
+from tests.keyring import REAL_KEYRING_ONLY
 from tzbackup_gui.credentials import CredentialStore, resolve_credential
 from tzbackup_gui.service.auth import DEFAULT_COOKIE_NAME, SessionCredential
 
-pytestmark = [
-    pytest.mark.keyring,
-    pytest.mark.skipif(
-        os.environ.get("TZBACKUP_REAL_KEYRING") != "1",
-        reason="needs a real Secret Service: run by scripts/test inside dbus-run-session",
-    ),
-]
+pytestmark = REAL_KEYRING_ONLY
 
 FIRST = "first%2Bvalue~abcdefghijklmnopqrstuvwxyz0123456789=="
 ROTATED = "rotated/value+abcdefghijklmnopqrstuvwxyz0123456789"

@@ -5,21 +5,15 @@ Run by scripts/test inside ``dbus-run-session`` (``TZBACKUP_REAL_KEYRING=1``); s
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
+from tests.keyring import REAL_KEYRING_ONLY
 from tzbackup_gui.credentials import CredentialStore
 
-pytestmark = [
-    pytest.mark.keyring,
-    pytest.mark.skipif(
-        os.environ.get("TZBACKUP_REAL_KEYRING") != "1",
-        reason="needs a real Secret Service: run by scripts/test inside dbus-run-session",
-    ),
-]
+pytestmark = REAL_KEYRING_ONLY
 
 ENDPOINT = "http://127.0.0.1:11434/v1"
 KEY = "sk-talk-" + "x" * 40

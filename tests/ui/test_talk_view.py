@@ -14,25 +14,13 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
-from tests.integration.talk_support import OLD_DESCRIPTION, SLUG, Backed, make_backup
+from tests.integration.talk_support import OLD_DESCRIPTION, SLUG, Backed
 from tzbackup_gui.archive.browse import load_personality
 from tzbackup_gui.archive.index import SearchHit
 from tzbackup_gui.talk import EndpointSettings
 from tzbackup_gui.ui.talk_view import DEMO_ENDPOINT_PROPERTY, TalkView
 
 QUESTION = "Do you remember the night market and the jazz music?"
-
-
-@pytest.fixture(scope="module")
-def module_backup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backed]:
-    yield from make_backup(tmp_path_factory)
-
-
-@pytest.fixture
-def backed(module_backup: Backed) -> Iterator[Backed]:
-    module_backup.reset()
-    yield module_backup
-    (module_backup.data_dir / "talk" / "endpoint.json").unlink(missing_ok=True)
 
 
 class Opened:

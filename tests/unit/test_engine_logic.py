@@ -41,8 +41,27 @@ class Summary:
     username: str
 
 
+class OneShapeAccount:
+    """The account side of a fake service: one user who owns one personality, Lilith (``shape-1``). Each call
+    counts in ``requests_made``, a field of the dataclass that mixes this in."""
+
+    requests_made: int
+
+    async def me(self) -> dict[str, Any]:
+        self.requests_made += 1
+        return {"id": USER}
+
+    async def list_own_shapes(self) -> list[Summary]:
+        self.requests_made += 1
+        return [Summary("shape-1", "Lilith", "lilith")]
+
+    async def get_profile(self, slug: str) -> dict[str, Any]:
+        self.requests_made += 1
+        return {"id": "shape-1", "name": "Lilith", "username": slug, "user_id": [USER]}
+
+
 @dataclass
-class FakeService:
+class FakeService(OneShapeAccount):
     memories: list[dict[str, Any]] = field(default_factory=list)  # chronological
     before_page: Callable[[int], None] | None = None
     report_total: bool = True
@@ -69,18 +88,6 @@ class FakeService:
 
     def delete(self, mid: str) -> None:
         self.memories = [m for m in self.memories if m["id"] != mid]
-
-    async def me(self) -> dict[str, Any]:
-        self.requests_made += 1
-        return {"id": USER}
-
-    async def list_own_shapes(self) -> list[Summary]:
-        self.requests_made += 1
-        return [Summary("shape-1", "Lilith", "lilith")]
-
-    async def get_profile(self, slug: str) -> dict[str, Any]:
-        self.requests_made += 1
-        return {"id": "shape-1", "name": "Lilith", "username": slug, "user_id": [USER]}
 
     async def get_memory_page(self, shape_id: str, page: int, limit: int = 20) -> Page:
         self.requests_made += 1

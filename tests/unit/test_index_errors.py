@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from tzbackup_gui.archive.index import SearchIndex
-from tzbackup_gui.cli import EXIT_FATAL, main
+from tzbackup_gui.cli import main
+from tzbackup_gui.cli.options import EXIT_FATAL
 from tzbackup_gui.errors import ArchiveError, SearchIndexError
 
 from .test_index import memory, write_personality

@@ -22,22 +22,13 @@ from hypothesis import strategies as st
 from tzbackup_gui.archive.layout import personalities_root
 from tzbackup_gui.backup import BackupEngine, BackupOptions
 
-from .test_engine_logic import USER, Summary, stored_ids
+from .test_engine_logic import OneShapeAccount, Page, stored_ids
 
 SHAPES = ("has_next", "has_next+total", "total_pages", "none")
 
 
 @dataclass
-class Page:
-    page: int
-    items: list[dict[str, Any]]
-    has_next: bool | None
-    total_pages: int | None
-    total: int | None
-
-
-@dataclass
-class ShiftingList:
+class ShiftingList(OneShapeAccount):
     """The memory endpoint over a list that changes while it is read (``schedule``: request number ->
     mutations, each ("add", n) or ("delete", position from the top))."""
 
@@ -64,18 +55,6 @@ class ShiftingList:
         if self.memories:
             index = len(self.memories) - 1 - (position % len(self.memories))
             self.ever_deleted.add(self.memories.pop(index)["id"])
-
-    async def me(self) -> dict[str, Any]:
-        self.requests_made += 1
-        return {"id": USER}
-
-    async def list_own_shapes(self) -> list[Summary]:
-        self.requests_made += 1
-        return [Summary("shape-1", "Lilith", "lilith")]
-
-    async def get_profile(self, slug: str) -> dict[str, Any]:
-        self.requests_made += 1
-        return {"id": "shape-1", "name": "Lilith", "username": slug, "user_id": [USER]}
 
     async def get_memory_page(self, shape_id: str, page: int, limit: int = 20) -> Page:
         self.requests_made += 1

@@ -32,13 +32,10 @@ from ..errors import ArchiveError, AuthError, CredentialError, TzBackupError
 from . import backup, browse, export, history, sandbox, signin, status, talk
 from .context import Command, Context, http_client, make_settings, require_data_dir
 from .options import (
-    DEFAULT_BASE_URL,
-    DEFAULT_FILES_BASE_URL,
     EXIT_AUTH,
     EXIT_CANCELLED,
     EXIT_FATAL,
     EXIT_OK,
-    EXIT_PARTIAL,
     EXIT_USAGE,
     UsageError,
     add_global_options,
@@ -47,20 +44,7 @@ from .options import (
 # Each family module imports only what building the parser needs: start-up is most of what ``--version``,
 # ``--help`` and the offline commands cost (benchmarks/startup.py); the rest is imported where it is used.
 
-__all__ = [
-    "COMMANDS",
-    "DEFAULT_BASE_URL",
-    "DEFAULT_FILES_BASE_URL",
-    "EXIT_AUTH",
-    "EXIT_CANCELLED",
-    "EXIT_FATAL",
-    "EXIT_OK",
-    "EXIT_PARTIAL",
-    "EXIT_USAGE",
-    "FAMILIES",
-    "build_parser",
-    "main",
-]
+__all__ = ["COMMANDS", "FAMILIES", "build_parser", "main"]  # the exit codes and defaults live in .options
 
 #: The command families, in the order ``tzbackup --help`` lists their commands.
 FAMILIES: tuple[tuple[Command, ...], ...] = (
@@ -144,7 +128,7 @@ def _demo_sandbox(enabled: bool) -> Iterator[Any]:
         return
     from ..sandbox import SandboxServer
 
-    with SandboxServer(port=0, seed=1, stable_urls=True) as server:
+    with SandboxServer.demo() as server:
         yield server
 
 

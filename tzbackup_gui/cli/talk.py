@@ -31,10 +31,9 @@ if TYPE_CHECKING:  # the parser is built for every command: asyncio, httpx and t
 
     from ..talk import EndpointSettings, TalkSession
 
-__all__ = ["API_KEY_ENV", "COMMANDS", "DEMO_MODEL"]
+__all__ = ["API_KEY_ENV", "COMMANDS"]
 
 API_KEY_ENV = "TZBACKUP_TALK_API_KEY"
-DEMO_MODEL = "sandbox-echo"
 
 
 def _talk_arguments(p: argparse.ArgumentParser) -> None:
@@ -55,8 +54,10 @@ def _settings(ctx: Context) -> EndpointSettings:
     from ..talk import EndpointSettings, TalkSettingsError, load_settings, normalize_base_url, save_settings
 
     a = ctx.settings.args
-    if ctx.settings.demo:
-        return EndpointSettings(base_url=f"{ctx.settings.base_url}/v1", model=a.model or DEMO_MODEL)
+    if ctx.settings.demo:  # ctx.settings.base_url is the demo sandbox's
+        from ..sandbox.llm import DEMO_MODEL, llm_base_url
+
+        return EndpointSettings(base_url=llm_base_url(ctx.settings.base_url), model=a.model or DEMO_MODEL)
     saved = load_settings(ctx.settings.data_dir)
     changed = False
     try:

@@ -23,22 +23,22 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import weakref
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from .response import Response, html_response, json_bytes, json_response
 from .state import SandboxState
 
-__all__ = ["DEMO_MODELS", "LLM_PREFIX", "LlmState", "LlmStream", "answer_llm", "llm_state", "reply_text",
-           "write_stream"]
+__all__ = ["DEMO_MODEL", "DEMO_MODELS", "LLM_PREFIX", "LlmState", "LlmStream", "answer_llm", "llm_base_url",
+           "llm_state", "reply_text"]
 
 JSON = dict[str, Any]
 #: where the endpoint lives on the sandbox (the base URL a client is configured with ends in ``/v1``)
 LLM_PREFIX = "/v1/"
 DEMO_MODELS = ("sandbox-echo", "sandbox-echo-large")
+#: the model the demo talks to
+DEMO_MODEL = DEMO_MODELS[0]
 #: roughly 8k tokens at ~4 characters a token
 DEFAULT_CONTEXT_CHARS = 32_000
 _CREATED = 1_767_225_600  # fixed, so answers are byte-for-byte repeatable
@@ -60,6 +60,12 @@ class LlmState:
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
 
+def llm_base_url(sandbox_base_url: str) -> str:
+    """The base URL a chat client is configured with to reach the endpoint of the sandbox at
+    ``sandbox_base_url``."""
+    return sandbox_base_url + LLM_PREFIX.rstrip("/")
+
+
 _STATES: weakref.WeakKeyDictionary[SandboxState, LlmState] = weakref.WeakKeyDictionary()
 _STATES_LOCK = threading.Lock()
 
@@ -75,7 +81,8 @@ def llm_state(state: SandboxState) -> LlmState:
 
 @dataclass
 class LlmStream:
-    """A streamed answer: SSE events written one chunk at a time, ``delay`` seconds apart."""
+    """A streamed answer: SSE events written one chunk at a time, ``delay`` seconds apart (by the server,
+    which owns the socket)."""
 
     events: list[bytes]
     delay: float
@@ -195,25 +202,3 @@ def _answer(llm: LlmState, method: str, path: str, authorization: str, body: byt
             return Response(200, b'{"choices": [', content_type="application/json")
         return _chat(llm, body)
     return _error(404, f"Unknown endpoint {method} {path}.", "unknown_url")
-
-
-def write_stream(handler: BaseHTTPRequestHandler, stream: LlmStream) -> None:
-    """Write an SSE answer in chunked transfer encoding, one event per chunk (flushed, so the client sees
-    each as it comes). A client that hangs up (a stopped turn) is counted in ``streams_cut``."""
-    handler.send_response(200)
-    handler.send_header("Content-Type", "text/event-stream")
-    handler.send_header("Cache-Control", "no-cache")
-    handler.send_header("Transfer-Encoding", "chunked")
-    handler.end_headers()
-    try:
-        for n, event in enumerate(stream.events):
-            if n and stream.delay > 0:
-                time.sleep(stream.delay)
-            handler.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
-            handler.wfile.flush()
-        handler.wfile.write(b"0\r\n\r\n")
-        handler.wfile.flush()
-    except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
-        handler.close_connection = True
-        with stream.llm.lock:
-            stream.llm.streams_cut += 1

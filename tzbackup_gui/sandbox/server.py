@@ -28,7 +28,7 @@ from types import TracebackType
 from typing import Any, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from .llm import LLM_PREFIX, LlmStream, answer_llm, write_stream
+from .llm import LLM_PREFIX, LlmStream, answer_llm
 from .response import Response, json_response
 from .routes import answer
 from .state import SandboxState
@@ -132,7 +132,7 @@ class _Handler(BaseHTTPRequestHandler):
         state = self.state
         if split.path.startswith(LLM_PREFIX):  # the made-up chat endpoint of Talk (llm.py)
             llm = answer_llm(state, self.command, split.path, self.headers.get("Authorization", ""), body)
-            write_stream(self, llm) if isinstance(llm, LlmStream) else self._write(llm)
+            self._write_stream(llm) if isinstance(llm, LlmStream) else self._write(llm)
             return
         record = state.begin_request(self.command, unquote(split.path), query, raw_path=split.path)
         state.run_hooks(record)
@@ -159,6 +159,27 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(resp.body)
+
+    def _write_stream(self, stream: LlmStream) -> None:
+        """Write an SSE answer in chunked transfer encoding, one event per chunk (flushed, so the client sees
+        each as it comes). A client that hangs up (a stopped turn) is counted in ``streams_cut``."""
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            for n, event in enumerate(stream.events):
+                if n and stream.delay > 0:
+                    time.sleep(stream.delay)
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except HANG_UPS:
+            self.close_connection = True
+            with stream.llm.lock:
+                stream.llm.streams_cut += 1
 
     # ----------------------------------------------------------------------------------- control
     def _control(self, op: str, body: bytes) -> Response:
@@ -223,6 +244,12 @@ class SandboxServer:
 
         self._httpd = _Server(("127.0.0.1", port), make_state)
         self._thread: threading.Thread | None = None
+
+    @classmethod
+    def demo(cls) -> SandboxServer:
+        """The sandbox of ``--demo``, the same for the GUI and the CLI (they share the demo data dir): seed 1,
+        any free port, root-relative files URLs so a backup does not change with the port."""
+        return cls(port=0, seed=1, stable_urls=True)
 
     @property
     def port(self) -> int:
