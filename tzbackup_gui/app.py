@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import ipaddress
 import logging
 import os
 import stat
@@ -18,7 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
@@ -27,6 +25,7 @@ from .backup import BackupEngine, BackupOptions, RunReport
 from .credentials import CredentialStore
 from .errors import DataDirLockedError, KeyringUnavailableError
 from .events import BackupEvent, EventCallback, ignore_events
+from .model.urls import is_loopback
 from .service import Pacer, RetryPolicy, ShapesClient, ShapeSummary
 from .service.auth import SessionCredential
 
@@ -39,7 +38,6 @@ __all__ = [
     "BackupBusyError",
     "data_dir_problem",
     "display_path",
-    "is_loopback_url",
     "spacing_problem",
 ]
 
@@ -51,22 +49,11 @@ DEFAULT_FILES_BASE_URL = "https://files.shapes.inc"
 MIN_REMOTE_DELAY = 0.5
 
 
-def is_loopback_url(url: str) -> bool:
-    """True for http(s)://localhost / 127.x / ::1 (the sandbox), where any spacing is harmless."""
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def spacing_problem(delay: float, base_url: str, *, allow_fast: bool) -> str:
     """Why ``delay`` (seconds between request starts) is refused for ``base_url``; "" when it is fine."""
     if delay < 0:
         return "The spacing cannot be negative."
-    if delay < MIN_REMOTE_DELAY and not allow_fast and not is_loopback_url(base_url):
+    if delay < MIN_REMOTE_DELAY and not allow_fast and not is_loopback(base_url):
         return (
             f"Below {MIN_REMOTE_DELAY:g} s between requests risks rate limits and bot protection on "
             "shapes.inc. Tick “I know what I'm doing” to use it anyway."

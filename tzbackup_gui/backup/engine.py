@@ -176,7 +176,6 @@ class EngineCore:
         previous: dict[str, Any],
         profile: dict[str, Any],
         result: PersonalityResult,
-        started: datetime,
         *,
         index_total: int,
     ) -> dict[str, Any]:

@@ -19,7 +19,6 @@ from ..archive.layout import (
 from ..archive.personality import PersonalityArchive, check_format
 from ..archive.store import ensure_dir
 from ..errors import CorruptBackupError, OwnerMismatchError, TzBackupError
-from . import engine
 from .engine import EngineCore
 from .report import PersonalityResult
 
@@ -73,7 +72,7 @@ class FolderSteps(EngineCore):
                 check_format({}, archive.path)  # an older tool's folder: refuse, never reinterpret
             archive.create_dirs()
             result = PersonalityResult(slug=slug, folder=folder)
-            initial = self._metadata({}, profile, result, engine._now(), index_total=0)
+            initial = self._metadata({}, profile, result, index_total=0)
             initial["lastBackup"] = None
             archive.write_metadata(initial)
             return archive

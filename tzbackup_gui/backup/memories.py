@@ -66,7 +66,7 @@ class MemorySteps(EngineCore):
         metadata = await _blocking(archive.read_metadata) or {}
         total = metadata.get("totalMemories")
         total = total if isinstance(total, int) else 0
-        meta = self._metadata(metadata, profile, result, started, index_total=total)
+        meta = self._metadata(metadata, profile, result, index_total=total)
         result.total = total
         server_total = meta.get("serverTotal")
         result.server_total = server_total if isinstance(server_total, int) else None
@@ -88,7 +88,7 @@ class MemorySteps(EngineCore):
         self._emit(PhaseChanged(slug=result.slug, phase="memories"))
         index = await _blocking(archive.load_index, chunk_size)
         if not owned:
-            meta = self._metadata(metadata, profile, result, started, index_total=len(index))
+            meta = self._metadata(metadata, profile, result, index_total=len(index))
             meta["profileOnly"] = True
             result.total = len(index)
             result.status = "ok"
@@ -224,7 +224,7 @@ class MemorySteps(EngineCore):
         def make_metadata(done: CommitResult) -> dict[str, Any]:
             result.new, result.edited, result.total = done.new, done.edited, done.total
             result.status = "ok"
-            meta = self._metadata(metadata, profile, result, started, index_total=done.total)
+            meta = self._metadata(metadata, profile, result, index_total=done.total)
             meta["lastMemoryId"] = done.last_id
             meta["deletedUpstream"] = deleted
             meta["chunkSize"] = chunk_size

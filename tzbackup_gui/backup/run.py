@@ -52,6 +52,8 @@ from .sections import SECTION_FILES, STOP_ERRORS, SectionOutcome, merge_metadata
 __all__ = ["BackupEngine", "owner_ids", "run_backup"]
 
 _REFUSED = (NotOwnedError, OwnerMismatchError, UnsupportedFormatError)
+#: what the check after a lasting 5xx stops the run on: the service (or the way to it) is down
+_SERVICE_DOWN: tuple[type[TzBackupError], ...] = (*STOP_ERRORS, ServerError)
 
 
 def owner_ids(profile: dict[str, Any]) -> list[str]:
@@ -140,9 +142,7 @@ class BackupEngine(MemorySteps, FolderSteps):
                     self.client.current_slug = ""  # its retries belong to no personality's row
                     try:
                         await self.client.me()
-                    except STOP_ERRORS as err:
-                        raise _Stop.because(err) from err
-                    except ServerError as err:
+                    except _SERVICE_DOWN as err:
                         raise _Stop.because(err) from err
                     except TzBackupError:
                         pass  # the service answers (oddly): go on with the next personality
@@ -180,7 +180,7 @@ class BackupEngine(MemorySteps, FolderSteps):
     async def _backup_one(self, result: PersonalityResult, index: int, count: int) -> None:
         slug = result.slug
         self.client.current_slug = slug
-        before = self._requests_before = self.client.requests_made
+        self._requests_before = self.client.requests_made
         started = engine._now()
         result.status = "running"
         self._emit(PersonalityStarted(slug=slug, index=index, count=count))
@@ -224,13 +224,13 @@ class BackupEngine(MemorySteps, FolderSteps):
             except STOP_ERRORS as err:
                 # the memories are saved (status stays "ok", the section is marked failed): stop the run
                 result.error, result.error_kind, result.hint = str(err), type(err).__name__, err.hint
-                self._finish(result, archive, started, before)
+                self._finish(result, archive, started)
                 raise _Stop.because(err) from err
         except asyncio.CancelledError:
             if result.status != "ok":  # a cancel that came while the commit finished leaves a complete backup
                 result.status = "cancelled"
                 result.error = "Cancelled; the next run resumes where this one stopped."
-            self._finish(result, archive, started, before)
+            self._finish(result, archive, started)
             raise
         except (TzBackupError, OSError) as caught:
             if isinstance(caught, TzBackupError):
@@ -246,11 +246,11 @@ class BackupEngine(MemorySteps, FolderSteps):
             )
             result.status = "refused" if refused else "failed"
             result.error, result.error_kind, result.hint = str(problem), type(problem).__name__, problem.hint
-            self._finish(result, archive, started, before)
+            self._finish(result, archive, started)
             if isinstance(problem, STOP_ERRORS):  # the next personality would meet it too: stop the run
                 raise _Stop.because(problem) from caught
             return
-        self._finish(result, archive, started, before)
+        self._finish(result, archive, started)
 
     async def _sync_sections(
         self,
@@ -320,10 +320,11 @@ class BackupEngine(MemorySteps, FolderSteps):
         except STOP_ERRORS as err:
             outcomes[name] = SectionOutcome(name, "failed", 0, str(err) or type(err).__name__)
             raise
+
     def _finish(
-        self, result: PersonalityResult, archive: PersonalityArchive | None, started: datetime, before: int
+        self, result: PersonalityResult, archive: PersonalityArchive | None, started: datetime
     ) -> None:
-        result.requests = self.client.requests_made - before
+        self._counted(result)
         if result.status != "ok" and archive is not None:
             self._record_attempt(archive, result, started)
         if result.status == "ok":

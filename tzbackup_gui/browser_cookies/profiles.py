@@ -111,11 +111,6 @@ class BrowserProfile:
         """What a person reads in a list: "Firefox (Flatpak), profile default-release"."""
         return f"{self.browser_name}, profile {self.name}"
 
-    @property
-    def ref(self) -> str:
-        """A stable identifier (browser key + profile folder) to remember the choice. Not secret."""
-        return f"{self.browser}:{self.path}"
-
 
 def _home(home: Path | None) -> Path:
     return home if home is not None else Path.home()

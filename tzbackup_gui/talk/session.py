@@ -101,7 +101,8 @@ class TalkSession:
             on_memories(memories)
         parts = build_messages(self.persona, memories, self.conversation.history(), text,
                                context_tokens=self.settings.context_tokens)
-        used = [m for m in memories if m.id in set(parts.memory_ids)]
+        sent = set(parts.memory_ids)
+        used = [m for m in memories if m.id in sent]
         user = TalkMessage("user", text)
         await asyncio.to_thread(self.conversation.add, user)
         pieces: list[str] = []

@@ -43,12 +43,12 @@ from ..app import (
     AppContext,
     data_dir_problem,
     display_path,
-    is_loopback_url,
     spacing_problem,
     where_text,
 )
 from ..archive.store import make_private_dirs
 from ..backup.report import ALL_SECTIONS
+from ..model.urls import is_loopback
 from ..schedule import Schedule
 from .help_viewer import HEADLESS_HELP
 from .scheduler import BackupScheduler
@@ -384,7 +384,7 @@ class SettingsDialog(QDialog):
         self.reconcile_spin.setValue(max(1, round(ctx.config.reconcile_age_days)))
         self.delay_spin.setValue(ctx.pacer_delay())
         self.allow_fast_check.setChecked(_bool(self.settings.value(ALLOW_FAST_KEY, False)))
-        self.allow_fast_check.setVisible(not is_loopback_url(ctx.config.base_url))
+        self.allow_fast_check.setVisible(not is_loopback(ctx.config.base_url))
         sections = chosen_sections(self.settings)
         for name, check in self.section_checks.items():
             check.setChecked(name == "profile" or sections is None or name in sections)
