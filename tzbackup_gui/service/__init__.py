@@ -17,18 +17,20 @@ from .auth import (
     parse_cookie_input,
     rotated_credential,
 )
-from .models import MemoryPage, ShapeSummary, content_hash, memory_created_at, memory_sort_key
 
 if TYPE_CHECKING:
     from .client import DEFAULT_BASE_URL, DEFAULT_FILES_BASE_URL, ShapesClient
+    from .models import MemoryPage, ShapeSummary, content_hash, memory_created_at, memory_sort_key
     from .pacing import Pacer, RetryPolicy, parse_retry_after
 
-# ``client`` (httpx) and ``pacing`` (asyncio) load on first use (PEP 562), so that ``tzbackup --version``
-# or an offline command, which need only ``auth`` (through the credential store), never pay for them;
-# ``auth`` and ``models`` are cheap and load at once. Plain ``from . import`` statements: the dependency
-# stays visible to readers and tools.
+# ``client`` (httpx), ``pacing`` (asyncio) and ``models`` load on first use (PEP 562), so that
+# ``tzbackup --version`` or an offline command, which need only ``auth`` (through the credential store), never
+# pay for them. Plain ``from . import`` statements: the dependency stays visible to readers and tools.
 _CLIENT_NAMES = frozenset({"DEFAULT_BASE_URL", "DEFAULT_FILES_BASE_URL", "ShapesClient"})
 _PACING_NAMES = frozenset({"Pacer", "RetryPolicy", "parse_retry_after"})
+_MODELS_NAMES = frozenset(
+    {"MemoryPage", "ShapeSummary", "content_hash", "memory_created_at", "memory_sort_key"}
+)
 
 
 def __getattr__(name: str) -> Any:
@@ -40,6 +42,10 @@ def __getattr__(name: str) -> Any:
         from . import pacing
 
         value = getattr(pacing, name)
+    elif name in _MODELS_NAMES:
+        from . import models
+
+        value = getattr(models, name)
     else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     globals()[name] = value
@@ -47,7 +53,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_CLIENT_NAMES, *_PACING_NAMES])
+    return sorted([*globals(), *_CLIENT_NAMES, *_PACING_NAMES, *_MODELS_NAMES])
 
 
 __all__ = [
